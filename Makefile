@@ -1,0 +1,38 @@
+# The README's commands. Everything installs into .venv from pyproject.toml + constraints.txt.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+
+.PHONY: install run test lint demo soak bench migrate clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# Web (gunicorn) + worker + scheduler in the foreground; one Ctrl-C stops all three.
+run: migrate
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py sync_schedules
+	SYNDARIX_PORT=$(PORT) exec $(VENV)/bin/honcho -f Procfile start
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+clean:
+	rm -rf var/broker var/static .pytest_cache .mypy_cache .ruff_cache

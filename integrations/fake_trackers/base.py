@@ -1,0 +1,479 @@
+"""A stateful fake tracker on loopback: the shared server, state, faults and webhook sender.
+
+Each provider module subclasses `FakeTracker` with its routes, JSON shapes and webhook
+signing. Tests, `make demo`, the soak and the benchmarks all run the same fakes, so what the
+clients are tested against is what the engine is simulated against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+
+@dataclasses.dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    status: int = 0
+
+
+@dataclasses.dataclass
+class Fault:
+    """An injected misbehaviour, applied to the next `count` matching requests."""
+
+    status: int = 500
+    count: int = 1
+    retry_after: int | None = None
+    hang_seconds: float = 0.0
+    method: str | None = None  # None = any
+    path_contains: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method and self.method != method:
+            return False
+        return not (self.path_contains and self.path_contains not in path)
+
+
+@dataclasses.dataclass
+class OutgoingWebhook:
+    event: str
+    headers: dict[str, str]
+    body: bytes
+    delivery_id: str
+
+
+@dataclasses.dataclass
+class Response:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+Route = tuple[str, re.Pattern[str], Callable[..., Response]]
+
+
+@dataclasses.dataclass
+class FakeIssue:
+    """Provider-neutral state; each fake renders it in its provider's JSON."""
+
+    id: int
+    number: int
+    title: str
+    body: str
+    state: str  # "open" | "closed"
+    labels: list[str]
+    assignees: list[str]
+    milestone: str | None
+    created_at: datetime
+    updated_at: datetime
+    is_pull_request: bool = False
+    author: str = "alice"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeTracker:
+    """Threaded HTTP server holding one repository's issues.
+
+    Subclasses fill `routes()` and the rendering/webhook hooks. All state is guarded by
+    `self.lock`; handlers run in the server's threads.
+    """
+
+    provider = "fake"
+    max_page_size = 50
+    default_page_size = 30
+
+    def __init__(
+        self,
+        *,
+        repository: str = "acme/widgets",
+        token: str = "test-token",
+        webhook_url: str | None = None,
+        webhook_secret: str = "",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.repository = repository
+        self.token = token
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self.lock = threading.RLock()
+        self.issues: dict[int, FakeIssue] = {}  # by number
+        self.known_labels: list[str] = ["bug", "feature", "docs"]
+        self.known_milestones: list[str] = ["v1", "v2"]
+        self.known_users: set[str] = {"alice", "bob", "carol", "dave"}
+        self.next_id = 1000
+        self.next_number = 1
+        self.requests: list[RecordedRequest] = []
+        self.faults: list[Fault] = []
+        self.sent_webhooks: list[OutgoingWebhook] = []
+        # Tests replace the sink to drop, duplicate or reorder deliveries.
+        self.webhook_sink: Callable[[OutgoingWebhook], None] | None = None
+        self._webhook_queue: queue.Queue[OutgoingWebhook | None] = queue.Queue()
+        self._clock_offset = 0.0
+        self._last_timestamp: datetime | None = None
+        self._routes = self.routes()
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The web root (what a connection's base_url is for Gitea and GitLab)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeTracker:
+        serve = threading.Thread(target=self._server.serve_forever, daemon=True)
+        send = threading.Thread(target=self._deliver_webhooks, daemon=True)
+        self._threads = [serve, send]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._webhook_queue.put(None)
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeTracker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- state helpers used by tests and by the routes -----------------------------------
+
+    def now(self) -> datetime:
+        """A strictly increasing clock, so every write gets a distinct `updated_at`."""
+        with self.lock:
+            current = utcnow().replace(microsecond=0) + timedelta(seconds=self._clock_offset)
+            if self._last_timestamp is not None and current <= self._last_timestamp:
+                current = self._last_timestamp + timedelta(seconds=1)
+            self._last_timestamp = current
+            return current
+
+    def advance_clock(self, seconds: float) -> None:
+        with self.lock:
+            self._clock_offset += seconds
+
+    def seed_issue(
+        self,
+        *,
+        title: str,
+        body: str = "",
+        state: str = "open",
+        labels: list[str] | None = None,
+        assignees: list[str] | None = None,
+        milestone: str | None = None,
+        is_pull_request: bool = False,
+        updated_at: datetime | None = None,
+        notify: bool = False,
+    ) -> FakeIssue:
+        """Create an issue as if a human did it in the tracker's UI."""
+        with self.lock:
+            stamp = updated_at or self.now()
+            issue = FakeIssue(
+                id=self.next_id,
+                number=self.next_number,
+                title=title,
+                body=body,
+                state=state,
+                labels=sorted(set(labels or [])),
+                assignees=sorted(set(assignees or [])),
+                milestone=milestone,
+                created_at=stamp,
+                updated_at=stamp,
+                is_pull_request=is_pull_request,
+            )
+            self.next_id += 1
+            self.next_number += 1
+            self.issues[issue.number] = issue
+            for label in issue.labels:
+                if label not in self.known_labels:
+                    self.known_labels.append(label)
+            if milestone and milestone not in self.known_milestones:
+                self.known_milestones.append(milestone)
+        if notify:
+            self.emit_issue_event(issue, "opened")
+        return issue
+
+    def edit_issue(self, number: int, *, notify: bool = True, **changes: Any) -> FakeIssue:
+        """Change an issue as a human in the tracker would, and send the webhooks it would."""
+        with self.lock:
+            issue = self.issues[number]
+            before = dataclasses.replace(issue, labels=list(issue.labels),
+                                         assignees=list(issue.assignees))
+            for key, value in changes.items():
+                if key in ("labels", "assignees"):
+                    value = sorted(set(value))
+                setattr(issue, key, value)
+            issue.updated_at = self.now()
+        if notify:
+            self.emit_change_events(before, issue)
+        return issue
+
+    def delete_issue(self, number: int, *, notify: bool = True) -> None:
+        with self.lock:
+            issue = self.issues.pop(number)
+        if notify:
+            self.emit_issue_event(issue, "deleted")
+
+    def issue_list(self, *, include_pull_requests: bool = True) -> list[FakeIssue]:
+        with self.lock:
+            return [i for i in self.issues.values() if include_pull_requests or not i.is_pull_request]
+
+    def count_requests(self, method: str | None = None, path_contains: str | None = None) -> int:
+        with self.lock:
+            return sum(
+                1
+                for r in self.requests
+                if (method is None or r.method == method)
+                and (path_contains is None or path_contains in r.path)
+            )
+
+    def reset_requests(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+    def inject(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    # --- webhooks ------------------------------------------------------------------------
+
+    def emit_issue_event(self, issue: FakeIssue, action: str, **extra: Any) -> None:
+        hook = self.build_webhook(issue, action, **extra)
+        if hook is not None:
+            self.send_webhook(hook)
+
+    def emit_change_events(self, before: FakeIssue, after: FakeIssue) -> None:
+        """Send the events the real tracker sends for this change (one per kind of change)."""
+        actions: list[str] = []
+        if before.title != after.title or before.body != after.body:
+            actions.append("edited")
+        if before.state != after.state:
+            actions.append("closed" if after.state == "closed" else "reopened")
+        if before.labels != after.labels:
+            actions.append("label_updated")
+        if before.assignees != after.assignees:
+            actions.append("assigned" if after.assignees else "unassigned")
+        if before.milestone != after.milestone:
+            actions.append("milestoned" if after.milestone else "demilestoned")
+        for action in actions:
+            self.emit_issue_event(after, action, before=before)
+
+    def build_webhook(self, issue: FakeIssue, action: str, **extra: Any) -> OutgoingWebhook | None:
+        """Provider hook: the signed delivery for this event, or None if it sends none."""
+        return None
+
+    def send_webhook(self, hook: OutgoingWebhook) -> None:
+        with self.lock:
+            self.sent_webhooks.append(hook)
+        self._webhook_queue.put(hook)
+
+    def _deliver_webhooks(self) -> None:
+        session = requests.Session()
+        while True:
+            hook = self._webhook_queue.get()
+            if hook is None:
+                return
+            sink = self.webhook_sink
+            if sink is not None:
+                try:
+                    sink(hook)
+                except Exception:  # noqa: BLE001, S112 - a sink error must not kill delivery
+                    continue
+                continue
+            if not self.webhook_url:
+                continue
+            try:
+                session.post(self.webhook_url, data=hook.body, headers=hook.headers, timeout=10)
+            except requests.RequestException:
+                continue  # like a real tracker: the delivery is lost, polling must catch it
+
+    def drain_webhooks(self, timeout: float = 5.0) -> None:
+        """Wait until every queued webhook has been handed to the sink or posted."""
+        deadline = time.monotonic() + timeout
+        while not self._webhook_queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.02)
+
+    @staticmethod
+    def new_delivery_id() -> str:
+        return str(uuid.uuid4())
+
+    # --- HTTP plumbing -------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        return []
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        return True
+
+    def etag_for(self, payload: bytes) -> str:
+        return '"' + hashlib.sha1(payload).hexdigest() + '"'  # noqa: S324 - not security
+
+    def rate_limit_headers(self) -> dict[str, str]:
+        return {}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        tracker = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+            def _handle(self) -> None:
+                tracker._dispatch(self)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _handle
+
+        return Handler
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.count > 0 and fault.matches(method, path):
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def _dispatch(self, handler: BaseHTTPRequestHandler) -> None:
+        split = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        record = RecordedRequest(
+            method=handler.command,
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers={k: v for k, v in handler.headers.items()},
+            body=body,
+        )
+        with self.lock:
+            self.requests.append(record)
+        response = self._respond(record)
+        record.status = response.status
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        headers = {"Content-Type": "application/json;charset=utf-8", **response.headers}
+        try:
+            handler.send_response(response.status)
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            if handler.command != "HEAD":
+                handler.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+    def _respond(self, record: RecordedRequest) -> Response:
+        fault = self._take_fault(record.method, record.path)
+        if fault is not None:
+            if fault.hang_seconds:
+                time.sleep(fault.hang_seconds)
+            if fault.status:
+                headers = dict(self.rate_limit_headers())
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(fault.retry_after)
+                return Response(fault.status, {"message": f"injected {fault.status}"}, headers)
+        if not self.authorized(record.headers):
+            return Response(HTTPStatus.UNAUTHORIZED, {"message": "Bad credentials"})
+        for method, pattern, view in self._routes:
+            if method != record.method:
+                continue
+            match = pattern.fullmatch(record.path)
+            if match is None:
+                continue
+            try:
+                data: Any = json.loads(record.body) if record.body else None
+            except ValueError:
+                return Response(HTTPStatus.BAD_REQUEST, {"message": "Problems parsing JSON"})
+            try:
+                response = view(record, data, **match.groupdict())
+            except HttpError as exc:
+                return Response(exc.status, {"message": exc.message})
+            response.headers = {**self.rate_limit_headers(), **response.headers}
+            if record.method == "GET" and response.status == 200:
+                etag = self.etag_for(json.dumps(response.body, sort_keys=True).encode())
+                response.headers.setdefault("ETag", etag)
+                if record.headers.get("If-None-Match") == etag:
+                    return Response(HTTPStatus.NOT_MODIFIED, None, response.headers)
+            return response
+        return Response(HTTPStatus.NOT_FOUND, {"message": "Not Found"})
+
+    # --- paging helper -------------------------------------------------------------------
+
+    def paginate(
+        self, record: RecordedRequest, items: list[Any], *, page_param: str, size_param: str
+    ) -> tuple[list[Any], int, int, int]:
+        """Slice `items` by the request's page/size; returns (page_items, page, size, pages)."""
+        try:
+            page = max(1, int(record.query.get(page_param, ["1"])[0]))
+        except ValueError:
+            page = 1
+        try:
+            size = int(record.query.get(size_param, [str(self.default_page_size)])[0])
+        except ValueError:
+            size = self.default_page_size
+        size = max(1, min(size, self.max_page_size))
+        pages = max(1, -(-len(items) // size))
+        start = (page - 1) * size
+        return items[start : start + size], page, size, pages
+
+    def page_url(self, record: RecordedRequest, page: int) -> str:
+        query = {k: v[0] for k, v in record.query.items()}
+        query["page"] = str(page)
+        from urllib.parse import urlencode
+
+        return f"{self.url}{record.path}?{urlencode(query)}"
+
+    def link_header(self, record: RecordedRequest, page: int, pages: int) -> str:
+        links = []
+        if page < pages:
+            links.append(f'<{self.page_url(record, page + 1)}>; rel="next"')
+            links.append(f'<{self.page_url(record, pages)}>; rel="last"')
+        if page > 1:
+            links.append(f'<{self.page_url(record, 1)}>; rel="first"')
+            links.append(f'<{self.page_url(record, page - 1)}>; rel="prev"')
+        return ", ".join(links)

@@ -1,0 +1,244 @@
+"""HTTP plumbing shared by every provider client.
+
+One `requests.Session` per client, a timeout on every call, urllib3's Retry for connection
+errors and 502/503/504 (never for 429: the caller decides, from Retry-After, when to come
+back), and one mapping from status codes to the typed errors in `base`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from integrations.providers.base import (
+    AccessDeniedError,
+    AuthenticationError,
+    NotFoundError,
+    PermanentError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+    ValidationFailedError,
+)
+
+USER_AGENT = "syndarix-sync/0.1 (+issue mirror)"
+_LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
+# When a tracker rate-limits us without saying for how long.
+DEFAULT_RETRY_AFTER_SECONDS = 60.0
+
+
+def build_session(*, max_retries: int = 3, backoff_factor: float = 0.5) -> requests.Session:
+    retry = Retry(
+        total=max_retries,
+        connect=max_retries,
+        read=0,  # a read timeout may mean the write happened; the outbox decides, not urllib3
+        status=max_retries,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH", "POST"}),
+        backoff_factor=backoff_factor,
+        respect_retry_after_header=False,
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def parse_link_header(value: str | None) -> dict[str, str]:
+    """`<url>; rel="next", <url>; rel="last"` → {"next": url, "last": url}."""
+    if not value:
+        return {}
+    return {rel: url for url, rel in _LINK_RE.findall(value)}
+
+
+def _header_float(headers: Mapping[str, str], name: str) -> float | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return float(raw.strip())
+    except ValueError:
+        return None
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or HTTP date), else a rate-limit reset header.
+
+    GitHub's `x-ratelimit-reset` and GitLab's `RateLimit-Reset` are epoch seconds; IETF-draft
+    `RateLimit-Reset` is a delta. A value larger than a day's worth of seconds is an epoch.
+    """
+    now = time.time() if now is None else now
+    raw = headers.get("Retry-After")
+    if raw:
+        raw = raw.strip()
+        if raw.isdigit():
+            return float(raw)
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, when.timestamp() - now)
+    for name in ("X-RateLimit-Reset", "RateLimit-Reset"):
+        reset = _header_float(headers, name)
+        if reset is not None:
+            return max(0.0, reset - now) if reset > 86_400 else reset
+    return None
+
+
+def is_rate_limited(response: requests.Response) -> bool:
+    if response.status_code == 429:
+        return True
+    if response.status_code == 403:
+        remaining = response.headers.get("X-RateLimit-Remaining") or response.headers.get(
+            "RateLimit-Remaining"
+        )
+        if remaining is not None and remaining.strip() == "0":
+            return True
+        if "Retry-After" in response.headers:
+            return True  # GitHub's secondary rate limits
+    return False
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        text = response.text[:200]
+        return text or response.reason or ""
+    if isinstance(data, dict):
+        for key in ("message", "error", "error_description"):
+            if isinstance(data.get(key), str):
+                return data[key][:200]
+    return str(data)[:200]
+
+
+def raise_for_response(response: requests.Response, *, what: str) -> None:
+    """Raise the typed error for a non-2xx/304 response; return for success."""
+    status = response.status_code
+    if status < 400:
+        return
+    detail = f"{what}: HTTP {status} {_message(response)}".strip()
+    if is_rate_limited(response):
+        wait = retry_after_seconds(response.headers)
+        raise RateLimitedError(
+            f"{what}: rate limited (HTTP {status})",
+            status=status,
+            retry_after=DEFAULT_RETRY_AFTER_SECONDS if wait is None else wait,
+        )
+    if status == 401:
+        raise AuthenticationError(detail, status=status)
+    if status == 403:
+        raise AccessDeniedError(detail, status=status)
+    if status in (404, 410):
+        raise NotFoundError(detail, status=status)
+    if status in (400, 422):
+        raise ValidationFailedError(detail, status=status)
+    if status >= 500 or status in (408, 409, 425):
+        raise TransientError(detail, status=status)
+    raise PermanentError(detail, status=status)
+
+
+class HttpTransport:
+    """A session with a base URL, auth headers and a request counter (used by tests and bench)."""
+
+    def __init__(
+        self,
+        *,
+        api_root: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        max_retries: int = 3,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        self.api_root = api_root.rstrip("/")
+        self.timeout = timeout
+        self.session = build_session(max_retries=max_retries, backoff_factor=backoff_factor)
+        self.session.headers.update(headers)
+        self.requests_made = 0
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.api_root}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        ok_not_modified: bool = False,
+    ) -> requests.Response:
+        self.requests_made += 1
+        try:
+            response = self.session.request(
+                method,
+                self.url(path),
+                params=params,
+                json=json,
+                headers=dict(headers or {}),
+                timeout=self.timeout,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise PermanentError(f"{what}: TLS error: {exc}") from exc
+        except requests.exceptions.Timeout as exc:
+            raise TransientError(f"{what}: no answer within {self.timeout:g}s") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise TransientError(f"{what}: cannot connect to {self.api_root}: {exc}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise ProviderError(f"{what}: {exc}") from exc
+        if response.status_code == 304 and ok_not_modified:
+            return response
+        raise_for_response(response, what=what)
+        return response
+
+    def json(self, response: requests.Response, *, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TransientError(f"{what}: the tracker answered something that is not JSON") from exc
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """ISO 8601 (with `Z` or an offset) → aware datetime; None for missing or unparsable."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        # GitLab webhooks: "2016-01-04 15:31:46 UTC"
+        try:
+            parsed = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S %Z")
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, what every provider accepts for `since`."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,187 @@
+"""Webhook intake: verify, store durably, answer, queue processing after commit (SPEC §6).
+
+Checks run in a fixed order, cheapest and safest first: provider known → body size → a
+connection with a secret → body present → event known → signature (constant time) → only
+then parse. Nothing is stored for 400/401/404/413; a redelivery answers 200 and does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from integrations import providers
+from integrations.models import Connection, WebhookDelivery
+from integrations.providers.base import EventKind, WebhookPayloadError, WebhookVerifier
+
+logger = logging.getLogger(__name__)
+
+# Headers kept with a delivery: enough to re-verify, dedupe and debug, nothing secret.
+_KEPT_HEADERS = (
+    "Content-Type", "User-Agent", "X-Gitea-Event", "X-Gitea-Event-Type", "X-Gitea-Delivery",
+    "X-Gitea-Signature", "X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID",
+    "X-Hub-Signature-256", "X-Gitlab-Event", "X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID",
+    "Idempotency-Key", "X-Gitlab-Instance", "X-Atlassian-Webhook-Retry", "X-Hub-Signature",
+    "X-Trello-Webhook", "X-OP-Signature", "X-Correlation-ID",
+)
+# JSON nested deeper than this is not a tracker payload; refuse it before it costs recursion.
+MAX_JSON_DEPTH = 200
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"detail": message}, status=status)
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes | None:
+    """The body, or None when it is over `limit` — never reading more than limit + 1 bytes."""
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = request.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+def _json_depth_ok(body: bytes) -> bool:
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return False
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return True
+
+
+def _candidates(provider: str, connection_id: int | None) -> list[Connection]:
+    queryset = Connection.objects.filter(provider=provider, enabled=True)
+    if connection_id is not None:
+        queryset = queryset.filter(pk=connection_id)
+    return list(queryset)
+
+
+def _decode(body: bytes, content_type: str) -> Any:
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        # GitHub hooks configured for form encoding put the JSON in `payload=`.
+        from urllib.parse import parse_qs
+
+        form = parse_qs(body.decode("utf-8"))
+        if "payload" not in form:
+            raise ValueError("form body without a payload field")
+        return json.loads(form["payload"][0])
+    return json.loads(body)
+
+
+def _match_repository(connections: list[Connection], repository: str | None) -> Connection | None:
+    if len(connections) == 1 and repository is None:
+        return connections[0]
+    wanted = (repository or "").strip().lower()
+    for connection in connections:
+        if connection.repository.strip().lower() == wanted:
+            return connection
+    return None
+
+
+@csrf_exempt
+@require_http_methods(["POST", "HEAD"])
+def receive_webhook(
+    request: HttpRequest, provider: str, connection_id: int | None = None
+) -> HttpResponse:
+    if not providers.is_supported(provider):
+        return _error(404, f"unknown provider {provider!r}")
+    if request.method == "HEAD":
+        return HttpResponse(status=200)  # Trello checks the callback with a HEAD
+    verifier: WebhookVerifier = providers.webhooks(provider)
+
+    body = _read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
+    if body is None:
+        return _error(413, f"body over {settings.WEBHOOK_MAX_BODY_BYTES} bytes")
+
+    candidates = _candidates(provider, connection_id)
+    if not candidates:
+        return _error(404, "no connection for this provider" if connection_id is None
+                      else f"no enabled {provider} connection {connection_id}")
+    with_secret = [c for c in candidates if c.webhook_secret]
+    if not with_secret:
+        # Nothing unsigned is ever accepted: a connection without a secret refuses webhooks.
+        return _error(401, "no webhook secret is configured for this connection")
+    if not body:
+        return _error(400, "empty body")
+
+    headers: Mapping[str, str] = request.headers
+    event = verifier.event_name(headers=headers, payload=None)
+    if event and not verifier.is_known_event(event):
+        return HttpResponse(status=204)
+
+    url = request.build_absolute_uri()
+    verified = [c for c in with_secret
+                if verifier.verify(secret=c.webhook_secret, body=body, headers=headers, url=url)]
+    if not verified:
+        return _error(401, "missing or wrong signature")
+
+    if not _json_depth_ok(body):
+        return _error(400, "JSON nested too deeply")
+    try:
+        payload = _decode(body, request.content_type or "")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "body is not valid JSON")
+    if not event:
+        event = verifier.event_name(headers=headers, payload=payload)
+        if not verifier.is_known_event(event):
+            return HttpResponse(status=204)
+    try:
+        parsed = verifier.parse(event=event, payload=payload, base_url=verified[0].base_url)
+    except WebhookPayloadError as exc:
+        return _error(400, f"malformed {event} payload: {exc}")
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        return _error(400, f"malformed {event} payload: {type(exc).__name__}")
+    if parsed.kind == EventKind.IGNORED:
+        return HttpResponse(status=204)
+
+    connection = _match_repository(verified, parsed.repository)
+    if connection is None:
+        return _error(404, f"no {provider} connection for repository {parsed.repository!r}")
+
+    delivery_id = verifier.delivery_id(headers=headers, body=body)[:200]
+    correlation_id = headers.get("X-Correlation-ID") or uuid.uuid4().hex
+    from issues.tasks import process_webhook_event  # tasks import the engine; keep intake light
+    from syndarix_sync.queueing import queue_on_commit
+
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                provider=provider,
+                connection=connection,
+                delivery_id=delivery_id,
+                event=event,
+                headers={k: headers[k] for k in _KEPT_HEADERS if k in headers},
+                body=body,
+                correlation_id=correlation_id[:64],
+            )
+            Connection.objects.filter(pk=connection.pk).update(last_webhook_at=delivery.received_at)
+            queue_on_commit(process_webhook_event, delivery.pk)
+    except IntegrityError:
+        return JsonResponse({"status": "duplicate", "delivery_id": delivery_id}, status=200)
+    return JsonResponse(
+        {"status": "accepted", "delivery": delivery.pk, "correlation_id": delivery.correlation_id},
+        status=202,
+    )

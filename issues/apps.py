@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class IssuesConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "issues"
+    verbose_name = "Issue mirror and sync"
