@@ -27,7 +27,12 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = Connection
-        fields = "__all__"
+        fields = (
+            "name", "provider", "base_url", "repository", "enabled", "api_token",
+            "webhook_secret", "direction", "conflict_policy", "delete_policy", "create_remote",
+            "allow_create_labels", "label_filter", "milestone_filter", "state_filter",
+            "poll_interval_seconds", "full_sync_interval_seconds",
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

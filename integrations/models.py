@@ -90,6 +90,10 @@ class Connection(models.Model):
     webhook_healthy = models.BooleanField(default=True)
     webhook_unhealthy_since = models.DateTimeField(null=True, blank=True)
 
+    # A lease, claimed with a conditional UPDATE, so two sync runs never overlap on one
+    # connection whichever worker or process they run in.
+    sync_lock_until = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -34,7 +34,7 @@ class Issue(models.Model):
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="issues")
     # Null until a locally created issue has been created in the tracker.
-    external_id = models.CharField(max_length=100, null=True, blank=True)
+    external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - NULL is "not created yet", outside the unique constraint
     external_number = models.CharField(max_length=100, blank=True, default="")
     remote_url = models.URLField(max_length=1000, blank=True, default="")
 
@@ -43,7 +43,7 @@ class Issue(models.Model):
     state = models.CharField(max_length=10, choices=IssueState.choices, default=IssueState.OPEN)
     labels = models.JSONField(default=list, blank=True)  # sorted names
     assignees = models.JSONField(default=list, blank=True)  # sorted logins
-    milestone = models.CharField(max_length=300, null=True, blank=True)
+    milestone = models.CharField(max_length=300, null=True, blank=True)  # noqa: DJ001 - None = no milestone, as the API shows it
 
     base = models.JSONField(null=True, blank=True)
     versions = models.JSONField(default=dict, blank=True)

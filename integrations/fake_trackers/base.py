@@ -118,7 +118,7 @@ class FakeTracker:
         self,
         *,
         repository: str = "acme/widgets",
-        token: str = "test-token",
+        token: str = "test-token",  # noqa: S107 - the fake's own credential
         webhook_url: str | None = None,
         webhook_secret: str = "",
         host: str = "127.0.0.1",
@@ -241,9 +241,7 @@ class FakeTracker:
             before = dataclasses.replace(issue, labels=list(issue.labels),
                                          assignees=list(issue.assignees))
             for key, value in changes.items():
-                if key in ("labels", "assignees"):
-                    value = sorted(set(value))
-                setattr(issue, key, value)
+                setattr(issue, key, sorted(set(value)) if key in ("labels", "assignees") else value)
             issue.updated_at = self.now()
         if notify:
             self.emit_change_events(before, issue)
@@ -257,7 +255,9 @@ class FakeTracker:
 
     def issue_list(self, *, include_pull_requests: bool = True) -> list[FakeIssue]:
         with self.lock:
-            return [i for i in self.issues.values() if include_pull_requests or not i.is_pull_request]
+            return [
+                i for i in self.issues.values() if include_pull_requests or not i.is_pull_request
+            ]
 
     def count_requests(self, method: str | None = None, path_contains: str | None = None) -> int:
         with self.lock:
@@ -359,7 +359,7 @@ class FakeTracker:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def _handle(self) -> None:

@@ -61,7 +61,7 @@ class IssueFields:
     labels: frozenset[str] | None = None
     assignees: frozenset[str] | None = None
     # Milestone needs three values: leave alone (UNSET), clear (None), set (a name).
-    milestone: str | None | _Unset = dataclasses.field(default_factory=lambda: UNSET)
+    milestone: str | _Unset | None = dataclasses.field(default_factory=lambda: UNSET)
 
     def is_empty(self) -> bool:
         return all(
@@ -235,6 +235,7 @@ class ProviderClient(abc.ABC):
     def check_access(self) -> None:
         """Read the repository; raise a ProviderError that says precisely what is wrong."""
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Release the HTTP session."""
 

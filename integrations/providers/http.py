@@ -213,7 +213,7 @@ class HttpTransport:
         try:
             return response.json()
         except ValueError as exc:
-            raise TransientError(f"{what}: the tracker answered something that is not JSON") from exc
+            raise TransientError(f"{what}: the tracker answered something not JSON") from exc
 
     def close(self) -> None:
         self.session.close()

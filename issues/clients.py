@@ -1,0 +1,20 @@
+"""Build a provider client for a connection (one requests.Session per client)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from integrations import providers
+from integrations.models import Connection
+from integrations.providers.base import ProviderClient
+
+
+def client_for(connection: Connection) -> ProviderClient:
+    cls = providers.client_class(connection.provider)
+    return cls(
+        base_url=connection.base_url,
+        repository=connection.repository,
+        token=connection.api_token,
+        timeout=settings.PROVIDER_HTTP_TIMEOUT,
+        allow_create_labels=connection.allow_create_labels,
+    )

@@ -1,0 +1,443 @@
+"""The one inbound path: every remote state — webhook, poll, reconciliation, push answer —
+is applied to the mirror by `apply_remote_issue` (or `apply_remote_deletion`).
+
+It locks the mirror row, drops stale events, three-way merges against the stored base with
+per-field version vectors, records conflicts or lets the policy decide, queues what the
+tracker is missing, and logs what changed. Echoes of our own pushes fall out of the merge:
+the push's answer is recorded as the base, so the echo equals base, mirror and remote.
+
+No network call happens here; callers fetch first, then apply in a short transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import Connection
+from integrations.providers.base import RemoteIssue
+from issues import merge
+from issues.canonical import FIELDS, changed_fields, normalise, normalise_value, remote_snapshot
+from issues.models import (
+    Action,
+    Conflict,
+    ConflictResolution,
+    Direction,
+    Issue,
+    OutboxEntry,
+    OutboxOperation,
+    OutboxStatus,
+    SyncLog,
+    SyncStatus,
+)
+
+Outcome = Literal[
+    "created", "updated", "unchanged", "stale", "filtered", "conflict", "deleted", "kept",
+    "linked", "missing",
+]
+LOCAL, REMOTE = "local", "remote"
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyResult:
+    outcome: Outcome
+    issue_id: int | None = None
+    conflicts: int = 0
+    pushed_fields: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in ("created", "updated", "conflict", "deleted", "linked")
+
+
+# --- version vectors stored on the issue ----------------------------------------------------
+
+
+class Versions:
+    """Per-field version vectors and the last remote snapshot seen, kept in `Issue.versions`.
+
+    local[f]  — the vector of the mirror's value of f: bumped by each local edit, carrying the
+                remote counter the editor had seen (so an edit made after seeing a remote
+                change causally follows it).
+    remote[f] — the vector of the tracker's value of f: bumped when a remote change of f is
+                seen, carrying the local counter the tracker had acknowledged (`acked`).
+    """
+
+    def __init__(self, data: Mapping[str, Any] | None) -> None:
+        data = dict(data or {})
+        self.local: dict[str, dict[str, int]] = dict(data.get("local") or {})
+        self.remote: dict[str, dict[str, int]] = dict(data.get("remote") or {})
+        self.acked: dict[str, int] = dict(data.get("acked") or {})
+        self.remote_seen: dict[str, Any] | None = data.get("remote_seen")
+
+    def vector(self, side: str, field: str) -> merge.VersionVector:
+        table = self.local if side == LOCAL else self.remote
+        return merge.VersionVector.from_dict(table.get(field))
+
+    def vectors(self, side: str) -> dict[str, merge.VersionVector]:
+        return {field: self.vector(side, field) for field in FIELDS}
+
+    def bump_local(self, field: str) -> None:
+        own = self.vector(LOCAL, field).get(LOCAL)
+        seen_remote = self.vector(REMOTE, field).get(REMOTE)
+        self.local[field] = {LOCAL: own + 1, REMOTE: seen_remote}
+
+    def bump_remote(self, field: str) -> None:
+        own = self.vector(REMOTE, field).get(REMOTE)
+        self.remote[field] = {REMOTE: own + 1, LOCAL: self.acked.get(field, 0)}
+
+    def acknowledge(self, fields: Mapping[str, int]) -> None:
+        for field, counter in fields.items():
+            self.acked[field] = max(self.acked.get(field, 0), counter)
+
+    def local_counter(self, field: str) -> int:
+        return self.vector(LOCAL, field).get(LOCAL)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"local": self.local, "remote": self.remote, "acked": self.acked,
+                "remote_seen": self.remote_seen}
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def passes_filters(connection: Connection, snapshot: Mapping[str, Any]) -> bool:
+    """Partial sync (SPEC §5): label, milestone and state filters of the connection."""
+    if connection.state_filter != "all" and snapshot["state"] != connection.state_filter:
+        return False
+    if connection.label_filter and not set(connection.label_filter) & set(snapshot["labels"]):
+        return False
+    return not (connection.milestone_filter
+                and snapshot["milestone"] not in connection.milestone_filter)
+
+
+def _set_fields(issue: Issue, values: Mapping[str, Any]) -> None:
+    for field, value in normalise({**issue.snapshot(), **values}).items():
+        setattr(issue, field, value)
+
+
+def _log(
+    *, issue: Issue | None, connection: Connection, direction: str, action: str, trigger: str,
+    before: Any, after: Any, correlation_id: str,
+) -> None:
+    SyncLog.objects.create(
+        connection=connection, issue=issue, provider=connection.provider, direction=direction,
+        action=action, trigger=trigger, before=before, after=after,
+        correlation_id=correlation_id[:64],
+    )
+
+
+def _action_for(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    if before.get("state") != after.get("state"):
+        return Action.CLOSE if after.get("state") == "closed" else Action.REOPEN
+    return Action.UPDATE
+
+
+def refresh_sync_status(issue: Issue) -> None:
+    """Derive the status: conflict > pending > synced (error is set by the outbox on failure)."""
+    if issue.conflicts.filter(resolved=False).exists():
+        status = SyncStatus.CONFLICT
+    elif issue.outbox.filter(status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]).exists():
+        status = SyncStatus.PENDING
+    elif issue.outbox.filter(status=OutboxStatus.FAILED).exists():
+        status = SyncStatus.ERROR
+    else:
+        status = SyncStatus.SYNCED
+    if issue.sync_status != status:
+        issue.sync_status = status
+        if status != SyncStatus.ERROR:
+            issue.sync_error = ""
+        Issue.objects.filter(pk=issue.pk).update(sync_status=status, sync_error=issue.sync_error)
+
+
+def enqueue_push(
+    *, issue: Issue, fields: Mapping[str, Any], operation: str = OutboxOperation.UPDATE,
+    correlation_id: str = "",
+) -> OutboxEntry | None:
+    """Write an outbox row (in the caller's transaction) unless a pending row already asks for
+    exactly these values — a merge that re-derives a push in flight must not double it."""
+    if operation == OutboxOperation.UPDATE and not fields:
+        return None
+    pending = OutboxEntry.objects.filter(issue=issue, status=OutboxStatus.PENDING,
+                                         operation=operation)
+    for entry in pending:
+        if all(entry.changes.get(k) == v for k, v in fields.items()):
+            return entry
+    entry = OutboxEntry.objects.create(
+        connection_id=issue.connection_id, issue=issue, operation=operation,
+        changes=dict(fields), next_attempt_at=timezone.now(), correlation_id=correlation_id[:64],
+    )
+    from issues.tasks import push_issue_to_external
+    from syndarix_sync.queueing import queue_on_commit
+
+    queue_on_commit(push_issue_to_external, issue.pk)
+    return entry
+
+
+def _drop_from_pending_pushes(issue: Issue, fields: set[str]) -> None:
+    """A field in conflict must not be pushed until a human decides."""
+    if not fields:
+        return
+    for entry in OutboxEntry.objects.filter(issue=issue, status=OutboxStatus.PENDING,
+                                            operation=OutboxOperation.UPDATE):
+        remaining = {k: v for k, v in entry.changes.items() if k not in fields}
+        if remaining != entry.changes:
+            if remaining:
+                entry.changes = remaining
+                entry.save(update_fields=["changes", "updated_at"])
+            else:
+                entry.status = OutboxStatus.DONE
+                entry.last_error = "superseded: field in conflict"
+                entry.completed_at = timezone.now()
+                entry.save(update_fields=["status", "last_error", "completed_at", "updated_at"])
+
+
+def _find_in_flight_create(connection: Connection, snapshot: Mapping[str, Any]) -> Issue | None:
+    """A locally created issue whose create is in flight, matching this remote one: link it
+    rather than insert a duplicate (the tracker's "opened" webhook can beat the create answer)."""
+    candidates = Issue.objects.select_for_update().filter(
+        connection=connection, external_id__isnull=True, title=snapshot["title"],
+        outbox__operation=OutboxOperation.CREATE,
+        outbox__status__in=[OutboxStatus.IN_PROGRESS, OutboxStatus.PENDING, OutboxStatus.FAILED],
+    ).order_by("id")
+    for candidate in candidates:
+        if candidate.body == snapshot["body"]:
+            return candidate
+    return None
+
+
+# --- the inbound path ----------------------------------------------------------------------
+
+
+def apply_remote_issue(
+    *,
+    connection: Connection,
+    remote: RemoteIssue,
+    trigger: str,
+    correlation_id: str = "",
+    acknowledged: Mapping[str, int] | None = None,
+) -> ApplyResult:
+    """Apply the tracker's full state of one issue to the mirror (one transaction).
+
+    `acknowledged` is set when `remote` is the tracker's answer to our own push: field →
+    the local version counter that push carried. Those fields become the new base.
+    """
+    snapshot = remote_snapshot(remote)
+    with transaction.atomic():
+        issue = (
+            Issue.objects.select_for_update()
+            .filter(connection=connection, external_id=remote.external_id)
+            .first()
+        )
+        if issue is None:
+            issue = _find_in_flight_create(connection, snapshot)
+            if issue is not None:
+                return _link_created(connection=connection, issue=issue, remote=remote,
+                                     snapshot=snapshot, trigger=trigger,
+                                     correlation_id=correlation_id)
+            if not connection.allows_inbound and acknowledged is None:
+                return ApplyResult("filtered")
+            if not passes_filters(connection, snapshot):
+                return ApplyResult("filtered")
+            return _create_from_remote(connection=connection, remote=remote, snapshot=snapshot,
+                                       trigger=trigger, correlation_id=correlation_id)
+        if (
+            remote.updated_at is not None
+            and issue.remote_updated_at is not None
+            and remote.updated_at < issue.remote_updated_at
+        ):
+            return ApplyResult("stale", issue.pk)
+        return _merge_into(connection=connection, issue=issue, remote=remote, snapshot=snapshot,
+                           trigger=trigger, correlation_id=correlation_id,
+                           acknowledged=acknowledged or {})
+
+
+def _remote_meta(issue: Issue, remote: RemoteIssue) -> None:
+    issue.external_id = remote.external_id
+    issue.external_number = remote.number
+    issue.remote_url = remote.remote_url
+    issue.remote_created_at = remote.created_at or issue.remote_created_at
+    issue.remote_updated_at = remote.updated_at or issue.remote_updated_at
+    issue.remote_deleted_at = None
+
+
+def _create_from_remote(
+    *, connection: Connection, remote: RemoteIssue, snapshot: dict[str, Any], trigger: str,
+    correlation_id: str,
+) -> ApplyResult:
+    versions = Versions(None)
+    versions.remote_seen = snapshot
+    issue = Issue(connection=connection, base=snapshot, versions=versions.as_json(),
+                  sync_status=SyncStatus.SYNCED)
+    _remote_meta(issue, remote)
+    _set_fields(issue, snapshot)
+    issue.save()
+    _log(issue=issue, connection=connection, direction=Direction.INBOUND, action=Action.CREATE,
+         trigger=trigger, before=None, after=snapshot, correlation_id=correlation_id)
+    return ApplyResult("created", issue.pk)
+
+
+def _link_created(
+    *, connection: Connection, issue: Issue, remote: RemoteIssue, snapshot: dict[str, Any],
+    trigger: str, correlation_id: str,
+) -> ApplyResult:
+    """The tracker reports the issue we created: adopt its id; the create row's answer (or
+    this event) becomes the base, so nothing is created twice."""
+    _remote_meta(issue, remote)
+    versions = Versions(issue.versions)
+    issue.base = issue.snapshot()  # what we sent; the merge below catches any difference
+    issue.versions = versions.as_json()
+    issue.save()
+    OutboxEntry.objects.filter(
+        issue=issue, operation=OutboxOperation.CREATE,
+        status__in=[OutboxStatus.PENDING, OutboxStatus.FAILED],
+    ).update(status=OutboxStatus.DONE, completed_at=timezone.now(),
+             last_error="linked: the tracker already has this issue")
+    result = _merge_into(connection=connection, issue=issue, remote=remote, snapshot=snapshot,
+                         trigger=trigger, correlation_id=correlation_id, acknowledged={})
+    return dataclasses.replace(result, outcome="linked")
+
+
+def _merge_into(
+    *, connection: Connection, issue: Issue, remote: RemoteIssue, snapshot: dict[str, Any],
+    trigger: str, correlation_id: str, acknowledged: Mapping[str, int],
+) -> ApplyResult:
+    versions = Versions(issue.versions)
+    previous_remote = versions.remote_seen
+    for field in FIELDS:
+        remote_changed = previous_remote is None or previous_remote.get(field) != snapshot[field]
+        if remote_changed and field not in acknowledged:
+            versions.bump_remote(field)
+    versions.acknowledge(acknowledged)
+    versions.remote_seen = snapshot
+
+    base: dict[str, Any] | None = normalise(issue.base) if issue.base else None
+    if base is not None:
+        for field in acknowledged:
+            base[field] = snapshot[field]  # our push's answer: both sides agree on it
+
+    mirror = issue.snapshot()
+    open_conflicts = {c.field: c for c in issue.conflicts.filter(resolved=False)}
+    local = dict(mirror)
+    for field, conflict in open_conflicts.items():
+        local[field] = conflict.local_value  # the mirror shows remote; the local edit waits here
+
+    if not connection.allows_inbound:
+        policy: str = merge.Policy.LOCAL_WINS
+    else:
+        policy = connection.conflict_policy
+    result = merge.merge_issue(
+        base=base, local=local, remote=snapshot, policy=policy,
+        local_updated_at=issue.updated_at, remote_updated_at=remote.updated_at,
+        local_versions=versions.vectors(LOCAL), remote_versions=versions.vectors(REMOTE),
+    )
+    merged = normalise(result.merged)
+    if not connection.allows_inbound:
+        merged = normalise(local)
+    new_base = normalise(result.new_base)
+    push = changed_fields(snapshot, merged)
+    conflicted = {c.field for c in result.conflicts}
+    for field in push:
+        new_base[field] = snapshot[field]  # the tracker does not have our value yet
+    for field in conflicted:
+        push.pop(field, None)
+
+    before = mirror
+    _remote_meta(issue, remote)
+    _set_fields(issue, merged)
+    issue.base = new_base
+    issue.versions = versions.as_json()
+    issue.save()
+
+    # Conflicts: open or refresh one per field; close the ones the merge settled.
+    for conflict in result.conflicts:
+        Conflict.objects.update_or_create(
+            issue=issue, field=conflict.field, resolved=False,
+            defaults={
+                "base_value": None if conflict.base is None
+                else normalise_value(conflict.field, conflict.base),
+                "local_value": normalise_value(conflict.field, conflict.local),
+                "remote_value": normalise_value(conflict.field, conflict.remote),
+            },
+        )
+    settled = set(open_conflicts) - conflicted
+    for field in settled:
+        conflict = open_conflicts[field]
+        winner_local = merged[field] == normalise_value(field, conflict.local_value)
+        conflict.resolved = True
+        conflict.resolution = (ConflictResolution.LOCAL_WINS if winner_local
+                               else ConflictResolution.REMOTE_WINS)
+        conflict.resolved_value = merged[field]
+        conflict.resolved_at = timezone.now()
+        conflict.save()
+    _drop_from_pending_pushes(issue, conflicted)
+    if push and connection.allows_outbound:
+        enqueue_push(issue=issue, fields=push, correlation_id=correlation_id)
+
+    after = issue.snapshot()
+    new_conflicts = conflicted - set(open_conflicts)
+    if after != before:
+        _log(issue=issue, connection=connection, direction=Direction.INBOUND,
+             action=_action_for(before, after), trigger=trigger, before=before, after=after,
+             correlation_id=correlation_id)
+    if new_conflicts:
+        _log(issue=issue, connection=connection, direction=Direction.INBOUND,
+             action=Action.CONFLICT, trigger=trigger,
+             before={f: local[f] for f in new_conflicts},
+             after={f: snapshot[f] for f in new_conflicts}, correlation_id=correlation_id)
+    refresh_sync_status(issue)
+    if new_conflicts:
+        outcome: Outcome = "conflict"
+    elif after != before:
+        outcome = "updated"
+    else:
+        outcome = "unchanged"
+    return ApplyResult(outcome, issue.pk, len(new_conflicts), tuple(sorted(push)))
+
+
+def apply_remote_deletion(
+    *, connection: Connection, external_id: str, trigger: str, correlation_id: str = "",
+    deleted_at: datetime | None = None,
+) -> ApplyResult:
+    """The tracker no longer has the issue. Delete wins by default (ADR-011); under
+    `update_wins` a mirror with unpushed local changes survives and is re-created remotely."""
+    with transaction.atomic():
+        issue = (Issue.objects.select_for_update()
+                 .filter(connection=connection, external_id=external_id).first())
+        if issue is None:
+            return ApplyResult("missing")
+        base = normalise(issue.base) if issue.base else None
+        local_changed = base is None or issue.snapshot() != base or issue.outbox.filter(
+            status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]).exists()
+        decision = merge.resolve_delete(
+            policy=merge.DeletePolicy(connection.delete_policy), deleted_side=merge.Side.REMOTE,
+            other_side_changed=bool(local_changed),
+        )
+        before = issue.snapshot()
+        if decision == "delete" or not connection.allows_outbound:
+            _log(issue=None, connection=connection, direction=Direction.INBOUND,
+                 action=Action.DELETE, trigger=trigger, before=before,
+                 after={"external_id": external_id}, correlation_id=correlation_id)
+            issue.delete()
+            return ApplyResult("deleted")
+        # Keep it: the local edits outlive the remote delete, as a new remote issue.
+        issue.external_id = None
+        issue.external_number = ""
+        issue.remote_url = ""
+        issue.remote_deleted_at = deleted_at or timezone.now()
+        issue.base = None
+        issue.save()
+        OutboxEntry.objects.filter(issue=issue, status=OutboxStatus.PENDING).update(
+            status=OutboxStatus.DONE, completed_at=timezone.now(),
+            last_error="superseded: issue re-created after a remote delete")
+        enqueue_push(issue=issue, fields=issue.snapshot(), operation=OutboxOperation.CREATE,
+                     correlation_id=correlation_id)
+        _log(issue=issue, connection=connection, direction=Direction.INBOUND, action=Action.DELETE,
+             trigger=trigger, before=before, after={"kept": True}, correlation_id=correlation_id)
+        refresh_sync_status(issue)
+        return ApplyResult("kept", issue.pk)

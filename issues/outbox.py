@@ -1,0 +1,262 @@
+"""The outbox drain: claim, coalesce, push after commit, record the answer.
+
+Rows are claimed with `SELECT … FOR UPDATE SKIP LOCKED` and a lease (`claimed_until`), so
+two workers never take the same row and a killed worker's rows come back when the lease runs
+out. All pending rows of one issue are pushed as one call carrying the mirror's current
+values; a field the tracker already holds is not written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from integrations.models import Connection
+from integrations.providers.base import (
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    RemoteIssue,
+)
+from issues.canonical import FIELDS, changed_fields, normalise, remote_snapshot, to_issue_fields
+from issues.clients import client_for
+from issues.engine import (
+    Versions,
+    _log,
+    apply_remote_deletion,
+    apply_remote_issue,
+    refresh_sync_status,
+)
+from issues.models import (
+    Action,
+    Direction,
+    Issue,
+    OutboxEntry,
+    OutboxOperation,
+    OutboxStatus,
+    SyncStatus,
+    Trigger,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+LEASE = timedelta(minutes=5)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclasses.dataclass
+class DrainReport:
+    claimed_issues: int = 0
+    pushed: int = 0  # API writes made
+    skipped: int = 0  # rows settled without a write (nothing to change)
+    retried: int = 0
+    failed: int = 0
+
+
+def _due() -> Q:
+    now = timezone.now()
+    return Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now) | Q(
+        status=OutboxStatus.IN_PROGRESS, claimed_until__lt=now
+    )
+
+
+def claim_issue_batch(*, limit: int = 20, issue_id: int | None = None,
+                      lease: timedelta = LEASE) -> dict[int, list[int]]:
+    """Claim due rows, grouped by issue: {issue_id: [row ids]} (one short transaction)."""
+    now = timezone.now()
+    with transaction.atomic():
+        queryset = OutboxEntry.objects.select_for_update(skip_locked=True).filter(_due())
+        if issue_id is not None:
+            queryset = queryset.filter(issue_id=issue_id)
+        rows = list(queryset.order_by("id").values_list("id", "issue_id")[: limit * 10])
+        claimed: dict[int, list[int]] = {}
+        for row_id, row_issue in rows:
+            if row_issue not in claimed and len(claimed) >= limit:
+                continue
+            claimed.setdefault(row_issue, []).append(row_id)
+        ids = [row_id for group in claimed.values() for row_id in group]
+        if ids:
+            OutboxEntry.objects.filter(id__in=ids).update(
+                status=OutboxStatus.IN_PROGRESS, claimed_until=now + lease, claimed_by=WORKER_ID,
+                attempts=F("attempts") + 1,
+            )
+    return claimed
+
+
+def drain(*, limit: int = 20, issue_id: int | None = None) -> DrainReport:
+    report = DrainReport()
+    while True:
+        batch = claim_issue_batch(limit=limit, issue_id=issue_id)
+        if not batch:
+            return report
+        for claimed_issue, row_ids in batch.items():
+            report.claimed_issues += 1
+            push_claimed(issue_id=claimed_issue, row_ids=row_ids, report=report)
+        if issue_id is not None:
+            return report
+
+
+def _settle(row_ids: list[int], *, status: str, error: str = "") -> None:
+    OutboxEntry.objects.filter(id__in=row_ids, claimed_by=WORKER_ID).update(
+        status=status, completed_at=timezone.now(), claimed_until=None, last_error=error[:2000],
+    )
+
+
+def push_claimed(*, issue_id: int, row_ids: list[int], report: DrainReport) -> None:
+    """Push one issue's claimed rows. Network calls happen here, outside any transaction."""
+    rows = list(OutboxEntry.objects.filter(id__in=row_ids).order_by("id"))
+    issue = Issue.objects.select_related("connection").filter(pk=issue_id).first()
+    if issue is None or not rows:
+        _settle(row_ids, status=OutboxStatus.DONE, error="issue no longer exists")
+        return
+    connection = issue.connection
+    correlation_id = rows[-1].correlation_id
+    reclaimed = any(r.attempts > 1 for r in rows)
+    client = client_for(connection)
+    try:
+        if issue.external_id is None:
+            if any(r.operation == OutboxOperation.CREATE for r in rows):
+                _push_create(issue=issue, connection=connection, row_ids=row_ids, client=client,
+                             correlation_id=correlation_id, reclaimed=reclaimed, report=report)
+            else:
+                _settle(row_ids, status=OutboxStatus.DONE, error="no remote issue to update")
+            return
+        fields = sorted({f for r in rows for f in r.changes if f in FIELDS})
+        _push_update(issue=issue, connection=connection, fields=fields, row_ids=row_ids,
+                     client=client, correlation_id=correlation_id, reclaimed=reclaimed,
+                     report=report)
+    except ProviderError as exc:
+        _record_failure(issue=issue, rows=rows, error=exc, report=report)
+    finally:
+        client.close()
+
+
+def _push_update(*, issue: Issue, connection: Connection, fields: list[str], row_ids: list[int],
+                 client, correlation_id: str, reclaimed: bool, report: DrainReport) -> None:
+    versions = Versions(issue.versions)
+    open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field", flat=True))
+    desired = {f: v for f, v in issue.snapshot().items() if f in fields and f not in open_conflicts}
+    known_remote = versions.remote_seen
+    if reclaimed or known_remote is None:
+        # A previous attempt may have written already: look before writing again.
+        try:
+            fresh = client.get_issue(issue.external_number)
+        except NotFoundError:
+            _settle(row_ids, status=OutboxStatus.DONE, error="issue deleted in the tracker")
+            apply_remote_deletion(connection=connection, external_id=str(issue.external_id),
+                                  trigger=Trigger.POLL, correlation_id=correlation_id)
+            return
+        known_remote = remote_snapshot(fresh)
+        apply_remote_issue(connection=connection, remote=fresh, trigger=Trigger.POLL,
+                           correlation_id=correlation_id)
+        issue.refresh_from_db()
+        desired = {f: v for f, v in issue.snapshot().items()
+                   if f in fields and f not in open_conflicts}
+    to_write = changed_fields(known_remote, desired)
+    if not to_write:
+        report.skipped += 1
+        _settle(row_ids, status=OutboxStatus.DONE)
+        with transaction.atomic():
+            refresh_sync_status(Issue.objects.select_for_update().get(pk=issue.pk))
+        return
+    counters = {f: versions.local_counter(f) for f in to_write}
+    answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
+    report.pushed += 1
+    _record_answer(issue=issue, connection=connection, answer=answer, acknowledged=counters,
+                   row_ids=row_ids, correlation_id=correlation_id, written=to_write)
+
+
+def _push_create(*, issue: Issue, connection: Connection, row_ids: list[int], client,
+                 correlation_id: str, reclaimed: bool, report: DrainReport) -> None:
+    values = issue.snapshot()
+    if reclaimed:
+        # The create may have reached the tracker before the worker died: find it first.
+        for page in client.iter_issue_pages(since=issue.created_at - timedelta(minutes=1)):
+            for remote in page:
+                snap = remote_snapshot(remote)
+                if snap["title"] == values["title"] and snap["body"] == values["body"]:
+                    _record_answer(issue=issue, connection=connection, answer=remote,
+                                   acknowledged={}, row_ids=row_ids,
+                                   correlation_id=correlation_id, written=values, created=True)
+                    return
+    counters = {f: Versions(issue.versions).local_counter(f) for f in FIELDS}
+    answer = client.create_issue(to_issue_fields(values))
+    report.pushed += 1
+    if values["state"] == "closed" and answer.state.value != "closed":
+        answer = client.update_issue(answer.number, to_issue_fields({"state": "closed"}))
+        report.pushed += 1
+    _record_answer(issue=issue, connection=connection, answer=answer, acknowledged=counters,
+                   row_ids=row_ids, correlation_id=correlation_id, written=values, created=True)
+
+
+def _record_answer(*, issue: Issue, connection: Connection, answer: RemoteIssue,
+                   acknowledged: dict[str, int], row_ids: list[int], correlation_id: str,
+                   written: dict, created: bool = False) -> None:
+    """The tracker's answer becomes the base for what we wrote, in one short transaction,
+    through the same inbound path as any remote state (so its echo is a no-op)."""
+    with transaction.atomic():
+        locked = Issue.objects.select_for_update().get(pk=issue.pk)
+        if created and locked.external_id is None:
+            locked.external_id = answer.external_id
+            locked.external_number = answer.number
+            locked.remote_url = answer.remote_url
+            locked.base = remote_snapshot(answer)
+            locked.save(update_fields=["external_id", "external_number", "remote_url", "base",
+                                       "updated_at"])
+        _settle(row_ids, status=OutboxStatus.DONE)
+        _log(issue=locked, connection=connection, direction=Direction.OUTBOUND,
+             action=Action.CREATE if created else Action.UPDATE, trigger=Trigger.API,
+             before=None, after={**normalise({**locked.snapshot(), **written}),
+                                 "external_id": answer.external_id},
+             correlation_id=correlation_id)
+        apply_remote_issue(connection=connection, remote=answer, trigger=Trigger.API,
+                           correlation_id=correlation_id, acknowledged=acknowledged)
+
+
+def backoff(attempts: int) -> timedelta:
+    """2^n minutes after the n-th failed attempt (SPEC §5)."""
+    return timedelta(minutes=2 ** max(0, attempts - 1))
+
+
+def _record_failure(*, issue: Issue, rows: list[OutboxEntry], error: ProviderError,
+                    report: DrainReport) -> None:
+    attempts = max(r.attempts for r in rows)
+    permanent = error.permanent or attempts >= MAX_ATTEMPTS
+    now = timezone.now()
+    message = str(error)[:2000]
+    with transaction.atomic():
+        ids = [r.id for r in rows]
+        if permanent:
+            report.failed += 1
+            OutboxEntry.objects.filter(id__in=ids).update(
+                status=OutboxStatus.FAILED, claimed_until=None, last_error=message)
+            Issue.objects.filter(pk=issue.pk).update(sync_status=SyncStatus.ERROR,
+                                                     sync_error=message)
+        else:
+            report.retried += 1
+            delay = backoff(attempts)
+            if isinstance(error, RateLimitedError):
+                delay = max(delay, timedelta(seconds=error.retry_after))
+            OutboxEntry.objects.filter(id__in=ids).update(
+                status=OutboxStatus.PENDING, claimed_until=None, last_error=message,
+                next_attempt_at=now + delay)
+    logger.warning("push of issue %s failed (%s, attempt %s): %s", issue.pk,
+                   "permanent" if permanent else "will retry", attempts, message)
+
+
+@transaction.atomic
+def outbox_retry(*, entry_ids: list[int]) -> int:
+    """Admin "Retry now" / "Requeue failed": due immediately, attempts reset for failed rows."""
+    now = timezone.now()
+    requeued = OutboxEntry.objects.filter(
+        id__in=entry_ids, status__in=[OutboxStatus.FAILED, OutboxStatus.PENDING]
+    ).update(status=OutboxStatus.PENDING, next_attempt_at=now, attempts=0, claimed_until=None)
+    return requeued

@@ -1,0 +1,234 @@
+"""Polling and reconciliation: the nets under the webhooks (SPEC §5).
+
+Incremental: issues changed since the cursor (minus an overlap), one conditional request
+when nothing changed. Full: every issue, upserted in bulk, plus the only way deletions in the
+tracker are noticed. A connection-level lease stops two runs from overlapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations.models import Connection
+from integrations.providers.base import ProviderError, RemoteIssue
+from issues.canonical import remote_snapshot
+from issues.clients import client_for
+from issues.engine import (
+    Versions,
+    _find_in_flight_create,
+    _log,
+    apply_remote_deletion,
+    apply_remote_issue,
+    passes_filters,
+)
+from issues.models import Action, Direction, Issue, RunKind, SyncRun, SyncStatus, Trigger
+
+CURSOR_OVERLAP = timedelta(seconds=5)
+RUN_LEASE = timedelta(minutes=30)
+# A remote change older than this that no webhook brought means webhooks are not arriving.
+WEBHOOK_GRACE = timedelta(seconds=120)
+UNHEALTHY_POLL_SECONDS = 60
+
+
+class SyncAlreadyRunning(Exception):
+    pass
+
+
+@dataclasses.dataclass
+class RunCounts:
+    seen: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    conflicts: int = 0
+    failed: int = 0
+    drift: int = 0
+    requests: int = 0
+    missed_by_webhooks: int = 0
+
+
+def _acquire(connection_id: int) -> bool:
+    now = timezone.now()
+    return bool(
+        Connection.objects.filter(pk=connection_id)
+        .filter(Q(sync_lock_until__isnull=True) | Q(sync_lock_until__lt=now))
+        .update(sync_lock_until=now + RUN_LEASE)
+    )
+
+
+def _release(connection_id: int) -> None:
+    Connection.objects.filter(pk=connection_id).update(sync_lock_until=None)
+
+
+def _tally(counts: RunCounts, outcome: str, conflicts: int) -> None:
+    counts.conflicts += conflicts
+    if outcome in ("created", "linked"):
+        counts.created += 1
+    elif outcome in ("updated", "conflict"):
+        counts.updated += 1
+    elif outcome == "deleted":
+        counts.deleted += 1
+    else:
+        counts.unchanged += 1
+
+
+def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> SyncRun:
+    """Run one incremental or full sync of a connection and record it as a SyncRun."""
+    if not _acquire(connection_id):
+        raise SyncAlreadyRunning(f"a sync of connection {connection_id} is already running")
+    connection = Connection.objects.get(pk=connection_id)
+    kind = RunKind.RECONCILE if full else RunKind.POLL
+    if trigger == Trigger.MANUAL:
+        kind = RunKind.MANUAL
+    run = SyncRun.objects.create(connection=connection, kind=kind)
+    started = timezone.now()
+    counts = RunCounts()
+    client = client_for(connection)
+    try:
+        if full:
+            _full(connection, client, counts, run)
+        else:
+            _incremental(connection, client, counts, started)
+        run.success = True
+    except ProviderError as exc:
+        run.success = False
+        run.error = f"{'permanent' if exc.permanent else 'transient'}: {exc}"[:4000]
+    finally:
+        client.close()
+        counts.requests = getattr(getattr(client, "transport", None), "requests_made",
+                                  counts.requests)
+        for name, value in dataclasses.asdict(counts).items():
+            if hasattr(run, name):
+                setattr(run, name, value)
+        run.finished_at = timezone.now()
+        run.save()
+        updates: dict[str, Any] = {"last_polled_at": run.finished_at, "sync_lock_until": None}
+        if run.success:
+            if full:
+                updates["last_full_sync_at"] = started
+            else:
+                # The cursor is the START of the run: changes made during it are not skipped.
+                updates["poll_cursor"] = started
+        updates.update(_webhook_health(connection, counts, run))
+        Connection.objects.filter(pk=connection.pk).update(**updates)
+    return run
+
+
+def _webhook_health(connection: Connection, counts: RunCounts, run: SyncRun) -> dict[str, Any]:
+    if counts.missed_by_webhooks and connection.webhook_healthy:
+        return {"webhook_healthy": False, "webhook_unhealthy_since": run.finished_at}
+    if (not connection.webhook_healthy and connection.last_webhook_at
+            and connection.webhook_unhealthy_since
+            and connection.last_webhook_at > connection.webhook_unhealthy_since
+            and not counts.missed_by_webhooks):
+        return {"webhook_healthy": True, "webhook_unhealthy_since": None}
+    return {}
+
+
+def _apply_listed(connection: Connection, remote: RemoteIssue, counts: RunCounts,
+                  trigger: str) -> None:
+    result = apply_remote_issue(connection=connection, remote=remote, trigger=trigger)
+    _tally(counts, result.outcome, result.conflicts)
+    if result.changed:
+        counts.drift += 1
+        if remote.updated_at and remote.updated_at < timezone.now() - WEBHOOK_GRACE:
+            counts.missed_by_webhooks += 1
+
+
+def _incremental(connection: Connection, client: Any, counts: RunCounts, started: Any) -> None:
+    since = connection.poll_cursor - CURSOR_OVERLAP if connection.poll_cursor else None
+    result = client.list_issues(since=since, etag=connection.poll_etag or None)
+    counts.requests = result.requests
+    if result.not_modified:
+        return
+    for remote in result.issues:
+        counts.seen += 1
+        _apply_listed(connection, remote, counts, Trigger.POLL)
+    Connection.objects.filter(pk=connection.pk).update(poll_etag=result.etag or "")
+
+
+def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) -> None:
+    """List everything; insert new issues in bulk, merge the changed ones, skip the equal
+    ones without a write, then apply the delete policy to what the tracker no longer has."""
+    known = {
+        row["external_id"]: row
+        for row in Issue.objects.filter(connection=connection, external_id__isnull=False)
+        .values("id", "external_id", "versions", "remote_updated_at")
+    }
+    seen_ids: set[str] = set()
+    for page in client.iter_issue_pages(since=None):
+        new_rows: list[Issue] = []
+        for remote in page:
+            seen_ids.add(remote.external_id)
+            counts.seen += 1
+            row = known.get(remote.external_id)
+            snapshot = remote_snapshot(remote)
+            if row is not None:
+                seen = (row["versions"] or {}).get("remote_seen")
+                if seen == snapshot and row["remote_updated_at"] == remote.updated_at:
+                    counts.unchanged += 1
+                    continue
+                _apply_listed(connection, remote, counts, Trigger.RECONCILE)
+                continue
+            if not connection.allows_inbound or not passes_filters(connection, snapshot):
+                continue
+            if Issue.objects.filter(connection=connection, external_id__isnull=True).exists():
+                with transaction.atomic():
+                    in_flight = _find_in_flight_create(connection, snapshot)
+                if in_flight is not None:
+                    _apply_listed(connection, remote, counts, Trigger.RECONCILE)
+                    continue
+            new_rows.append(_new_issue(connection, remote, snapshot))
+        if new_rows:
+            with transaction.atomic():
+                created = Issue.objects.bulk_create(new_rows, ignore_conflicts=True)
+                for issue in created:
+                    if issue.pk is not None:
+                        _log(issue=issue, connection=connection, direction=Direction.INBOUND,
+                             action=Action.CREATE, trigger=Trigger.RECONCILE, before=None,
+                             after=issue.snapshot(), correlation_id="")
+            counts.created += len(new_rows)
+            counts.drift += len(new_rows)
+        SyncRun.objects.filter(pk=run.pk).update(seen=counts.seen)
+    gone = set(known) - seen_ids
+    for external_id in sorted(gone):
+        result = apply_remote_deletion(connection=connection, external_id=external_id,
+                                       trigger=Trigger.RECONCILE)
+        if result.outcome in ("deleted", "kept"):
+            counts.deleted += 1
+            counts.drift += 1
+
+
+def _new_issue(connection: Connection, remote: RemoteIssue, snapshot: dict[str, Any]) -> Issue:
+    versions = Versions(None)
+    versions.remote_seen = snapshot
+    return Issue(
+        connection=connection, external_id=remote.external_id, external_number=remote.number,
+        remote_url=remote.remote_url, title=snapshot["title"], body=snapshot["body"],
+        state=snapshot["state"], labels=snapshot["labels"], assignees=snapshot["assignees"],
+        milestone=snapshot["milestone"], base=snapshot, versions=versions.as_json(),
+        sync_status=SyncStatus.SYNCED, remote_created_at=remote.created_at,
+        remote_updated_at=remote.updated_at,
+    )
+
+
+def due_connections() -> list[int]:
+    """Enabled connections whose poll interval (shorter while webhooks are unhealthy) is up."""
+    now = timezone.now()
+    due = []
+    for connection in Connection.objects.filter(enabled=True).only(
+            "id", "last_polled_at", "poll_interval_seconds", "webhook_healthy"):
+        interval = connection.poll_interval_seconds
+        if not connection.webhook_healthy:
+            interval = min(interval, UNHEALTHY_POLL_SECONDS)
+        if connection.last_polled_at is None or (
+                connection.last_polled_at + timedelta(seconds=interval) <= now):
+            due.append(connection.pk)
+    return due

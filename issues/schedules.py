@@ -1,0 +1,56 @@
+"""Periodic tasks in django-celery-beat, kept in step with connections.
+
+Always `update_or_create` by a stable name — never delete-and-recreate, which would reset
+beat's last-run bookkeeping and can fire a task twice.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from integrations.models import Connection
+
+GLOBAL_TASKS: dict[str, tuple[str, int]] = {
+    # name: (task, every N seconds)
+    "outbox drain": ("issues.tasks.drain_outbox", 30),
+    "webhook delivery sweep": ("issues.tasks.sweep_webhook_deliveries", 60),
+    "due incremental polls": ("issues.tasks.sync_issues_incremental", 30),
+}
+
+
+def _every(seconds: int) -> IntervalSchedule:
+    schedule, _ = IntervalSchedule.objects.get_or_create(
+        every=max(1, seconds), period=IntervalSchedule.SECONDS
+    )
+    return schedule
+
+
+def global_schedules_sync() -> None:
+    for name, (task, seconds) in GLOBAL_TASKS.items():
+        PeriodicTask.objects.update_or_create(
+            name=name, defaults={"task": task, "interval": _every(seconds), "enabled": True,
+                                 "queue": "sync"},
+        )
+
+
+def connection_schedules_sync(*, connection: Connection) -> None:
+    """The daily (by default) full reconciliation of one connection. Incremental polls are
+    driven by the global "due incremental polls" task, which honours each connection's own
+    interval and polls faster while its webhooks are unhealthy."""
+    PeriodicTask.objects.update_or_create(
+        name=f"full sync of connection {connection.pk}",
+        defaults={
+            "task": "issues.tasks.sync_issues_full",
+            "interval": _every(connection.full_sync_interval_seconds),
+            "kwargs": json.dumps({"connection_id": connection.pk}),
+            "enabled": connection.enabled,
+            "queue": "sync",
+        },
+    )
+
+
+def connection_schedules_disable(*, connection_id: int) -> None:
+    PeriodicTask.objects.filter(name=f"full sync of connection {connection_id}").update(
+        enabled=False)
