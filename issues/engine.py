@@ -74,6 +74,9 @@ class Versions:
         self.remote: dict[str, dict[str, int]] = dict(data.get("remote") or {})
         self.acked: dict[str, int] = dict(data.get("acked") or {})
         self.remote_seen: dict[str, Any] | None = data.get("remote_seen")
+        # When the last local edit was made: what last-writer-wins compares, not the row's
+        # updated_at, which every inbound save moves too.
+        self.local_edited_at: str | None = data.get("local_edited_at")
 
     def vector(self, side: str, field: str) -> merge.VersionVector:
         table = self.local if side == LOCAL else self.remote
@@ -86,6 +89,10 @@ class Versions:
         own = self.vector(LOCAL, field).get(LOCAL)
         seen_remote = self.vector(REMOTE, field).get(REMOTE)
         self.local[field] = {LOCAL: own + 1, REMOTE: seen_remote}
+        self.local_edited_at = timezone.now().isoformat()
+
+    def last_local_edit(self) -> datetime | None:
+        return datetime.fromisoformat(self.local_edited_at) if self.local_edited_at else None
 
     def bump_remote(self, field: str) -> None:
         own = self.vector(REMOTE, field).get(REMOTE)
@@ -100,7 +107,7 @@ class Versions:
 
     def as_json(self) -> dict[str, Any]:
         return {"local": self.local, "remote": self.remote, "acked": self.acked,
-                "remote_seen": self.remote_seen}
+                "remote_seen": self.remote_seen, "local_edited_at": self.local_edited_at}
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -333,7 +340,7 @@ def _merge_into(
         policy = connection.conflict_policy
     result = merge.merge_issue(
         base=base, local=local, remote=snapshot, policy=policy,
-        local_updated_at=issue.updated_at, remote_updated_at=remote.updated_at,
+        local_updated_at=versions.last_local_edit(), remote_updated_at=remote.updated_at,
         local_versions=versions.vectors(LOCAL), remote_versions=versions.vectors(REMOTE),
     )
     merged = normalise(result.merged)

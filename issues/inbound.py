@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -11,7 +12,12 @@ from django.utils import timezone
 
 from integrations import providers
 from integrations.models import DeliveryStatus, WebhookDelivery
-from integrations.providers.base import EventKind, ProviderError, WebhookPayloadError
+from integrations.providers.base import (
+    EventKind,
+    NotFoundError,
+    ProviderError,
+    WebhookPayloadError,
+)
 from issues.clients import client_for
 from issues.engine import apply_remote_deletion, apply_remote_issue
 from issues.models import Trigger
@@ -20,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 PROCESSING_LEASE = timedelta(minutes=5)
 SWEEP_AFTER = timedelta(minutes=1)
+MAX_DELIVERY_ATTEMPTS = 5
 
 
 def _claim(delivery_id: int) -> WebhookDelivery | None:
@@ -53,8 +60,6 @@ def process_delivery(delivery_id: int) -> str:
         return "ignored"
     verifier = providers.webhooks(delivery.provider)
     try:
-        import json
-
         payload = json.loads(bytes(delivery.body))
         event = verifier.parse(event=delivery.event, payload=payload, base_url=connection.base_url)
     except (ValueError, WebhookPayloadError) as exc:
@@ -62,16 +67,28 @@ def process_delivery(delivery_id: int) -> str:
         return "failed"
     trigger = Trigger.WEBHOOK
     correlation_id = delivery.correlation_id
-    if event.kind == EventKind.ISSUE and event.issue is not None:
+    if event.kind == EventKind.ISSUE and (event.issue is not None or event.issue_number):
         issue = event.issue
-        if issue.updated_at is None:
-            # Without a timestamp the stale guard cannot work: read the issue instead.
+        if issue is None or issue.updated_at is None:
+            # The payload names the issue but cannot give its full state (GitLab sends only
+            # milestone/assignee ids), or has no timestamp for the stale guard: re-read it.
+            client = client_for(connection)
             try:
-                client = client_for(connection)
-                issue = client.get_issue(issue.number)
+                issue = client.get_issue(str(event.issue_number or issue.number))  # type: ignore[union-attr]
+            except NotFoundError:
+                if event.issue_external_id:
+                    outcome = apply_remote_deletion(
+                        connection=connection, external_id=event.issue_external_id,
+                        trigger=trigger, correlation_id=correlation_id).outcome
+                    _finish(delivery, DeliveryStatus.PROCESSED)
+                    return outcome
+                _finish(delivery, DeliveryStatus.PROCESSED, "issue no longer exists")
+                return "missing"
             except ProviderError as exc:
                 _finish(delivery, DeliveryStatus.FAILED, str(exc))
                 return "failed"
+            finally:
+                client.close()
         result = apply_remote_issue(connection=connection, remote=issue, trigger=trigger,
                                     correlation_id=correlation_id)
         outcome = result.outcome
@@ -97,5 +114,8 @@ def stuck_deliveries(limit: int = 500) -> list[int]:
             WebhookDelivery.objects.filter(
                 Q(status=DeliveryStatus.RECEIVED, received_at__lt=cutoff)
                 | Q(status=DeliveryStatus.PROCESSING, processed_at__lt=stale_processing)
+                # A transient failure (tracker down while re-reading) gets a few more tries.
+                | Q(status=DeliveryStatus.FAILED, attempts__lt=MAX_DELIVERY_ATTEMPTS,
+                    processed_at__lt=cutoff)
             ).order_by("received_at").values_list("id", flat=True)[:limit]
         )

@@ -70,24 +70,33 @@ def _due() -> Q:
 
 def claim_issue_batch(*, limit: int = 20, issue_id: int | None = None,
                       lease: timedelta = LEASE) -> dict[int, list[int]]:
-    """Claim due rows, grouped by issue: {issue_id: [row ids]} (one short transaction)."""
+    """Claim due rows of up to `limit` issues: {issue_id: [row ids]} (one short transaction).
+
+    Only the rows claimed are locked: the first SELECT picks up to `limit` due rows, the
+    second adds the other due rows of the same issues so they are pushed as one call.
+    """
     now = timezone.now()
     with transaction.atomic():
-        queryset = OutboxEntry.objects.select_for_update(skip_locked=True).filter(_due())
+        due = OutboxEntry.objects.select_for_update(skip_locked=True).filter(_due())
         if issue_id is not None:
-            queryset = queryset.filter(issue_id=issue_id)
-        rows = list(queryset.order_by("id").values_list("id", "issue_id")[: limit * 10])
+            due = due.filter(issue_id=issue_id)
+        first = list(due.order_by("id").values_list("id", "issue_id")[:limit])
+        if not first:
+            return {}
+        issue_ids = {row_issue for _, row_issue in first}
+        more = list(
+            OutboxEntry.objects.select_for_update(skip_locked=True)
+            .filter(_due(), issue_id__in=issue_ids)
+            .exclude(id__in=[row_id for row_id, _ in first])
+            .values_list("id", "issue_id")
+        )
         claimed: dict[int, list[int]] = {}
-        for row_id, row_issue in rows:
-            if row_issue not in claimed and len(claimed) >= limit:
-                continue
+        for row_id, row_issue in sorted(first + more):
             claimed.setdefault(row_issue, []).append(row_id)
-        ids = [row_id for group in claimed.values() for row_id in group]
-        if ids:
-            OutboxEntry.objects.filter(id__in=ids).update(
-                status=OutboxStatus.IN_PROGRESS, claimed_until=now + lease, claimed_by=WORKER_ID,
-                attempts=F("attempts") + 1,
-            )
+        OutboxEntry.objects.filter(id__in=[r for rows in claimed.values() for r in rows]).update(
+            status=OutboxStatus.IN_PROGRESS, claimed_until=now + lease, claimed_by=WORKER_ID,
+            attempts=F("attempts") + 1,
+        )
     return claimed
 
 

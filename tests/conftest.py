@@ -17,6 +17,14 @@ from django.conf import settings
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Celery reads Django settings lazily: load them now, before any test's `settings`
+    # override could be frozen into the app's configuration for the rest of the run.
+    from syndarix_sync.celery import app
+
+    _ = app.conf.broker_url, app.conf.broker_write_url
+
+
 def _redis_reachable(url: str) -> bool:
     if not url:
         return False

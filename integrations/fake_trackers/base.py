@@ -160,7 +160,9 @@ class FakeTracker:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeTracker:
-        serve = threading.Thread(target=self._server.serve_forever, daemon=True)
+        serve = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         send = threading.Thread(target=self._deliver_webhooks, daemon=True)
         self._threads = [serve, send]
         for thread in self._threads:
@@ -314,26 +316,31 @@ class FakeTracker:
             hook = self._webhook_queue.get()
             if hook is None:
                 return
-            sink = self.webhook_sink
-            if sink is not None:
-                try:
-                    sink(hook)
-                except Exception:  # noqa: BLE001, S112 - a sink error must not kill delivery
-                    continue
-                continue
-            if not self.webhook_url:
-                continue
             try:
-                session.post(self.webhook_url, data=hook.body, headers=hook.headers, timeout=10)
-            except requests.RequestException:
-                continue  # like a real tracker: the delivery is lost, polling must catch it
+                self._deliver_one(session, hook)
+            finally:
+                self._webhook_queue.task_done()
+
+    def _deliver_one(self, session: requests.Session, hook: OutgoingWebhook) -> None:
+        sink = self.webhook_sink
+        if sink is not None:
+            try:
+                sink(hook)
+            except Exception:  # noqa: BLE001 - a failing sink must not kill the delivery thread
+                return
+            return
+        if not self.webhook_url:
+            return
+        try:
+            session.post(self.webhook_url, data=hook.body, headers=hook.headers, timeout=10)
+        except requests.RequestException:
+            return  # like a real tracker: the delivery is lost, polling must catch it
 
     def drain_webhooks(self, timeout: float = 5.0) -> None:
         """Wait until every queued webhook has been handed to the sink or posted."""
         deadline = time.monotonic() + timeout
-        while not self._webhook_queue.empty() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.02)
+        while self._webhook_queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     @staticmethod
     def new_delivery_id() -> str:
@@ -358,6 +365,7 @@ class FakeTracker:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else ~40 ms per keep-alive answer
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

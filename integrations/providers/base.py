@@ -47,6 +47,24 @@ class RemoteComment:
     updated_at: datetime | None
 
 
+class _Unset:
+    _instance: ClassVar[_Unset | None] = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET = _Unset()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class IssueFields:
     """Fields to write to the tracker. `None` means "leave this field alone".
@@ -69,22 +87,6 @@ class IssueFields:
         ) and isinstance(self.milestone, _Unset)
 
 
-class _Unset:
-    _instance: ClassVar[_Unset | None] = None
-
-    def __new__(cls) -> _Unset:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-UNSET = _Unset()
 
 
 class EventKind(enum.StrEnum):

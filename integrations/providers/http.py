@@ -39,10 +39,11 @@ def build_session(*, max_retries: int = 3, backoff_factor: float = 0.5) -> reque
     retry = Retry(
         total=max_retries,
         connect=max_retries,
-        read=0,  # a read timeout may mean the write happened; the outbox decides, not urllib3
+        read=False,  # a read timeout may mean the write happened; the outbox decides, not urllib3
         status=max_retries,
         status_forcelist=(502, 503, 504),
-        allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH", "POST"}),
+        # Not POST: after a 504 the issue may exist already, and a retried create duplicates it.
+        allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"}),
         backoff_factor=backoff_factor,
         respect_retry_after_header=False,
         raise_on_status=False,

@@ -80,6 +80,7 @@ def test_label_added_here_and_another_removed_there_are_merged(harness):
 def _concurrent_title_edit(h):
     fake_issue, issue = mirrored(h)
     issue_update(issue=issue, changes={"title": "local title"})
+    h.fake.advance_clock(5)  # the tracker's edit is clearly the later one
     h.fake.edit_issue(fake_issue.number, title="remote title")
     h.deliver_all()
     return fake_issue

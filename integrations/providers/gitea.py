@@ -1,0 +1,915 @@
+"""Gitea (1.20 API): the issue client and the webhook verifier/parser.
+
+`base_url` is the web root (`https://git.example.com` or `https://host/gitea`); the API lives
+under `/api/v1`. Gitea has no separate assignees endpoint: assignees, milestone, title, body
+and state go through `PATCH …/issues/{index}`, labels through `PUT …/issues/{index}/labels`
+with label *ids*, so names are resolved through per-client caches of the label and milestone
+listings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeGuard
+from urllib.parse import parse_qs, quote, urlsplit
+
+import requests
+from urllib3.exceptions import ReadTimeoutError
+
+from integrations.providers.base import (
+    UNSET,
+    AccessDeniedError,
+    AuthenticationError,
+    EventKind,
+    IssueFields,
+    IssueState,
+    ListResult,
+    NotFoundError,
+    PermanentError,
+    ProviderClient,
+    ProviderError,
+    RemoteComment,
+    RemoteIssue,
+    TransientError,
+    ValidationFailedError,
+    WebhookEvent,
+    WebhookPayloadError,
+    WebhookVerifier,
+)
+from integrations.providers.http import (
+    HttpTransport,
+    format_timestamp,
+    parse_link_header,
+    parse_timestamp,
+)
+
+API_PREFIX = "/api/v1"
+# Colour given to labels this client creates (Gitea requires one).
+NEW_LABEL_COLOR = "#c5def5"
+# str.isdigit() accepts other scripts' digits ("٣"); an issue index is plain ASCII.
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+# --- JSON → canonical values ------------------------------------------------------------
+
+
+class _ShapeError(ValueError):
+    """A value in a Gitea JSON document is not of the shape Gitea sends."""
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_field(data: Mapping[str, Any], key: str, where: str) -> int:
+    value = data.get(key)
+    if not _is_int(value):
+        raise _ShapeError(f"{where}.{key} must be an integer, got {type(value).__name__}")
+    return int(value)
+
+
+def _str_field(data: Mapping[str, Any], key: str, where: str, *, nullable: bool = False) -> str:
+    value = data.get(key)
+    if value is None and nullable:
+        return ""
+    if not isinstance(value, str):
+        raise _ShapeError(f"{where}.{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _login(user: Any, where: str) -> str | None:
+    """A user object's login (`username` is the deprecated duplicate); None for null."""
+    if user is None:
+        return None
+    if not isinstance(user, Mapping):
+        raise _ShapeError(f"{where} must be a user object, got {type(user).__name__}")
+    for key in ("login", "username"):
+        value = user.get(key)
+        if isinstance(value, str) and value:
+            return value
+    raise _ShapeError(f"{where} has no login")
+
+
+def _label_names(value: Any, where: str) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list):
+        raise _ShapeError(f"{where} must be a list, got {type(value).__name__}")
+    names: set[str] = set()
+    for position, label in enumerate(value):
+        if not isinstance(label, Mapping):
+            raise _ShapeError(f"{where}[{position}] must be a label object")
+        name = label.get("name")
+        if not isinstance(name, str):
+            raise _ShapeError(f"{where}[{position}].name must be a string")
+        if name:
+            names.add(name)
+    return frozenset(names)
+
+
+def _assignee_logins(issue: Mapping[str, Any], where: str) -> frozenset[str]:
+    assignees = issue.get("assignees")
+    if assignees is not None:
+        if not isinstance(assignees, list):
+            raise _ShapeError(f"{where}.assignees must be a list")
+        logins = set()
+        for position, user in enumerate(assignees):
+            login = _login(user, f"{where}.assignees[{position}]")
+            if login is None:
+                raise _ShapeError(f"{where}.assignees[{position}] is null")
+            logins.add(login)
+        return frozenset(logins)
+    # Old Gitea versions (and `assignees: null`) only carry the single legacy assignee.
+    single = _login(issue.get("assignee"), f"{where}.assignee")
+    return frozenset({single}) if single else frozenset()
+
+
+def _milestone_title(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _ShapeError(f"{where}.milestone must be an object")
+    title = value.get("title")
+    if not isinstance(title, str):
+        raise _ShapeError(f"{where}.milestone.title must be a string")
+    return title or None
+
+
+def _state(value: Any, where: str) -> IssueState:
+    if value == "open":
+        return IssueState.OPEN
+    if value == "closed":
+        return IssueState.CLOSED
+    raise _ShapeError(f"{where}.state must be 'open' or 'closed', got {value!r}")
+
+
+def split_repository(repository: str) -> tuple[str, str]:
+    """`owner/name` → (owner, name); ValueError for anything else."""
+    parts = repository.strip().strip("/").split("/")
+    if len(parts) != 2 or not all(parts) or any(p in (".", "..") for p in parts):
+        raise ValueError(f"repository {repository!r} is not of the form owner/name")
+    return parts[0], parts[1]
+
+
+def issue_web_url(base_url: str, repository: str, number: int | str) -> str:
+    """The browser URL of an issue: `{web root}/{owner}/{repo}/issues/{number}`."""
+    owner, name = split_repository(repository)
+    root = base_url.strip().rstrip("/")
+    return f"{root}/{quote(owner, safe='')}/{quote(name, safe='')}/issues/{number}"
+
+
+def _consistent_html_url(html_url: Any, repository: str, number: int) -> bool:
+    """Gitea's own `html_url` names the public ROOT_URL (which may differ from the address
+    we reach the API on), so it is preferred — but only when it points at this very issue."""
+    if not isinstance(html_url, str) or not html_url:
+        return False
+    parts = urlsplit(html_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    expected = f"/{repository.strip('/')}/issues/{number}".lower()
+    return parts.path.rstrip("/").lower().endswith(expected)
+
+
+def is_pull_request(issue: Mapping[str, Any]) -> bool:
+    return issue.get("pull_request") is not None
+
+
+def parse_issue(data: Any, *, base_url: str, repository: str, where: str = "issue") -> RemoteIssue:
+    """Gitea issue JSON (API answer or webhook `issue`) → RemoteIssue; _ShapeError if malformed."""
+    if not isinstance(data, Mapping):
+        raise _ShapeError(f"{where} must be an object, got {type(data).__name__}")
+    issue_id = _int_field(data, "id", where)
+    number = _int_field(data, "number", where)
+    if number <= 0:
+        raise _ShapeError(f"{where}.number must be positive")
+    html_url = data.get("html_url")
+    if _consistent_html_url(html_url, repository, number):
+        remote_url = str(html_url)
+    else:
+        try:
+            remote_url = issue_web_url(base_url, repository, number)
+        except ValueError as exc:
+            raise _ShapeError(str(exc)) from exc
+    return RemoteIssue(
+        external_id=str(issue_id),
+        number=str(number),
+        title=_str_field(data, "title", where),
+        body=_str_field(data, "body", where, nullable=True),
+        state=_state(data.get("state"), where),
+        labels=_label_names(data.get("labels"), f"{where}.labels"),
+        assignees=_assignee_logins(data, where),
+        milestone=_milestone_title(data.get("milestone"), where),
+        remote_url=remote_url,
+        created_at=parse_timestamp(data.get("created_at")),
+        updated_at=parse_timestamp(data.get("updated_at")),
+    )
+
+
+def parse_comment(data: Any, *, issue_number: str, where: str = "comment") -> RemoteComment:
+    if not isinstance(data, Mapping):
+        raise _ShapeError(f"{where} must be an object, got {type(data).__name__}")
+    # Real Gitea sends `user`; some hand-written payloads use `poster`.
+    author = _login(data.get("user"), f"{where}.user") or _login(
+        data.get("poster"), f"{where}.poster"
+    )
+    return RemoteComment(
+        external_id=str(_int_field(data, "id", where)),
+        issue_number=issue_number,
+        body=_str_field(data, "body", where, nullable=True),
+        author=author or "",
+        created_at=parse_timestamp(data.get("created_at")),
+        updated_at=parse_timestamp(data.get("updated_at")),
+    )
+
+
+def _sort_key(issue: RemoteIssue) -> tuple[datetime, int]:
+    stamp = issue.updated_at or datetime.min.replace(tzinfo=UTC)
+    return stamp, int(issue.number)
+
+
+# --- the API client -------------------------------------------------------------------------
+
+
+def _web_root(base_url: str) -> str:
+    root = base_url.strip().rstrip("/")
+    # People paste the API root; everything here (remote_url included) needs the web root.
+    if root.endswith(API_PREFIX):
+        root = root[: -len(API_PREFIX)]
+    return root
+
+
+def _is_timeout(exc: BaseException | None) -> bool:
+    """A timeout, also when urllib3's exhausted read-retry budget wraps it in a ConnectionError."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc is not None and exc.args else None
+    return isinstance(reason, ReadTimeoutError)
+
+
+class GiteaClient(ProviderClient):
+    """One Gitea repository, over one HTTP session with `Authorization: token …`."""
+
+    provider: ClassVar[str] = "gitea"
+    # Gitea's default `[api] MAX_RESPONSE_ITEMS`.
+    max_page_size: ClassVar[int] = 50
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        repository: str,
+        token: str,
+        timeout: float = 10.0,
+        allow_create_labels: bool = False,
+        max_retries: int = 3,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        super().__init__(
+            base_url=_web_root(base_url),
+            repository=repository.strip().strip("/"),
+            token=token,
+            timeout=timeout,
+            allow_create_labels=allow_create_labels,
+            max_retries=max_retries,
+        )
+        try:
+            owner, name = split_repository(self.repository)
+        except ValueError as exc:
+            raise ValidationFailedError(str(exc)) from exc
+        self._repo_path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+        self._http = HttpTransport(
+            api_root=self.base_url + API_PREFIX,
+            headers={"Authorization": f"token {token}", "Accept": "application/json"},
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+        )
+        self._label_ids: dict[str, int] | None = None
+        self._milestone_ids: dict[str, int] | None = None
+
+    @property
+    def requests_made(self) -> int:
+        return self._http.requests_made
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _what(self, action: str) -> str:
+        return f"Gitea {self.base_url}: {action} in {self.repository}"
+
+    def _json(self, response: requests.Response, what: str) -> Any:
+        return self._http.json(response, what=what)
+
+    def _issue(self, data: Any, what: str) -> RemoteIssue:
+        try:
+            return parse_issue(data, base_url=self.base_url, repository=self.repository)
+        except _ShapeError as exc:
+            raise PermanentError(f"{what}: unexpected answer: {exc}") from exc
+
+    @staticmethod
+    def _index(number: str | int) -> str:
+        text = str(number).strip()
+        if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
+            raise ValidationFailedError(f"issue number must be a positive integer, got {number!r}")
+        return str(int(text))
+
+    def _pages(
+        self, path: str, params: Mapping[str, Any], *, what: str, etag: str | None = None
+    ) -> Iterator[tuple[requests.Response, list[Any]]]:
+        """GET a paginated listing, one request per page, yielding (response, items).
+
+        The next page number is read from `Link: rel="next"` (or, when a proxy strips Link,
+        from X-Total-Count) and requested against *our* API root: Gitea builds Link URLs from
+        its ROOT_URL, which may name another host, and following it would send the token there.
+        A 304 on the first page is yielded with no items and ends the listing.
+        """
+        page, seen = 1, 0
+        while True:
+            query = {**params, "page": page, "limit": self.max_page_size}
+            conditional = etag is not None and page == 1
+            page_what = f"{what} (page {page})"
+            response = self._http.request(
+                "GET",
+                path,
+                what=page_what,
+                params=query,
+                headers={"If-None-Match": etag} if conditional and etag else None,
+                ok_not_modified=conditional,
+            )
+            if response.status_code == 304:
+                yield response, []
+                return
+            items = self._json(response, page_what)
+            if not isinstance(items, list):
+                raise PermanentError(f"{page_what}: unexpected answer: not a list")
+            yield response, items
+            seen += len(items)
+            next_page = self._next_page(response, page, len(items), seen)
+            if next_page is None:
+                return
+            page = next_page
+
+    @staticmethod
+    def _next_page(response: requests.Response, page: int, received: int, seen: int) -> int | None:
+        if received == 0:
+            return None
+        links = parse_link_header(response.headers.get("Link"))
+        if links:
+            target = links.get("next")
+            if target is None:
+                return None
+            values = parse_qs(urlsplit(target).query).get("page", [])
+            if values and _ASCII_DIGITS.fullmatch(values[0]) and int(values[0]) > page:
+                return int(values[0])
+            return None
+        total = response.headers.get("X-Total-Count", "").strip()
+        if _ASCII_DIGITS.fullmatch(total) and int(total) > seen:
+            return page + 1
+        return None
+
+    # --- listing ---------------------------------------------------------------------------
+
+    def _issue_params(self, since: datetime | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"state": "all", "type": "issues"}
+        if since is not None:
+            params["since"] = format_timestamp(since)
+        return params
+
+    def _page_issues(self, items: list[Any], what: str) -> list[RemoteIssue]:
+        issues = []
+        for item in items:
+            # `type=issues` already excludes them; this also holds against older servers.
+            if isinstance(item, Mapping) and is_pull_request(item):
+                continue
+            issues.append(self._issue(item, what))
+        return sorted(issues, key=_sort_key)
+
+    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
+        """Issues updated at or after `since`, a page at a time.
+
+        Gitea 1.20 has no sort parameter on this listing: pages come newest-created first, so
+        "oldest first" holds within a page only; `list_issues` sorts the whole result.
+        """
+        what = self._what("list issues")
+        path = f"{self._repo_path}/issues"
+        for _, items in self._pages(path, self._issue_params(since), what=what):
+            yield self._page_issues(items, what)
+
+    def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
+        what = self._what("list issues")
+        path = f"{self._repo_path}/issues"
+        before = self._http.requests_made
+        by_id: dict[str, RemoteIssue] = {}
+        first_etag: str | None = None
+        pages = first_size = 0
+        for response, items in self._pages(path, self._issue_params(since), what=what, etag=etag):
+            if response.status_code == 304:
+                return ListResult(
+                    issues=[],
+                    not_modified=True,
+                    etag=etag,
+                    requests=self._http.requests_made - before,
+                )
+            pages += 1
+            if pages == 1:
+                first_etag = response.headers.get("ETag")
+                first_size = len(items)
+            # An issue created while we page shifts the others down one slot: keep one copy.
+            for issue in self._page_issues(items, what):
+                known = by_id.get(issue.external_id)
+                if known is None or _sort_key(issue) >= _sort_key(known):
+                    by_id[issue.external_id] = issue
+        return ListResult(
+            issues=sorted(by_id.values(), key=_sort_key),
+            not_modified=False,
+            # Page 1's ETag vouches for the whole result only when page 1 held all of it with
+            # room to spare: otherwise an issue entering the result can land on page 2 and
+            # leave page 1 (and its ETag) as it was.
+            etag=first_etag if pages == 1 and first_size < self.max_page_size else None,
+            requests=self._http.requests_made - before,
+        )
+
+    # --- single issues ---------------------------------------------------------------------
+
+    def _fetch(self, index: str) -> RemoteIssue:
+        what = self._what(f"get issue #{index}")
+        response = self._http.request("GET", f"{self._repo_path}/issues/{index}", what=what)
+        data = self._json(response, what)
+        if isinstance(data, Mapping) and is_pull_request(data):
+            raise NotFoundError(f"{what}: #{index} is a pull request, not an issue", status=404)
+        return self._issue(data, what)
+
+    def get_issue(self, number: str) -> RemoteIssue:
+        return self._fetch(self._index(number))
+
+    def create_issue(self, fields: IssueFields) -> RemoteIssue:
+        if not fields.title:
+            raise ValidationFailedError("Gitea needs a non-empty title to create an issue")
+        what = self._what("create issue")
+        body: dict[str, Any] = {"title": fields.title}
+        try:
+            if fields.body is not None:
+                body["body"] = fields.body
+            if fields.labels:
+                body["labels"] = self._resolve_labels(fields.labels)
+            if fields.assignees:
+                body["assignees"] = sorted(fields.assignees)
+            if isinstance(fields.milestone, str):
+                body["milestone"] = self._resolve_milestone(fields.milestone)
+            if fields.state == IssueState.CLOSED:
+                body["closed"] = True
+            response = self._http.request("POST", f"{self._repo_path}/issues", what=what, json=body)
+            created = self._issue(self._json(response, what), what)
+            if fields.labels is not None and created.labels != fields.labels:
+                # Gitea silently drops label ids it does not know (a label deleted since we
+                # cached the ids): re-list and set them explicitly.
+                self._label_ids = None
+                labels = self._replace_labels(created.number, fields.labels)
+                created = dataclasses.replace(created, labels=labels)
+        except ProviderError:
+            self._forget_lookups()
+            raise
+        return created
+
+    def update_issue(self, number: str, fields: IssueFields) -> RemoteIssue:
+        """Read the issue, then write only what differs: PUT labels first, PATCH last.
+
+        PATCH answers with the whole issue (labels included), so ending on it returns the
+        tracker's complete state after our last call without another read. A labels-only
+        change ends on the PUT, whose answer is the label list: the other fields are then
+        the ones just read (updated_at stays the pre-write value, an older stamp that no
+        ordering check can mistake for newer data).
+        """
+        index = self._index(number)
+        if fields.title is not None and not fields.title:
+            raise ValidationFailedError("Gitea cannot set an empty title")
+        current = self._fetch(index)
+        try:
+            patch = self._patch_body(current, fields)
+            result = current
+            if fields.labels is not None and fields.labels != current.labels:
+                result = dataclasses.replace(
+                    result, labels=self._replace_labels(index, fields.labels)
+                )
+            if patch:
+                what = self._what(f"update issue #{index}")
+                response = self._http.request(
+                    "PATCH", f"{self._repo_path}/issues/{index}", what=what, json=patch
+                )
+                result = self._issue(self._json(response, what), what)
+        except ProviderError:
+            self._forget_lookups()
+            raise
+        return result
+
+    def _patch_body(self, current: RemoteIssue, fields: IssueFields) -> dict[str, Any]:
+        patch: dict[str, Any] = {}
+        if fields.title is not None and fields.title != current.title:
+            patch["title"] = fields.title
+        if fields.body is not None and fields.body != current.body:
+            patch["body"] = fields.body
+        if fields.state is not None and fields.state != current.state:
+            patch["state"] = str(fields.state)
+        if fields.assignees is not None and fields.assignees != current.assignees:
+            patch["assignees"] = sorted(fields.assignees)
+        if fields.milestone is not UNSET and fields.milestone != current.milestone:
+            if isinstance(fields.milestone, str):
+                patch["milestone"] = self._resolve_milestone(fields.milestone)
+            else:
+                patch["milestone"] = 0  # Gitea's way of clearing the milestone
+        return patch
+
+    def _replace_labels(self, index: str, names: frozenset[str]) -> frozenset[str]:
+        got = self._put_labels(index, self._resolve_labels(names))
+        if got != names:
+            # Stale cached ids are dropped by Gitea without an error; re-list once.
+            self._label_ids = None
+            got = self._put_labels(index, self._resolve_labels(names))
+            if got != names:
+                raise PermanentError(
+                    self._what(f"set labels of #{index}")
+                    + f": Gitea kept {sorted(got)} instead of {sorted(names)}"
+                )
+        return got
+
+    def _put_labels(self, index: str, ids: list[int]) -> frozenset[str]:
+        what = self._what(f"set labels of #{index}")
+        response = self._http.request(
+            "PUT", f"{self._repo_path}/issues/{index}/labels", what=what, json={"labels": ids}
+        )
+        try:
+            return _label_names(self._json(response, what), "labels")
+        except _ShapeError as exc:
+            raise PermanentError(f"{what}: unexpected answer: {exc}") from exc
+
+    # --- label and milestone lookups -------------------------------------------------------
+
+    def _forget_lookups(self) -> None:
+        self._label_ids = None
+        self._milestone_ids = None
+
+    def _list_named(
+        self, path: str, params: Mapping[str, Any], key: str, what: str
+    ) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for _, items in self._pages(path, params, what=what):
+            for item in items:
+                if not isinstance(item, Mapping):
+                    raise PermanentError(f"{what}: unexpected answer: item is not an object")
+                name, ident = item.get(key), item.get("id")
+                if isinstance(name, str) and _is_int(ident):
+                    found.setdefault(name, int(ident))
+        return found
+
+    def _load_labels(self) -> dict[str, int]:
+        self._label_ids = self._list_named(
+            f"{self._repo_path}/labels", {}, "name", self._what("list labels")
+        )
+        return self._label_ids
+
+    def _load_milestones(self) -> dict[str, int]:
+        self._milestone_ids = self._list_named(
+            f"{self._repo_path}/milestones",
+            {"state": "all"},
+            "title",
+            self._what("list milestones"),
+        )
+        return self._milestone_ids
+
+    def _resolve_labels(self, names: frozenset[str]) -> list[int]:
+        known = self._label_ids
+        if known is None or not names <= known.keys():
+            known = self._load_labels()
+        missing = sorted(names - known.keys())
+        if missing and not self.allow_create_labels:
+            raise ValidationFailedError(
+                self._what("resolve labels")
+                + f": label {', '.join(repr(m) for m in missing)} does not exist"
+                + " (creating labels is not allowed for this connection)"
+            )
+        for name in missing:
+            known[name] = self._create_label(name)
+        return sorted(known[name] for name in names)
+
+    def _create_label(self, name: str) -> int:
+        what = self._what(f"create label {name!r}")
+        response = self._http.request(
+            "POST",
+            f"{self._repo_path}/labels",
+            what=what,
+            json={
+                "name": name,
+                "color": NEW_LABEL_COLOR,
+                "description": "created by Syndarix Sync",
+            },
+        )
+        data = self._json(response, what)
+        if not isinstance(data, Mapping) or not _is_int(data.get("id")):
+            raise PermanentError(f"{what}: unexpected answer: no label id")
+        return int(data["id"])
+
+    def _resolve_milestone(self, title: str) -> int:
+        known = self._milestone_ids
+        if known is None or title not in known:
+            known = self._load_milestones()
+        if title not in known:
+            raise ValidationFailedError(
+                self._what("resolve milestone") + f": milestone {title!r} does not exist"
+            )
+        return known[title]
+
+    # --- connection check ----------------------------------------------------------------
+
+    def check_access(self) -> None:
+        what = f"Gitea at {self.base_url}"
+        try:
+            response = self._http.request("GET", self._repo_path, what=what)
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"{what} rejected the API token (HTTP 401): check that it is valid and not expired",
+                status=exc.status,
+            ) from exc
+        except AccessDeniedError as exc:
+            raise AccessDeniedError(
+                f"{what}: the token may not read repository {self.repository} (HTTP 403): {exc}",
+                status=exc.status,
+            ) from exc
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"repository {self.repository} not found at {self.base_url}"
+                " (or the token cannot see it)",
+                status=exc.status,
+            ) from exc
+        except PermanentError as exc:
+            if exc.status is None:  # no HTTP status: a TLS failure
+                raise PermanentError(f"{what}: TLS error: {exc.__cause__ or exc}") from exc
+            raise
+        except TransientError as exc:
+            if exc.status is None and _is_timeout(exc.__cause__):
+                raise TransientError(
+                    f"{what} did not answer within {self.timeout:g}s", status=None
+                ) from exc
+            if exc.status is None:
+                raise TransientError(f"{what} is unreachable: {exc.__cause__ or exc}") from exc
+            raise
+        data = self._json(response, what)
+        if not isinstance(data, Mapping) or not isinstance(data.get("full_name"), str):
+            raise PermanentError(
+                f"{what}: the answer for {self.repository} is not a Gitea repository"
+                " (is the base URL the Gitea web root?)"
+            )
+        if data.get("has_issues") is False:
+            raise PermanentError(f"{what}: repository {self.repository} has issues disabled")
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+SIGNATURE_HEADER = "X-Gitea-Signature"
+ISSUE_EVENTS = frozenset({"issues", "issue_assign", "issue_label", "issue_milestone"})
+ISSUE_ACTIONS = frozenset(
+    {
+        "opened",
+        "edited",
+        "closed",
+        "reopened",
+        "label_updated",
+        "label_cleared",
+        "assigned",
+        "unassigned",
+        "milestoned",
+        "demilestoned",
+    }
+)
+COMMENT_ACTIONS = frozenset({"created", "edited", "deleted"})
+# Every value Gitea puts in X-Gitea-Event / X-Gitea-Event-Type (HookEventType and its
+# Event() names), plus `ping`, which test deliveries of GitHub-compatible senders use.
+KNOWN_EVENTS = frozenset(
+    {
+        "ping",
+        "create",
+        "delete",
+        "fork",
+        "push",
+        "issues",
+        "issue_assign",
+        "issue_label",
+        "issue_milestone",
+        "issue_comment",
+        "pull_request",
+        "pull_request_assign",
+        "pull_request_label",
+        "pull_request_milestone",
+        "pull_request_comment",
+        "pull_request_review_approved",
+        "pull_request_review_rejected",
+        "pull_request_review_comment",
+        "pull_request_approved",
+        "pull_request_rejected",
+        "pull_request_sync",
+        "pull_request_review_request",
+        "wiki",
+        "repository",
+        "release",
+        "package",
+        "status",
+        "schedule",
+        "workflow_dispatch",
+        "workflow_run",
+        "workflow_job",
+    }
+)
+_DELIVERY_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, candidate in headers.items():
+            if isinstance(key, str) and key.lower() == lowered:
+                value = candidate
+                break
+    return value if isinstance(value, str) else None
+
+
+class GiteaWebhooks(WebhookVerifier):
+    provider: ClassVar[str] = "gitea"
+
+    def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
+        if not secret:
+            return False
+        provided = _header(headers, SIGNATURE_HEADER)
+        if not provided:
+            return False
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+        return hmac.compare_digest(expected, provided.strip().lower().encode("utf-8", "replace"))
+
+    def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
+        for name in ("X-Gitea-Event-Type", "X-Gitea-Event", "X-Gogs-Event"):
+            value = _header(headers, name)
+            if value and value.strip():
+                return value.strip().lower()
+        return ""
+
+    def delivery_id(self, *, headers: Mapping[str, str], body: bytes) -> str:
+        value = (_header(headers, "X-Gitea-Delivery") or "").strip()
+        # A delivery id ends up in a unique database column: refuse anything odd-looking.
+        if _DELIVERY_RE.fullmatch(value):
+            return value
+        return hashlib.sha256(body).hexdigest()
+
+    def is_known_event(self, event: str) -> bool:
+        return event.strip().lower() in KNOWN_EVENTS
+
+    def parse(self, *, event: str, payload: Any, base_url: str) -> WebhookEvent:
+        event = event.strip().lower() if isinstance(event, str) else ""
+        if not isinstance(payload, Mapping):
+            raise WebhookPayloadError(
+                f"a Gitea payload is a JSON object, not {type(payload).__name__}"
+            )
+        try:
+            return self._parse(event, payload, _web_root(base_url))
+        except _ShapeError as exc:
+            raise WebhookPayloadError(f"Gitea {event or 'webhook'} payload: {exc}") from exc
+
+    @staticmethod
+    def _repository(payload: Mapping[str, Any]) -> str | None:
+        repo = payload.get("repository")
+        if repo is None:
+            return None
+        if not isinstance(repo, Mapping):
+            raise _ShapeError("repository must be an object")
+        full_name = repo.get("full_name")
+        if full_name is None:
+            return None
+        if not isinstance(full_name, str):
+            raise _ShapeError("repository.full_name must be a string")
+        return full_name or None
+
+    def _parse(self, event: str, payload: Mapping[str, Any], base_url: str) -> WebhookEvent:
+        repository = self._repository(payload)
+        raw_action = payload.get("action")
+        if raw_action is not None and not isinstance(raw_action, str):
+            raise _ShapeError("action must be a string")
+        action = raw_action or ""
+
+        def ignored(reason: str) -> WebhookEvent:
+            return WebhookEvent(
+                kind=EventKind.IGNORED,
+                event=event,
+                action=action,
+                repository=repository,
+                reason=reason,
+            )
+
+        if event in ("ping", "test"):
+            return ignored("ping: the webhook was set up or tested")
+        if event.startswith("pull_request"):
+            return ignored("pull request event: pull requests are not mirrored")
+        if event in ISSUE_EVENTS:
+            return self._issue_event(
+                event, action, payload, repository=repository, base_url=base_url, ignored=ignored
+            )
+        if event == "issue_comment":
+            return self._comment_event(
+                event, action, payload, repository=repository, base_url=base_url, ignored=ignored
+            )
+        if event in KNOWN_EVENTS:
+            return ignored(f"event {event!r} does not concern issues")
+        return ignored(f"unknown Gitea event {event!r}")
+
+    @staticmethod
+    def _issue_object(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        issue = payload.get("issue")
+        if not isinstance(issue, Mapping):
+            raise _ShapeError("the payload has no issue object")
+        return issue
+
+    @staticmethod
+    def _issue_repository(issue: Mapping[str, Any], repository: str | None) -> str:
+        if repository:
+            return repository
+        meta = issue.get("repository")
+        if isinstance(meta, Mapping) and isinstance(meta.get("full_name"), str):
+            return str(meta["full_name"])
+        raise _ShapeError("the payload names no repository")
+
+    def _issue_event(
+        self,
+        event: str,
+        action: str,
+        payload: Mapping[str, Any],
+        *,
+        repository: str | None,
+        base_url: str,
+        ignored: Callable[[str], WebhookEvent],
+    ) -> WebhookEvent:
+        if not action:
+            raise _ShapeError("an issue event needs an action")
+        issue = self._issue_object(payload)
+        if is_pull_request(issue):
+            return ignored("the issue is a pull request")
+        if action == "deleted":
+            return WebhookEvent(
+                kind=EventKind.ISSUE_DELETED,
+                event=event,
+                action=action,
+                repository=repository,
+                issue_external_id=str(_int_field(issue, "id", "issue")),
+                issue_number=str(_int_field(issue, "number", "issue")),
+            )
+        if action not in ISSUE_ACTIONS:
+            return ignored(f"issue action {action!r} changes nothing we mirror")
+        parsed = parse_issue(
+            issue, base_url=base_url, repository=self._issue_repository(issue, repository)
+        )
+        return WebhookEvent(
+            kind=EventKind.ISSUE,
+            event=event,
+            action=action,
+            repository=repository,
+            issue=parsed,
+            issue_external_id=parsed.external_id,
+            issue_number=parsed.number,
+        )
+
+    def _comment_event(
+        self,
+        event: str,
+        action: str,
+        payload: Mapping[str, Any],
+        *,
+        repository: str | None,
+        base_url: str,
+        ignored: Callable[[str], WebhookEvent],
+    ) -> WebhookEvent:
+        if not action:
+            raise _ShapeError("a comment event needs an action")
+        issue = self._issue_object(payload)
+        is_pull = payload.get("is_pull")
+        if is_pull is not None and not isinstance(is_pull, bool):
+            raise _ShapeError("is_pull must be a boolean")
+        if is_pull or is_pull_request(issue):
+            return ignored("comment on a pull request")
+        if action not in COMMENT_ACTIONS:
+            return ignored(f"comment action {action!r} is not handled")
+        parsed = parse_issue(
+            issue, base_url=base_url, repository=self._issue_repository(issue, repository)
+        )
+        comment = parse_comment(payload.get("comment"), issue_number=parsed.number)
+        return WebhookEvent(
+            kind=EventKind.COMMENT,
+            event=event,
+            action=action,
+            repository=repository,
+            issue=parsed,
+            comment=comment,
+            issue_external_id=parsed.external_id,
+            issue_number=parsed.number,
+        )

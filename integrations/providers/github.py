@@ -1,0 +1,867 @@
+"""GitHub: REST client for one repository, and webhook verification and parsing.
+
+GitHub takes label names, assignee logins and a milestone number directly on
+`PATCH /repos/{owner}/{repo}/issues/{issue_number}`, so a push is one write. The issue list
+mixes pull requests in with issues; they are dropped everywhere, since a PR is not an issue
+this product mirrors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from integrations.providers.base import (
+    UNSET,
+    AccessDeniedError,
+    AuthenticationError,
+    EventKind,
+    IssueFields,
+    IssueState,
+    ListResult,
+    NotFoundError,
+    PermanentError,
+    ProviderClient,
+    RemoteComment,
+    RemoteIssue,
+    TransientError,
+    ValidationFailedError,
+    WebhookEvent,
+    WebhookPayloadError,
+    WebhookVerifier,
+)
+from integrations.providers.http import (
+    HttpTransport,
+    format_timestamp,
+    parse_link_header,
+    parse_timestamp,
+)
+
+API_VERSION = "2022-11-28"
+MEDIA_TYPE = "application/vnd.github+json"
+# Enough issues to make repeated pushes to the same few issues conditional (304s are free).
+_ISSUE_CACHE_SIZE = 512
+
+
+# --- JSON → canonical values ---------------------------------------------------------------
+
+
+class _ShapeError(ValueError):
+    """A JSON value does not have the shape GitHub documents; callers pick the error type."""
+
+
+def _require_dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _ShapeError(f"{what} is not an object")
+    return value
+
+
+def _require_int(data: Mapping[str, Any], key: str, what: str) -> int:
+    value = data.get(key)
+    # bool is an int subclass; `"id": true` is not an id.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _ShapeError(f"{what}.{key} is not an integer")
+    return value
+
+
+def _require_str(data: Mapping[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise _ShapeError(f"{what}.{key} is not a string")
+    return value
+
+
+def _optional_text(data: Mapping[str, Any], key: str, what: str) -> str:
+    """A present key whose value may be null (GitHub sends `"body": null`)."""
+    if key not in data:
+        # A missing body would read as "cleared" and wipe the mirror's copy.
+        raise _ShapeError(f"{what}.{key} is missing")
+    value = data[key]
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _ShapeError(f"{what}.{key} is not a string")
+    return value
+
+
+def _timestamp(data: Mapping[str, Any], key: str, what: str) -> datetime | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        # Ordering of deliveries relies on updated_at: garbage here must not pass as "unknown".
+        raise _ShapeError(f"{what}.{key} is not an ISO 8601 timestamp")
+    return parsed
+
+
+def _label_names(value: Any, what: str) -> frozenset[str]:
+    if not isinstance(value, list):
+        raise _ShapeError(f"{what}.labels is not a list")
+    names: set[str] = set()
+    for item in value:
+        # The REST API and webhooks send label objects; `labels` in requests are plain names.
+        if isinstance(item, str):
+            names.add(item)
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            names.add(item["name"])
+        else:
+            raise _ShapeError(f"{what}.labels holds something that is not a label")
+    return frozenset(names)
+
+
+def _login(value: Any, what: str) -> str:
+    user = _require_dict(value, what)
+    return _require_str(user, "login", what)
+
+
+def _assignee_logins(data: Mapping[str, Any], what: str) -> frozenset[str]:
+    if "assignees" in data:
+        value = data["assignees"]
+        if not isinstance(value, list):
+            raise _ShapeError(f"{what}.assignees is not a list")
+        # The webhook schemas allow null entries; they name nobody.
+        return frozenset(_login(item, f"{what}.assignees[]") for item in value if item is not None)
+    if "assignee" in data:
+        # Payloads from before multiple assignees (2015) carry only the single `assignee`.
+        single = data["assignee"]
+        return frozenset() if single is None else frozenset({_login(single, f"{what}.assignee")})
+    # Without either key "no assignees" would be a guess, and a guess here clears real data.
+    raise _ShapeError(f"{what}.assignees is missing")
+
+
+def _milestone_title(data: Mapping[str, Any], what: str) -> str | None:
+    if "milestone" not in data:
+        raise _ShapeError(f"{what}.milestone is missing")
+    value = data["milestone"]
+    if value is None:
+        return None
+    return _require_str(_require_dict(value, f"{what}.milestone"), "title", f"{what}.milestone")
+
+
+def _issue_state(data: Mapping[str, Any], what: str) -> IssueState:
+    value = data.get("state")
+    if value == "open":
+        return IssueState.OPEN
+    if value == "closed":
+        return IssueState.CLOSED
+    raise _ShapeError(f"{what}.state is neither 'open' nor 'closed'")
+
+
+def is_pull_request(data: Mapping[str, Any]) -> bool:
+    """GitHub lists pull requests among issues; only they carry a `pull_request` key."""
+    return data.get("pull_request") is not None
+
+
+def issue_from_json(value: Any, *, what: str = "issue") -> RemoteIssue:
+    """GitHub issue JSON (REST answer or webhook `issue`) → RemoteIssue; _ShapeError if bad."""
+    data = _require_dict(value, what)
+    return RemoteIssue(
+        external_id=str(_require_int(data, "id", what)),
+        number=str(_require_int(data, "number", what)),
+        title=_require_str(data, "title", what),
+        body=_optional_text(data, "body", what),
+        state=_issue_state(data, what),
+        labels=_label_names(data.get("labels"), what),
+        assignees=_assignee_logins(data, what),
+        milestone=_milestone_title(data, what),
+        remote_url=_require_str(data, "html_url", what),
+        created_at=_timestamp(data, "created_at", what),
+        updated_at=_timestamp(data, "updated_at", what),
+    )
+
+
+def comment_from_json(value: Any, *, issue_number: str, what: str = "comment") -> RemoteComment:
+    data = _require_dict(value, what)
+    user = data.get("user")
+    # A deleted account shows as `"user": null`; the comment itself is still real.
+    author = "" if user is None else _login(user, f"{what}.user")
+    return RemoteComment(
+        external_id=str(_require_int(data, "id", what)),
+        issue_number=issue_number,
+        body=_optional_text(data, "body", what),
+        author=author,
+        created_at=_timestamp(data, "created_at", what),
+        updated_at=_timestamp(data, "updated_at", what),
+    )
+
+
+# --- the REST client -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateLimit:
+    """What the last answer's `x-ratelimit-*` headers said, for pacing before a 403 happens."""
+
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds
+    resource: str
+
+
+def _rate_limit_from(headers: Mapping[str, str]) -> RateLimit | None:
+    try:
+        return RateLimit(
+            limit=int(headers["x-ratelimit-limit"]),
+            remaining=int(headers["x-ratelimit-remaining"]),
+            reset_at=float(headers["x-ratelimit-reset"]),
+            resource=headers.get("x-ratelimit-resource", "core"),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def split_repository(repository: str) -> tuple[str, str]:
+    owner, sep, name = repository.strip().partition("/")
+    if not sep or not owner or not name or "/" in name:
+        raise ValidationFailedError(f"repository {repository!r} is not of the form owner/name")
+    return owner, name
+
+
+class GitHubClient(ProviderClient):
+    """One GitHub repository. `base_url` is the API root (`https://api.github.com`, or
+    `https://HOST/api/v3` for GitHub Enterprise Server)."""
+
+    provider: ClassVar[str] = "github"
+    max_page_size: ClassVar[int] = 100
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        repository: str,
+        token: str,
+        timeout: float = 10.0,
+        allow_create_labels: bool = False,
+        max_retries: int = 3,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            repository=repository,
+            token=token,
+            timeout=timeout,
+            allow_create_labels=allow_create_labels,
+            max_retries=max_retries,
+        )
+        owner, name = split_repository(repository)
+        self._repo_path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+        self.transport = HttpTransport(
+            api_root=self.base_url,
+            headers={
+                "Accept": MEDIA_TYPE,
+                "X-GitHub-Api-Version": API_VERSION,
+                "Authorization": f"Bearer {token}",
+            },
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+        )
+        self.rate_limit: RateLimit | None = None
+        # Lookups that pushes need; refreshed once on a miss, since someone may have added one.
+        self._labels: dict[str, str] | None = None  # casefold → name (GitHub ignores case)
+        self._milestones: dict[str, int] | None = None  # title → number
+        self._issue_cache: OrderedDict[str, tuple[str, RemoteIssue]] = OrderedDict()
+
+    @property
+    def requests_made(self) -> int:
+        return self.transport.requests_made
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        ok_not_modified: bool = False,
+    ) -> requests.Response:
+        response = self.transport.request(
+            method,
+            path,
+            what=what,
+            params=params,
+            json=json,
+            headers=headers,
+            ok_not_modified=ok_not_modified,
+        )
+        self.rate_limit = _rate_limit_from(response.headers) or self.rate_limit
+        return response
+
+    def _json(self, response: requests.Response, *, what: str) -> Any:
+        return self.transport.json(response, what=what)
+
+    def _issue(self, value: Any, *, what: str) -> RemoteIssue:
+        try:
+            return issue_from_json(value, what="issue")
+        except _ShapeError as exc:
+            raise TransientError(f"{what}: unexpected answer: {exc}") from exc
+
+    def _check_next_url(self, url: str, *, what: str) -> str:
+        # The token goes wherever we send the request: never follow a link off the API host.
+        root = urlsplit(self.transport.api_root)
+        target = urlsplit(url)
+        if (target.scheme, target.netloc) != (root.scheme, root.netloc):
+            raise PermanentError(f"{what}: pagination link points off {root.netloc}: {url}")
+        return url
+
+    def _pages(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any],
+        what: str,
+        etag: str | None = None,
+    ) -> Iterator[tuple[requests.Response, list[Any]]]:
+        """GET a list and follow `Link: rel="next"`: one request per page, nothing more."""
+        url: str | None = path
+        query: Mapping[str, Any] | None = params
+        headers = {"If-None-Match": etag} if etag else None
+        seen: set[str] = set()
+        while url is not None:
+            response = self._call(
+                "GET", url, what=what, params=query, headers=headers, ok_not_modified=True
+            )
+            if response.status_code == 304:
+                yield response, []
+                return
+            data = self._json(response, what=what)
+            if not isinstance(data, list):
+                raise TransientError(f"{what}: expected a JSON list, got {type(data).__name__}")
+            yield response, data
+            next_url = parse_link_header(response.headers.get("Link")).get("next")
+            if next_url is None:
+                return
+            if next_url in seen:
+                raise TransientError(f"{what}: pagination loops back to {next_url}")
+            seen.add(next_url)
+            url = self._check_next_url(next_url, what=what)
+            # The next link already carries every query parameter; only the first page
+            # is conditional.
+            query = None
+            headers = None
+
+    def _issue_pages(
+        self, *, since: datetime | None, etag: str | None
+    ) -> Iterator[tuple[requests.Response, list[RemoteIssue]]]:
+        params: dict[str, Any] = {
+            "state": "all",
+            "sort": "updated",
+            "direction": "asc",
+            "per_page": self.max_page_size,
+            "page": 1,
+        }
+        if since is not None:
+            params["since"] = format_timestamp(since)
+        what = f"list issues of {self.repository}"
+        for response, items in self._pages(
+            f"{self._repo_path}/issues", params=params, what=what, etag=etag
+        ):
+            issues = [
+                self._issue(item, what=what)
+                for item in items
+                if not (isinstance(item, dict) and is_pull_request(item))
+            ]
+            yield response, issues
+
+    # --- listing ----------------------------------------------------------------------
+
+    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
+        for _response, issues in self._issue_pages(since=since, etag=None):
+            yield issues
+
+    def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
+        start = self.requests_made
+        issues: list[RemoteIssue] = []
+        first_etag: str | None = None
+        for index, (response, page) in enumerate(self._issue_pages(since=since, etag=etag)):
+            if index == 0:
+                if response.status_code == 304:
+                    return ListResult(
+                        issues=[],
+                        not_modified=True,
+                        etag=etag,
+                        requests=self.requests_made - start,
+                    )
+                first_etag = response.headers.get("ETag")
+            issues.extend(page)
+        return ListResult(issues=issues, etag=first_etag, requests=self.requests_made - start)
+
+    # --- single issues ----------------------------------------------------------------
+
+    def _issue_path(self, number: str) -> str:
+        text = str(number).strip()
+        if not text.isdigit():
+            raise NotFoundError(f"{text!r} is not a GitHub issue number")
+        return f"{self._repo_path}/issues/{text}"
+
+    def _remember(self, number: str, etag: str | None, issue: RemoteIssue) -> None:
+        self._issue_cache.pop(number, None)
+        if etag:
+            self._issue_cache[number] = (etag, issue)
+            while len(self._issue_cache) > _ISSUE_CACHE_SIZE:
+                self._issue_cache.popitem(last=False)
+
+    def get_issue(self, number: str) -> RemoteIssue:
+        number = str(number).strip()
+        what = f"get issue #{number} of {self.repository}"
+        cached = self._issue_cache.get(number)
+        # Conditional: an unchanged issue answers 304, which costs no rate limit.
+        headers = {"If-None-Match": cached[0]} if cached else None
+        response = self._call(
+            "GET", self._issue_path(number), what=what, headers=headers, ok_not_modified=True
+        )
+        if response.status_code == 304 and cached is not None:
+            self._issue_cache.move_to_end(number)
+            return cached[1]
+        data = self._json(response, what=what)
+        if isinstance(data, dict) and is_pull_request(data):
+            raise NotFoundError(f"{what}: #{number} is a pull request, not an issue", status=404)
+        issue = self._issue(data, what=what)
+        self._remember(number, response.headers.get("ETag"), issue)
+        return issue
+
+    def create_issue(self, fields: IssueFields) -> RemoteIssue:
+        if not fields.title:
+            raise ValidationFailedError("create issue: a title is required")
+        what = f"create issue in {self.repository}"
+        payload: dict[str, Any] = {"title": fields.title}
+        if fields.body is not None:
+            payload["body"] = fields.body
+        if fields.labels:
+            self._check_labels_exist(fields.labels, what=what)
+            payload["labels"] = sorted(fields.labels)
+        if fields.assignees:
+            payload["assignees"] = sorted(fields.assignees)
+        if isinstance(fields.milestone, str):
+            payload["milestone"] = self._milestone_number(fields.milestone, what=what)
+        response = self._call("POST", f"{self._repo_path}/issues", what=what, json=payload)
+        created = self._issue(self._json(response, what=what), what=what)
+        self._note_labels(created.labels)
+        if fields.state is IssueState.CLOSED:
+            # POST has no `state`: an issue born closed takes a second call.
+            return self._patch(created.number, {"state": "closed", "state_reason": "completed"})
+        return created
+
+    def update_issue(self, number: str, fields: IssueFields) -> RemoteIssue:
+        number = str(number).strip()
+        current = self.get_issue(number)
+        what = f"update issue #{number} of {self.repository}"
+        payload: dict[str, Any] = {}
+        if fields.title is not None and fields.title != current.title:
+            payload["title"] = fields.title
+        if fields.body is not None and fields.body != current.body:
+            payload["body"] = fields.body
+        if fields.state is not None and fields.state != current.state:
+            payload["state"] = fields.state.value
+            payload["state_reason"] = (
+                "completed" if fields.state is IssueState.CLOSED else "reopened"
+            )
+        if fields.labels is not None and fields.labels != current.labels:
+            # PATCH would create unknown labels on the fly; only allowed when configured.
+            self._check_labels_exist(fields.labels - current.labels, what=what)
+            payload["labels"] = sorted(fields.labels)
+        if fields.assignees is not None and fields.assignees != current.assignees:
+            payload["assignees"] = sorted(fields.assignees)
+        if fields.milestone is not UNSET and fields.milestone != current.milestone:
+            payload["milestone"] = (
+                None
+                if fields.milestone is None
+                else self._milestone_number(str(fields.milestone), what=what)
+            )
+        if not payload:
+            return current
+        return self._patch(number, payload)
+
+    def _patch(self, number: str, payload: dict[str, Any]) -> RemoteIssue:
+        what = f"update issue #{number} of {self.repository}"
+        try:
+            response = self._call("PATCH", self._issue_path(number), what=what, json=payload)
+        except ValidationFailedError as exc:
+            # GitHub's 422 names the field only in `errors`; say what we sent instead.
+            sent = ", ".join(f"{k}={v!r}" for k, v in sorted(payload.items()) if k != "body")
+            raise ValidationFailedError(f"{exc} (sent {sent})", status=exc.status) from exc
+        self._issue_cache.pop(number, None)
+        updated = self._issue(self._json(response, what=what), what=what)
+        self._note_labels(updated.labels)
+        return updated
+
+    # --- labels and milestones --------------------------------------------------------
+
+    def _load_labels(self) -> dict[str, str]:
+        what = f"list labels of {self.repository}"
+        labels: dict[str, str] = {}
+        params = {"per_page": self.max_page_size, "page": 1}
+        for _response, items in self._pages(f"{self._repo_path}/labels", params=params, what=what):
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                    raise TransientError(f"{what}: unexpected answer: a label without a name")
+                labels[item["name"].casefold()] = item["name"]
+        self._labels = labels
+        return labels
+
+    def _note_labels(self, names: frozenset[str]) -> None:
+        if self._labels is not None:
+            for name in names:
+                self._labels.setdefault(name.casefold(), name)
+
+    def _check_labels_exist(self, names: frozenset[str], *, what: str) -> None:
+        if not names:
+            return
+        fresh = self._labels is None
+        known = self._load_labels() if self._labels is None else self._labels
+        missing = [n for n in names if n.casefold() not in known]
+        if missing and not fresh:
+            # The cache may predate a label someone just created: look once more.
+            known = self._load_labels()
+            missing = [n for n in names if n.casefold() not in known]
+        if missing and not self.allow_create_labels:
+            listed = ", ".join(repr(n) for n in sorted(missing))
+            raise ValidationFailedError(
+                f"{what}: label {listed} does not exist in {self.repository} "
+                "and creating labels is not allowed for this connection"
+            )
+
+    def _load_milestones(self) -> dict[str, int]:
+        what = f"list milestones of {self.repository}"
+        milestones: dict[str, int] = {}
+        params = {"state": "all", "per_page": self.max_page_size, "page": 1}
+        path = f"{self._repo_path}/milestones"
+        for _response, items in self._pages(path, params=params, what=what):
+            for item in items:
+                try:
+                    data = _require_dict(item, "milestone")
+                    milestones[_require_str(data, "title", "milestone")] = _require_int(
+                        data, "number", "milestone"
+                    )
+                except _ShapeError as exc:
+                    raise TransientError(f"{what}: unexpected answer: {exc}") from exc
+        self._milestones = milestones
+        return milestones
+
+    def _milestone_number(self, title: str, *, what: str) -> int:
+        cached = self._milestones
+        if cached is not None and title in cached:
+            return cached[title]
+        # A miss in a loaded cache may be a milestone created since: look once more.
+        milestones = self._load_milestones()
+        if title not in milestones:
+            raise ValidationFailedError(
+                f"{what}: milestone {title!r} does not exist in {self.repository}"
+            )
+        return milestones[title]
+
+    # --- access -----------------------------------------------------------------------
+
+    def check_access(self) -> None:
+        what = f"check access to {self.repository}"
+        try:
+            response = self._call("GET", self._repo_path, what=what)
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"GitHub at {self.base_url} rejected the token (HTTP 401): "
+                "it is wrong, expired or revoked",
+                status=exc.status,
+            ) from exc
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"repository {self.repository} not found at {self.base_url} "
+                "(or the token cannot see it)",
+                status=exc.status,
+            ) from exc
+        except AccessDeniedError as exc:
+            raise AccessDeniedError(
+                f"the token may not read repository {self.repository}: {exc}",
+                status=exc.status,
+            ) from exc
+        data = self._json(response, what=what)
+        if not isinstance(data, dict) or not isinstance(data.get("full_name"), str):
+            raise TransientError(f"{what}: the answer is not a GitHub repository")
+        if data.get("has_issues") is False:
+            raise PermanentError(f"repository {self.repository} has issues disabled")
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+# Every event a GitHub repository/organization/app webhook can deliver. A name outside this
+# set is answered 204 without parsing.
+KNOWN_EVENTS: frozenset[str] = frozenset(
+    {
+        "branch_protection_configuration",
+        "branch_protection_rule",
+        "check_run",
+        "check_suite",
+        "code_scanning_alert",
+        "commit_comment",
+        "create",
+        "custom_property",
+        "custom_property_values",
+        "delete",
+        "dependabot_alert",
+        "deploy_key",
+        "deployment",
+        "deployment_protection_rule",
+        "deployment_review",
+        "deployment_status",
+        "discussion",
+        "discussion_comment",
+        "fork",
+        "github_app_authorization",
+        "gollum",
+        "installation",
+        "installation_repositories",
+        "installation_target",
+        "issue_comment",
+        "issue_dependencies",
+        "issues",
+        "label",
+        "marketplace_purchase",
+        "member",
+        "membership",
+        "merge_group",
+        "meta",
+        "milestone",
+        "org_block",
+        "organization",
+        "package",
+        "page_build",
+        "personal_access_token_request",
+        "ping",
+        "project",
+        "project_card",
+        "project_column",
+        "projects_v2",
+        "projects_v2_item",
+        "projects_v2_status_update",
+        "public",
+        "pull_request",
+        "pull_request_review",
+        "pull_request_review_comment",
+        "pull_request_review_thread",
+        "push",
+        "registry_package",
+        "release",
+        "repository",
+        "repository_advisory",
+        "repository_dispatch",
+        "repository_import",
+        "repository_ruleset",
+        "repository_vulnerability_alert",
+        "secret_scanning_alert",
+        "secret_scanning_alert_location",
+        "secret_scanning_scan",
+        "security_advisory",
+        "security_and_analysis",
+        "sponsorship",
+        "star",
+        "status",
+        "sub_issues",
+        "team",
+        "team_add",
+        "watch",
+        "workflow_dispatch",
+        "workflow_job",
+        "workflow_run",
+    }
+)
+
+# `issues` actions whose payload carries the issue as it now is.
+ISSUE_STATE_ACTIONS: frozenset[str] = frozenset(
+    {
+        "opened",
+        "edited",
+        "closed",
+        "reopened",
+        "labeled",
+        "unlabeled",
+        "assigned",
+        "unassigned",
+        "milestoned",
+        "demilestoned",
+        "pinned",
+        "unpinned",
+        "locked",
+        "unlocked",
+        "typed",
+        "untyped",
+        "field_added",
+        "field_removed",
+    }
+)
+# `transferred`: the issue now lives in another repository, so it is gone from this one.
+ISSUE_GONE_ACTIONS: frozenset[str] = frozenset({"deleted", "transferred"})
+COMMENT_ACTIONS: frozenset[str] = frozenset({"created", "edited", "deleted"})
+_PULL_REQUEST_EVENTS = frozenset(
+    {
+        "pull_request",
+        "pull_request_review",
+        "pull_request_review_comment",
+        "pull_request_review_thread",
+    }
+)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive lookup that works on plain dicts as well as Django's headers."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if isinstance(key, str) and key.lower() == lowered:
+            return candidate
+    return None
+
+
+class GitHubWebhooks(WebhookVerifier):
+    provider: ClassVar[str] = "github"
+
+    def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
+        if not secret:
+            # Without a secret anyone could forge deliveries: refuse rather than accept all.
+            return False
+        received = _header(headers, "X-Hub-Signature-256")
+        if not received:
+            # The legacy SHA-1 `X-Hub-Signature` alone is deliberately not enough.
+            return False
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(
+            expected.encode(), received.strip().encode("utf-8", "surrogateescape")
+        )
+
+    def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
+        return (_header(headers, "X-GitHub-Event") or "").strip()
+
+    def delivery_id(self, *, headers: Mapping[str, str], body: bytes) -> str:
+        delivery = (_header(headers, "X-GitHub-Delivery") or "").strip()
+        return delivery or hashlib.sha256(body).hexdigest()
+
+    def is_known_event(self, event: str) -> bool:
+        return event in KNOWN_EVENTS
+
+    def parse(self, *, event: str, payload: Any, base_url: str) -> WebhookEvent:
+        try:
+            return self._parse(event, payload)
+        except _ShapeError as exc:
+            raise WebhookPayloadError(f"{event or 'webhook'} payload: {exc}") from exc
+
+    def _parse(self, event: str, payload: Any) -> WebhookEvent:
+        data = _require_dict(payload, "payload")
+        repository = _repository_name(data)
+        action_value = data.get("action", "")
+        if not isinstance(action_value, str):
+            raise _ShapeError("payload.action is not a string")
+        action = action_value
+
+        def ignored(reason: str) -> WebhookEvent:
+            return WebhookEvent(
+                kind=EventKind.IGNORED,
+                event=event,
+                action=action,
+                repository=repository,
+                reason=reason,
+            )
+
+        if event == "ping":
+            return ignored("ping: GitHub confirms the webhook is set up")
+        if event in _PULL_REQUEST_EVENTS:
+            return ignored(f"{event}: pull requests are not issues")
+        if event == "issues":
+            return self._parse_issue_event(data, action, repository, ignored)
+        if event == "issue_comment":
+            return self._parse_comment_event(data, action, repository, ignored)
+        if event in KNOWN_EVENTS:
+            return ignored(f"{event}: not an issue or comment event")
+        return ignored(f"unknown GitHub event {event!r}")
+
+    def _parse_issue_event(
+        self,
+        data: dict[str, Any],
+        action: str,
+        repository: str | None,
+        ignored: Callable[[str], WebhookEvent],
+    ) -> WebhookEvent:
+        if not action:
+            raise _ShapeError("payload.action is missing")
+        issue_data = _require_dict(data.get("issue"), "issue")
+        if is_pull_request(issue_data):
+            return ignored("issues event about a pull request")
+        if action in ISSUE_GONE_ACTIONS:
+            return WebhookEvent(
+                kind=EventKind.ISSUE_DELETED,
+                event="issues",
+                action=action,
+                repository=repository,
+                issue_external_id=str(_require_int(issue_data, "id", "issue")),
+                issue_number=str(_require_int(issue_data, "number", "issue")),
+            )
+        if action not in ISSUE_STATE_ACTIONS:
+            return ignored(f"issues action {action!r} is not one we know")
+        issue = issue_from_json(issue_data)
+        return WebhookEvent(
+            kind=EventKind.ISSUE,
+            event="issues",
+            action=action,
+            repository=repository,
+            issue=issue,
+            issue_external_id=issue.external_id,
+            issue_number=issue.number,
+        )
+
+    def _parse_comment_event(
+        self,
+        data: dict[str, Any],
+        action: str,
+        repository: str | None,
+        ignored: Callable[[str], WebhookEvent],
+    ) -> WebhookEvent:
+        if not action:
+            raise _ShapeError("payload.action is missing")
+        issue_data = _require_dict(data.get("issue"), "issue")
+        comment_data = _require_dict(data.get("comment"), "comment")
+        if is_pull_request(issue_data):
+            return ignored("comment on a pull request")
+        if action not in COMMENT_ACTIONS:
+            return ignored(f"issue_comment action {action!r} changes nothing we mirror")
+        issue = issue_from_json(issue_data)
+        return WebhookEvent(
+            kind=EventKind.COMMENT,
+            event="issue_comment",
+            action=action,
+            repository=repository,
+            issue=issue,
+            comment=comment_from_json(comment_data, issue_number=issue.number),
+            issue_external_id=issue.external_id,
+            issue_number=issue.number,
+        )
+
+
+def _repository_name(data: Mapping[str, Any]) -> str | None:
+    repository = data.get("repository")
+    if repository is None:
+        return None  # organization- and app-level events name no repository
+    return _require_str(_require_dict(repository, "repository"), "full_name", "repository")
+
+
+__all__ = [
+    "GitHubClient",
+    "GitHubWebhooks",
+    "RateLimit",
+    "comment_from_json",
+    "issue_from_json",
+]

@@ -1,0 +1,917 @@
+"""GitLab (REST API v4): the client for one project, and webhook verification and parsing.
+
+A project is addressed as `/projects/{id}` where `id` is the numeric id or the URL-encoded
+path (`group/sub/name` → `group%2Fsub%2Fname`); issues by their project-scoped `iid`. One
+`PUT /projects/:id/issues/:iid` carries a whole update (title, description, state_event,
+labels by name, assignees and milestone by id), so a push is one write after one read.
+
+GitLab creates unknown labels silently when an issue names them, so unless the connection
+allows label creation, names are checked against the project's labels first. Assignees and
+the milestone go by id: logins and titles are resolved once per client and cached.
+
+Webhooks carry the secret itself in `X-Gitlab-Token`. Issue payloads carry the full state
+except in two cases a payload cannot express: assignees given only as ids (no user objects)
+and a milestone given only as `milestone_id`. Rather than clear what cannot be mapped, such a
+delivery becomes an ISSUE event that names the issue without state (`issue=None`), so the
+engine re-reads it with `get_issue`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import requests
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError
+
+from integrations.providers.base import (
+    AccessDeniedError,
+    AuthenticationError,
+    EventKind,
+    IssueFields,
+    IssueState,
+    ListResult,
+    NotFoundError,
+    PermanentError,
+    ProviderClient,
+    RemoteComment,
+    RemoteIssue,
+    TransientError,
+    ValidationFailedError,
+    WebhookEvent,
+    WebhookPayloadError,
+    WebhookVerifier,
+)
+from integrations.providers.http import (
+    HttpTransport,
+    format_timestamp,
+    parse_link_header,
+    parse_timestamp,
+)
+
+API_PREFIX = "/api/v4"
+PAGE_SIZE = 100
+
+# GitLab before 10.x also had "reopened" (an open issue that had been closed once).
+_STATES = {"opened": IssueState.OPEN, "reopened": IssueState.OPEN, "closed": IssueState.CLOSED}
+# Work item types GitLab serves through its issue APIs and hooks that are not issues.
+_NOT_ISSUE_TYPES = frozenset({"task", "epic", "objective", "key_result"})
+# Of `object_kind: work_item` hooks only these types are issues (SPEC: Incident counts).
+_ISSUE_WORK_ITEM_TYPES = frozenset({"issue", "incident"})
+_ISSUE_ACTIONS = frozenset({"open", "update", "close", "reopen"})
+_DELETE_ACTIONS = frozenset({"delete", "destroy"})
+
+
+def _type_key(value: str) -> str:
+    return value.strip().lower().replace(" ", "_")
+
+
+# --- JSON shape checks ----------------------------------------------------------------------
+
+
+class _ShapeError(ValueError):
+    """A JSON value lacks the shape GitLab documents; the caller picks the public error."""
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _ShapeError(f"{what} is not an object")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str, what: str) -> int:
+    value = data.get(key)
+    # bool is an int subclass, and `"iid": true` is no iid.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _ShapeError(f"{what}.{key} is not an integer")
+    return value
+
+
+def _str(data: Mapping[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise _ShapeError(f"{what}.{key} is not a string")
+    return value
+
+
+def _optional_str(data: Mapping[str, Any], key: str, what: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _ShapeError(f"{what}.{key} is not a string")
+    return value
+
+
+def _optional_list(data: Mapping[str, Any], key: str, what: str) -> list[Any] | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, list):
+        raise _ShapeError(f"{what}.{key} is not a list")
+    return value
+
+
+def _state(data: Mapping[str, Any], what: str) -> IssueState:
+    raw = _str(data, "state", what)
+    try:
+        return _STATES[raw]
+    except KeyError:
+        raise _ShapeError(f"{what}.state {raw[:40]!r} is not 'opened' or 'closed'") from None
+
+
+def _usernames(users: Iterable[Any], what: str) -> frozenset[str]:
+    names = set()
+    for user in users:
+        names.add(_str(_mapping(user, f"{what}[]"), "username", f"{what}[]"))
+    return frozenset(names)
+
+
+def _label_names(labels: Iterable[Any], what: str, *, key: str) -> frozenset[str]:
+    """REST lists label names as strings; hooks (and `with_labels_details`) as objects."""
+    names = set()
+    for label in labels:
+        if isinstance(label, str):
+            names.add(label)
+        else:
+            names.add(_str(_mapping(label, f"{what}[]"), key, f"{what}[]"))
+    return frozenset(names)
+
+
+def _is_work_item_not_issue(data: Mapping[str, Any]) -> bool:
+    for key in ("type", "issue_type"):
+        value = data.get(key)
+        if isinstance(value, str) and _type_key(value) in _NOT_ISSUE_TYPES:
+            return True
+    return False
+
+
+def issue_from_api(data: Any) -> RemoteIssue:
+    """One issue of the REST API (`GET /projects/:id/issues[/:iid]`) → RemoteIssue."""
+    try:
+        issue = _mapping(data, "issue")
+        labels = _optional_list(issue, "labels", "issue") or []
+        assignees = _optional_list(issue, "assignees", "issue")
+        if assignees is None:
+            # GitLab before 9.0 answered with a single `assignee` object.
+            single = issue.get("assignee")
+            assignees = [] if single is None else [single]
+        milestone_data = issue.get("milestone")
+        milestone = (
+            None
+            if milestone_data is None
+            else _str(_mapping(milestone_data, "issue.milestone"), "title", "issue.milestone")
+        )
+        return RemoteIssue(
+            external_id=str(_int(issue, "id", "issue")),
+            number=str(_int(issue, "iid", "issue")),
+            title=_str(issue, "title", "issue"),
+            body=_optional_str(issue, "description", "issue") or "",
+            state=_state(issue, "issue"),
+            labels=_label_names(labels, "issue.labels", key="name"),
+            assignees=_usernames(assignees, "issue.assignees"),
+            milestone=milestone,
+            remote_url=_optional_str(issue, "web_url", "issue") or "",
+            created_at=parse_timestamp(issue.get("created_at")),
+            updated_at=parse_timestamp(issue.get("updated_at")),
+        )
+    except _ShapeError as exc:
+        raise TransientError(f"GitLab answered an issue of an unexpected shape: {exc}") from None
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+class _Transport(HttpTransport):
+    """HttpTransport, with a read timeout reported as one.
+
+    The shared Retry has `read=0`, so urllib3 wraps a read timeout in MaxRetryError and
+    requests raises ConnectionError: the base then says "cannot connect", which sends an
+    admin looking for a network fault when the tracker is merely slow.
+    """
+
+    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
+        try:
+            return super().request(method, path, what=what, **kwargs)
+        except TransientError as exc:
+            if _is_read_timeout(exc.__cause__):
+                raise TransientError(f"{what}: no answer within {self.timeout:g}s") from exc
+            raise
+
+
+def _is_read_timeout(error: BaseException | None) -> bool:
+    if not isinstance(error, requests.exceptions.ConnectionError) or not error.args:
+        return False
+    inner = error.args[0]
+    return isinstance(inner, MaxRetryError) and isinstance(inner.reason, ReadTimeoutError)
+
+
+class GitLabClient(ProviderClient):
+    """One GitLab project, addressed by path (`group/sub/name`) or numeric id."""
+
+    provider: ClassVar[str] = "gitlab"
+    max_page_size: ClassVar[int] = PAGE_SIZE
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        repository: str,
+        token: str,
+        timeout: float = 10.0,
+        allow_create_labels: bool = False,
+        max_retries: int = 3,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            repository=repository,
+            token=token,
+            timeout=timeout,
+            allow_create_labels=allow_create_labels,
+            max_retries=max_retries,
+        )
+        project = repository.strip().strip("/")
+        if not project:
+            raise PermanentError("GitLab repository is empty: give the project path or its id")
+        self.project = project
+        self._project_path = "projects/" + quote(project, safe="")
+        # base_url is the web root; tolerate one pasted with the API prefix already on it.
+        api_root = self.base_url
+        if not api_root.endswith(API_PREFIX):
+            api_root += API_PREFIX
+        self.transport = _Transport(
+            api_root=api_root,
+            headers={"PRIVATE-TOKEN": token, "Accept": "application/json"},
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+        )
+        self._labels: set[str] | None = None
+        self._milestones: dict[str, int] | None = None
+        self._user_ids: dict[str, int] = {}  # lower-cased username → id
+
+    @property
+    def requests_made(self) -> int:
+        return self.transport.requests_made
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # --- listing -----------------------------------------------------------------------------
+
+    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
+        for _response, issues in self._issue_pages(since=since, etag=None):
+            if issues is not None:
+                yield issues
+
+    def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
+        start = self.transport.requests_made
+        collected: list[RemoteIssue] = []
+        first_etag: str | None = None
+        for index, (response, issues) in enumerate(self._issue_pages(since=since, etag=etag)):
+            if issues is None:
+                return ListResult(
+                    issues=[],
+                    not_modified=True,
+                    etag=etag,
+                    requests=self.transport.requests_made - start,
+                )
+            if index == 0 and _is_complete_first_page(response):
+                first_etag = response.headers.get("ETag")
+            collected.extend(issues)
+        return ListResult(
+            issues=collected, etag=first_etag, requests=self.transport.requests_made - start
+        )
+
+    def _issue_pages(
+        self, *, since: datetime | None, etag: str | None
+    ) -> Iterator[tuple[requests.Response, list[RemoteIssue] | None]]:
+        """(response, issues) per page; issues is None for a 304 on the first page."""
+        params: dict[str, Any] = {
+            "scope": "all",
+            "order_by": "updated_at",
+            "sort": "asc",
+            "per_page": PAGE_SIZE,
+        }
+        if since is not None:
+            params["updated_after"] = format_timestamp(since)
+        what = f"list issues of GitLab project {self.project}"
+        first = True
+        for response in self._paged_get(f"{self._project_path}/issues", params, what, etag=etag):
+            if first and response.status_code == 304:
+                yield response, None
+                return
+            first = False
+            data = self.transport.json(response, what=what)
+            if not isinstance(data, list):
+                raise TransientError(f"{what}: the answer is not a list of issues")
+            issues = [
+                issue_from_api(item)
+                for item in data
+                if not (isinstance(item, Mapping) and _is_work_item_not_issue(item))
+            ]
+            yield response, issues
+
+    def _paged_get(
+        self, path: str, params: Mapping[str, Any], what: str, *, etag: str | None = None
+    ) -> Iterator[requests.Response]:
+        """GET every page, one request each, following `x-next-page` (or `Link: rel=next`)."""
+        page = 1
+        url: str | None = None
+        seen_urls: set[str] = set()
+        headers = {"If-None-Match": etag} if etag else None
+        while True:
+            if url is None:
+                response = self.transport.request(
+                    "GET",
+                    path,
+                    what=what,
+                    params={**params, "page": page},
+                    headers=headers,
+                    ok_not_modified=headers is not None,
+                )
+            else:
+                response = self.transport.request(
+                    "GET", url, what=what, headers=headers, ok_not_modified=headers is not None
+                )
+            yield response
+            if response.status_code == 304:
+                return
+            # Only the first page is conditional: later pages are read in full.
+            headers = None
+            next_page = response.headers.get("X-Next-Page")
+            if next_page is not None:
+                next_page = next_page.strip()
+                if not next_page:
+                    return
+                if not next_page.isdigit() or int(next_page) <= page:
+                    raise TransientError(f"{what}: x-next-page {next_page[:20]!r} does not advance")
+                page = int(next_page)
+                url = None
+                continue
+            link = parse_link_header(response.headers.get("Link")).get("next")
+            if not link:
+                return
+            if not self._same_origin(link):
+                # Following it would hand our token to another host.
+                raise TransientError(f"{what}: the next-page link leaves {self.base_url}")
+            if link in seen_urls:
+                raise TransientError(f"{what}: the next-page link repeats")
+            seen_urls.add(link)
+            url = link
+
+    def _same_origin(self, url: str) -> bool:
+        ours, theirs = urlsplit(self.transport.api_root), urlsplit(url)
+        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+
+    # --- single issues -----------------------------------------------------------------------
+
+    def get_issue(self, number: str) -> RemoteIssue:
+        iid = self._iid(number)
+        what = f"read issue {iid} of GitLab project {self.project}"
+        response = self.transport.request("GET", self._issue_path(iid), what=what)
+        return issue_from_api(self.transport.json(response, what=what))
+
+    def create_issue(self, fields: IssueFields) -> RemoteIssue:
+        if fields.title is None or not fields.title.strip():
+            raise ValidationFailedError("a GitLab issue needs a non-empty title")
+        # Resolve every name before the first write, so a bad name leaves nothing half-made.
+        body: dict[str, Any] = {"title": fields.title}
+        if fields.body is not None:
+            body["description"] = fields.body
+        if fields.labels:
+            body["labels"] = self._labels_param(fields.labels)
+        if fields.assignees:
+            body["assignee_ids"] = self._resolve_users(fields.assignees)
+        if isinstance(fields.milestone, str):
+            body["milestone_id"] = self._resolve_milestone(fields.milestone)
+        what = f"create an issue in GitLab project {self.project}"
+        response = self.transport.request(
+            "POST", f"{self._project_path}/issues", what=what, json=body
+        )
+        issue = issue_from_api(self.transport.json(response, what=what))
+        if fields.state is IssueState.CLOSED:
+            # POST cannot create a closed issue: closing is a second call.
+            issue = self._put(int(issue.number), {"state_event": "close"})
+        return issue
+
+    def update_issue(self, number: str, fields: IssueFields) -> RemoteIssue:
+        iid = self._iid(number)
+        current = self.get_issue(str(iid))
+        changes: dict[str, Any] = {}
+        if fields.title is not None and fields.title != current.title:
+            changes["title"] = fields.title
+        if fields.body is not None and fields.body != current.body:
+            changes["description"] = fields.body
+        if fields.state is not None and fields.state != current.state:
+            changes["state_event"] = "close" if fields.state is IssueState.CLOSED else "reopen"
+        if fields.labels is not None and fields.labels != current.labels:
+            # The full set: `labels=` replaces, and "" clears.
+            changes["labels"] = self._labels_param(fields.labels)
+        if fields.assignees is not None and _folded(fields.assignees) != _folded(current.assignees):
+            # GitLab documents 0 as "unassign everyone".
+            changes["assignee_ids"] = self._resolve_users(fields.assignees) or [0]
+        milestone = fields.milestone
+        if milestone is None and current.milestone is not None:
+            changes["milestone_id"] = 0
+        elif isinstance(milestone, str) and milestone != current.milestone:
+            changes["milestone_id"] = self._resolve_milestone(milestone)
+        if not changes:
+            return current
+        return self._put(iid, changes)
+
+    def _put(self, iid: int, body: Mapping[str, Any]) -> RemoteIssue:
+        what = f"update issue {iid} of GitLab project {self.project}"
+        response = self.transport.request("PUT", self._issue_path(iid), what=what, json=body)
+        return issue_from_api(self.transport.json(response, what=what))
+
+    def _issue_path(self, iid: int) -> str:
+        return f"{self._project_path}/issues/{iid}"
+
+    def _iid(self, number: str | int) -> int:
+        text = str(number).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise NotFoundError(
+                f"issue {text[:40]!r} not found in GitLab project {self.project}: "
+                "issue numbers (iid) are positive integers"
+            )
+        return int(text)
+
+    # --- access ------------------------------------------------------------------------------
+
+    def check_access(self) -> None:
+        what = f"read GitLab project {self.project}"
+        try:
+            response = self.transport.request("GET", self._project_path, what=what)
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"GitLab at {self.base_url} rejected the token (HTTP 401): it is wrong, "
+                "expired or revoked",
+                status=exc.status,
+            ) from exc
+        except AccessDeniedError as exc:
+            raise AccessDeniedError(
+                f"the token may not read GitLab project {self.project} (HTTP 403): it needs "
+                "the api scope and at least Reporter access",
+                status=exc.status,
+            ) from exc
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"repository {self.project} not found on {self.base_url} "
+                "(or this token cannot see it)",
+                status=exc.status,
+            ) from exc
+        data = self.transport.json(response, what=what)
+        if not isinstance(data, Mapping) or "id" not in data:
+            raise TransientError(f"{what}: the answer is not a GitLab project")
+        if data.get("issues_enabled") is False:
+            raise AccessDeniedError(f"issues are disabled in GitLab project {self.project}")
+
+    # --- names → ids, cached per client ------------------------------------------------------
+
+    def _labels_param(self, labels: frozenset[str]) -> str:
+        for name in labels:
+            if "," in name or not name.strip():
+                raise ValidationFailedError(
+                    f"label {name!r} cannot be sent to GitLab: names are comma-separated"
+                )
+        if not self.allow_create_labels:
+            missing = set(labels) - self._label_names(refresh=False)
+            if missing:
+                missing -= self._label_names(refresh=True)
+            if missing:
+                raise ValidationFailedError(
+                    f"label(s) {', '.join(sorted(missing))} do not exist in GitLab project "
+                    f"{self.project}, and this connection may not create labels"
+                )
+        return ",".join(sorted(labels))
+
+    def _resolve_milestone(self, title: str) -> int:
+        ids = self._milestone_ids(refresh=False)
+        if title not in ids:
+            ids = self._milestone_ids(refresh=True)
+        if title not in ids:
+            raise ValidationFailedError(
+                f"milestone {title!r} does not exist in GitLab project {self.project}"
+            )
+        return ids[title]
+
+    def _label_names(self, *, refresh: bool) -> set[str]:
+        """The project's label names (group labels included): one listing, reloaded on a miss."""
+        if self._labels is None or refresh:
+            what = f"list labels of GitLab project {self.project}"
+            names: set[str] = set()
+            for item in self._list_all(f"{self._project_path}/labels", {}, what):
+                try:
+                    names.add(_str(_mapping(item, "label"), "name", "label"))
+                except _ShapeError as exc:
+                    raise TransientError(f"{what}: {exc}") from None
+            self._labels = names
+        return self._labels
+
+    def _milestone_ids(self, *, refresh: bool) -> dict[str, int]:
+        """Milestone title → id: one listing, reloaded on a miss."""
+        if self._milestones is None or refresh:
+            what = f"list milestones of GitLab project {self.project}"
+            ids: dict[str, int] = {}
+            # Group milestones can be set on a project's issues too.
+            params = {"include_ancestors": "true"}
+            for item in self._list_all(f"{self._project_path}/milestones", params, what):
+                try:
+                    milestone = _mapping(item, "milestone")
+                    ids.setdefault(
+                        _str(milestone, "title", "milestone"), _int(milestone, "id", "milestone")
+                    )
+                except _ShapeError as exc:
+                    raise TransientError(f"{what}: {exc}") from None
+            self._milestones = ids
+        return self._milestones
+
+    def _resolve_users(self, logins: frozenset[str]) -> list[int]:
+        unknown: list[str] = []
+        for login in sorted(logins):
+            key = login.lower()
+            if key not in self._user_ids:
+                user_id = self._find_member(login)
+                if user_id is None:
+                    unknown.append(login)
+                    continue
+                self._user_ids[key] = user_id
+        if unknown:
+            raise ValidationFailedError(
+                f"user(s) {', '.join(unknown)} are not members of GitLab project {self.project}"
+            )
+        return sorted(self._user_ids[login.lower()] for login in logins)
+
+    def _find_member(self, login: str) -> int | None:
+        what = f"look up user {login} in GitLab project {self.project}"
+        # `query` matches names and usernames by substring; only an exact username counts.
+        response = self.transport.request(
+            "GET",
+            f"{self._project_path}/members/all",
+            what=what,
+            params={"query": login, "per_page": PAGE_SIZE},
+        )
+        data = self.transport.json(response, what=what)
+        if not isinstance(data, list):
+            raise TransientError(f"{what}: the answer is not a list of members")
+        for item in data:
+            try:
+                member = _mapping(item, "member")
+                if _str(member, "username", "member").lower() == login.lower():
+                    return _int(member, "id", "member")
+            except _ShapeError as exc:
+                raise TransientError(f"{what}: {exc}") from None
+        return None
+
+    def _list_all(self, path: str, params: Mapping[str, Any], what: str) -> Iterator[Any]:
+        for response in self._paged_get(path, {**params, "per_page": PAGE_SIZE}, what):
+            data = self.transport.json(response, what=what)
+            if not isinstance(data, list):
+                raise TransientError(f"{what}: the answer is not a list")
+            yield from data
+
+
+def _folded(logins: Iterable[str]) -> frozenset[str]:
+    # GitLab usernames are case-insensitive.
+    return frozenset(login.lower() for login in logins)
+
+
+def _is_complete_first_page(response: requests.Response) -> bool:
+    """Whether the first page is the whole result, so its ETag stands for the whole listing.
+
+    Results are sorted oldest change first: a change made later lands on the last page, so a
+    304 for page one of several would hide it. Only a single, not full page is safe to store.
+    """
+    next_page = response.headers.get("X-Next-Page")
+    if next_page is not None and next_page.strip():
+        return False
+    if parse_link_header(response.headers.get("Link")).get("next"):
+        return False
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    return isinstance(data, list) and len(data) < PAGE_SIZE
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+ISSUE_EVENTS = frozenset({"Issue Hook", "Confidential Issue Hook"})
+NOTE_EVENTS = frozenset({"Note Hook", "Confidential Note Hook"})
+# Every `X-Gitlab-Event` a project, group or system hook sends.
+KNOWN_EVENTS = frozenset(
+    {
+        *ISSUE_EVENTS,
+        *NOTE_EVENTS,
+        "Push Hook",
+        "Tag Push Hook",
+        "Merge Request Hook",
+        "Wiki Page Hook",
+        "Pipeline Hook",
+        "Job Hook",
+        "Deployment Hook",
+        "Feature Flag Hook",
+        "Release Hook",
+        "Milestone Hook",
+        "Emoji Hook",
+        "Resource Access Token Hook",
+        "Member Hook",
+        "Subgroup Hook",
+        "Project Hook",
+        "Vulnerability Hook",
+        "System Hook",
+    }
+)
+# `object_kind` → event name, for a body that arrives without its header.
+_KIND_EVENTS = {
+    "issue": "Issue Hook",
+    "work_item": "Issue Hook",
+    "note": "Note Hook",
+    "push": "Push Hook",
+    "tag_push": "Tag Push Hook",
+    "merge_request": "Merge Request Hook",
+    "wiki_page": "Wiki Page Hook",
+    "pipeline": "Pipeline Hook",
+    "build": "Job Hook",
+    "deployment": "Deployment Hook",
+    "feature_flag": "Feature Flag Hook",
+    "release": "Release Hook",
+    "milestone": "Milestone Hook",
+    "emoji": "Emoji Hook",
+    "access_token": "Resource Access Token Hook",
+    "vulnerability": "Vulnerability Hook",
+}
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, candidate in headers.items():
+            if key.lower() == lowered:
+                value = candidate
+                break
+    return value
+
+
+class GitLabWebhooks(WebhookVerifier):
+    provider: ClassVar[str] = "gitlab"
+
+    def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
+        token = _header(headers, "X-Gitlab-Token")
+        if not secret or token is None:
+            return False
+        try:
+            sent = token.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no secret looks like that
+            return False
+        return hmac.compare_digest(sent, secret.encode("utf-8"))
+
+    def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
+        header = _header(headers, "X-Gitlab-Event")
+        if header:
+            return header.strip()
+        if not isinstance(payload, Mapping):
+            return ""
+        kind = payload.get("object_kind")
+        if not isinstance(kind, str) or kind not in _KIND_EVENTS:
+            return ""
+        name = _KIND_EVENTS[kind]
+        event_type = payload.get("event_type")
+        if (
+            name in ("Issue Hook", "Note Hook")
+            and isinstance(event_type, str)
+            and event_type.startswith("confidential_")
+        ):
+            name = f"Confidential {name}"
+        return name
+
+    def delivery_id(self, *, headers: Mapping[str, str], body: bytes) -> str:
+        # Idempotency-Key stays the same on every retry of one delivery; the event UUID is
+        # what GitLab versions before 17.4 send.
+        for name in ("Idempotency-Key", "X-Gitlab-Event-UUID"):
+            value = _header(headers, name)
+            if value and value.strip():
+                return value.strip()
+        return hashlib.sha256(body).hexdigest()
+
+    def is_known_event(self, event: str) -> bool:
+        return event in KNOWN_EVENTS
+
+    def parse(self, *, event: str, payload: Any, base_url: str) -> WebhookEvent:
+        if not isinstance(payload, Mapping):
+            raise WebhookPayloadError("a GitLab webhook body is a JSON object")
+        try:
+            if event in ISSUE_EVENTS:
+                return self._parse_issue(event, payload, base_url)
+            if event in NOTE_EVENTS:
+                return self._parse_note(event, payload)
+            repository = _repository_or_none(payload)
+            if event == "Merge Request Hook":
+                reason = "merge request events are not issue events"
+            elif event in KNOWN_EVENTS:
+                reason = f"{event} events do not concern issues"
+            else:
+                reason = f"unknown GitLab event {event[:60]!r}"
+            return _ignored(event, repository, reason, action=_action_or_empty(payload))
+        except _ShapeError as exc:
+            raise WebhookPayloadError(f"{event}: {exc}") from None
+
+    def _parse_issue(self, event: str, payload: Mapping[str, Any], base_url: str) -> WebhookEvent:
+        kind = payload.get("object_kind")
+        if kind not in ("issue", "work_item"):
+            raise _ShapeError(f"object_kind {str(kind)[:40]!r} is not an issue or work item")
+        attrs = _mapping(payload.get("object_attributes"), "object_attributes")
+        action = _optional_str(attrs, "action", "object_attributes")
+        item_type = _optional_str(attrs, "type", "object_attributes")
+        repository = _repository(payload)
+        if repository is None:
+            return _ignored(event, None, "group-level work item (no project)", action or "")
+        if item_type is not None:
+            type_key = _type_key(item_type)
+            if type_key in _NOT_ISSUE_TYPES or (
+                kind == "work_item" and type_key not in _ISSUE_WORK_ITEM_TYPES
+            ):
+                return _ignored(
+                    event, repository, f"{item_type} work items are not issues", action or ""
+                )
+        if action is None:
+            # The hook settings' "Test" button sends an issue without an action.
+            return _ignored(event, repository, "test delivery (no action): a ping", "")
+        external_id = str(_int(attrs, "id", "object_attributes"))
+        number = str(_int(attrs, "iid", "object_attributes"))
+        if action in _DELETE_ACTIONS:
+            return WebhookEvent(
+                kind=EventKind.ISSUE_DELETED,
+                event=event,
+                action=action,
+                repository=repository,
+                issue_external_id=external_id,
+                issue_number=number,
+            )
+        if action not in _ISSUE_ACTIONS:
+            return _ignored(event, repository, f"unknown issue action {action[:40]!r}", action)
+        issue, missing = _issue_from_hook(payload, attrs, repository, base_url)
+        return WebhookEvent(
+            kind=EventKind.ISSUE,
+            event=event,
+            action=action,
+            repository=repository,
+            issue=issue,
+            issue_external_id=external_id,
+            issue_number=number,
+            reason="" if issue is not None else f"payload lacks {missing}: re-read the issue",
+        )
+
+    def _parse_note(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent:
+        kind = payload.get("object_kind")
+        if kind != "note":
+            raise _ShapeError(f"object_kind {str(kind)[:40]!r} is not a note")
+        attrs = _mapping(payload.get("object_attributes"), "object_attributes")
+        action = _optional_str(attrs, "action", "object_attributes") or "create"
+        repository = _repository(payload)
+        if repository is None:
+            return _ignored(event, None, "comment outside a project", action)
+        noteable = _optional_str(attrs, "noteable_type", "object_attributes")
+        if noteable != "Issue":
+            what = "a merge request" if noteable == "MergeRequest" else f"a {noteable or 'thing'}"
+            return _ignored(event, repository, f"comment on {what}, not on an issue", action)
+        issue = _mapping(payload.get("issue"), "issue")
+        issue_type = _optional_str(issue, "type", "issue")
+        if issue_type is not None and _type_key(issue_type) in _NOT_ISSUE_TYPES:
+            return _ignored(event, repository, f"comment on a {issue_type}, not an issue", action)
+        if attrs.get("system") is True:
+            return _ignored(event, repository, "system note (GitLab's own activity)", action)
+        number = str(_int(issue, "iid", "issue"))
+        user = payload.get("user")
+        author = ""
+        if user is not None:
+            author = _optional_str(_mapping(user, "user"), "username", "user") or ""
+        comment = RemoteComment(
+            external_id=str(_int(attrs, "id", "object_attributes")),
+            issue_number=number,
+            body=_optional_str(attrs, "note", "object_attributes") or "",
+            author=author,
+            created_at=parse_timestamp(attrs.get("created_at")),
+            updated_at=parse_timestamp(attrs.get("updated_at")),
+        )
+        return WebhookEvent(
+            kind=EventKind.COMMENT,
+            event=event,
+            action=action,
+            repository=repository,
+            comment=comment,
+            issue_external_id=str(_int(issue, "id", "issue")),
+            issue_number=number,
+        )
+
+
+def _ignored(event: str, repository: str | None, reason: str, action: str = "") -> WebhookEvent:
+    return WebhookEvent(
+        kind=EventKind.IGNORED, event=event, action=action, repository=repository, reason=reason
+    )
+
+
+def _repository(payload: Mapping[str, Any]) -> str | None:
+    """`project.path_with_namespace`; None for a group-level item (`project: null`)."""
+    if "project" not in payload:
+        raise _ShapeError("project is missing")
+    project = payload.get("project")
+    if project is None:
+        return None
+    return _str(_mapping(project, "project"), "path_with_namespace", "project")
+
+
+def _repository_or_none(payload: Mapping[str, Any]) -> str | None:
+    """For events we ignore: the project if it is readable, without judging the rest."""
+    project = payload.get("project")
+    if isinstance(project, Mapping):
+        path = project.get("path_with_namespace")
+        if isinstance(path, str):
+            return path
+    return None
+
+
+def _action_or_empty(payload: Mapping[str, Any]) -> str:
+    attrs = payload.get("object_attributes")
+    if isinstance(attrs, Mapping) and isinstance(attrs.get("action"), str):
+        return str(attrs["action"])
+    return ""
+
+
+def _issue_from_hook(
+    payload: Mapping[str, Any], attrs: Mapping[str, Any], repository: str, base_url: str
+) -> tuple[RemoteIssue | None, str]:
+    """The full state in an issue hook, or (None, what is missing) when it is incomplete."""
+    where = "object_attributes"
+    iid = _int(attrs, "iid", where)
+    missing: list[str] = []
+
+    labels: frozenset[str] | None = None
+    for source, data, what in (
+        ("labels", payload, "labels"),
+        ("labels", attrs, f"{where}.labels"),
+    ):
+        listed = _optional_list(data, source, what)
+        if listed is not None:
+            labels = _label_names(listed, what, key="title")
+            break
+    if labels is None:
+        missing.append("the label list")  # hooks before GitLab 9.x carried no labels
+
+    assignees = _hook_assignees(payload, attrs)
+    if assignees is None:
+        missing.append("assignee usernames")
+
+    milestone: str | None = None
+    milestone_id = attrs.get("milestone_id")
+    if milestone_id is not None:
+        if not isinstance(milestone_id, int) or isinstance(milestone_id, bool):
+            raise _ShapeError(f"{where}.milestone_id is not an integer")
+        # GitLab's hook carries only the id; a title is used if some version sends one.
+        milestone_data = attrs.get("milestone")
+        if isinstance(milestone_data, Mapping) and isinstance(milestone_data.get("title"), str):
+            milestone = str(milestone_data["title"])
+        else:
+            missing.append("the milestone title")
+
+    title = _str(attrs, "title", where)
+    body = _optional_str(attrs, "description", where) or ""
+    state = _state(attrs, where)
+    url = _optional_str(attrs, "url", where)
+    if missing or labels is None or assignees is None:
+        return None, " and ".join(missing)
+    return (
+        RemoteIssue(
+            external_id=str(_int(attrs, "id", where)),
+            number=str(iid),
+            title=title,
+            body=body,
+            state=state,
+            labels=labels,
+            assignees=assignees,
+            milestone=milestone,
+            remote_url=url or f"{base_url.rstrip('/')}/{repository}/-/issues/{iid}",
+            created_at=parse_timestamp(attrs.get("created_at")),
+            updated_at=parse_timestamp(attrs.get("updated_at")),
+        ),
+        "",
+    )
+
+
+def _hook_assignees(payload: Mapping[str, Any], attrs: Mapping[str, Any]) -> frozenset[str] | None:
+    """Usernames from the hook, or None when it names assignees only by id."""
+    users = _optional_list(payload, "assignees", "assignees")
+    if users is not None:
+        return _usernames(users, "assignees")
+    single = payload.get("assignee")
+    if single is not None:
+        # The single-assignee hooks of 2016.
+        return _usernames([single], "assignee")
+    ids = _optional_list(attrs, "assignee_ids", "object_attributes")
+    if ids is not None:
+        # GitLab leaves `assignees` out when there are none.
+        return frozenset() if not ids else None
+    return frozenset() if attrs.get("assignee_id") is None else None
