@@ -164,17 +164,26 @@ def refresh_sync_status(issue: Issue) -> None:
 
 def enqueue_push(
     *, issue: Issue, fields: Mapping[str, Any], operation: str = OutboxOperation.UPDATE,
-    correlation_id: str = "",
+    correlation_id: str = "", from_merge: bool = False,
 ) -> OutboxEntry | None:
-    """Write an outbox row (in the caller's transaction) unless a pending row already asks for
-    exactly these values — a merge that re-derives a push in flight must not double it."""
-    if operation == OutboxOperation.UPDATE and not fields:
-        return None
-    pending = OutboxEntry.objects.filter(issue=issue, status=OutboxStatus.PENDING,
-                                         operation=operation)
-    for entry in pending:
-        if all(entry.changes.get(k) == v for k, v in fields.items()):
-            return entry
+    """Write an outbox row (in the caller's transaction) for the fields not already queued.
+
+    The drain pushes the mirror's values as they are when it runs, so a pending row for a
+    field covers any later value of it. A row in progress covers only what a merge derives
+    (the push under way carries it); a new local edit needs its own row, because the push in
+    progress may have read the mirror before the edit.
+    """
+    if operation == OutboxOperation.UPDATE:
+        covering = [OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS] if from_merge else [
+            OutboxStatus.PENDING]
+        queued: set[str] = set()
+        for changes in OutboxEntry.objects.filter(
+                issue=issue, status__in=covering, operation=operation).values_list(
+                "changes", flat=True):
+            queued.update(changes)
+        fields = {k: v for k, v in fields.items() if k not in queued}
+        if not fields:
+            return None
     entry = OutboxEntry.objects.create(
         connection_id=issue.connection_id, issue=issue, operation=operation,
         changes=dict(fields), next_attempt_at=timezone.now(), correlation_id=correlation_id[:64],
@@ -384,7 +393,7 @@ def _merge_into(
         conflict.save()
     _drop_from_pending_pushes(issue, conflicted)
     if push and connection.allows_outbound:
-        enqueue_push(issue=issue, fields=push, correlation_id=correlation_id)
+        enqueue_push(issue=issue, fields=push, correlation_id=correlation_id, from_merge=True)
 
     after = issue.snapshot()
     new_conflicts = conflicted - set(open_conflicts)

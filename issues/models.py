@@ -296,3 +296,35 @@ class ApiToken(models.Model):
     @classmethod
     def generate_key(cls) -> str:
         return "sx_" + secrets.token_urlsafe(32)
+
+
+class IdempotencyRecord(models.Model):
+    """A write sent with an `Idempotency-Key` header, so that a retried request is answered
+    from here instead of changing anything twice.
+
+    The row is claimed (committed, with no response yet) before the write runs, so a
+    concurrent retry sees it. A key is bound to one user and one request fingerprint (method,
+    path, query and body), and lives for 24 hours.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_records"
+    )
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2000)
+    # Null while the first request with this key is still running.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_user_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} key={self.key[:20]}"

@@ -21,6 +21,7 @@ from django.utils import timezone
 from integrations.models import Connection
 from integrations.providers.base import (
     NotFoundError,
+    ProviderClient,
     ProviderError,
     RateLimitedError,
     RemoteIssue,
@@ -140,8 +141,7 @@ def push_claimed(*, issue_id: int, row_ids: list[int], report: DrainReport) -> N
             return
         fields = sorted({f for r in rows for f in r.changes if f in FIELDS})
         _push_update(issue=issue, connection=connection, fields=fields, row_ids=row_ids,
-                     client=client, correlation_id=correlation_id, reclaimed=reclaimed,
-                     report=report)
+                     client=client, correlation_id=correlation_id, report=report)
     except ProviderError as exc:
         _record_failure(issue=issue, rows=rows, error=exc, report=report)
     finally:
@@ -149,33 +149,33 @@ def push_claimed(*, issue_id: int, row_ids: list[int], report: DrainReport) -> N
 
 
 def _push_update(*, issue: Issue, connection: Connection, fields: list[str], row_ids: list[int],
-                 client, correlation_id: str, reclaimed: bool, report: DrainReport) -> None:
-    versions = Versions(issue.versions)
+                 client: ProviderClient, correlation_id: str, report: DrainReport) -> None:
+    """Read, merge, then write only what the tracker lacks.
+
+    The read first is what makes a push safe: a tracker edit that no webhook has brought yet
+    is merged (and becomes a conflict if it clashes) instead of being overwritten, and a
+    retry after a worker died mid-push finds its own earlier write and does not repeat it.
+    """
+    try:
+        fresh = client.get_issue(issue.external_number)
+    except NotFoundError:
+        _settle(row_ids, status=OutboxStatus.DONE, error="issue deleted in the tracker")
+        apply_remote_deletion(connection=connection, external_id=str(issue.external_id),
+                              trigger=Trigger.POLL, correlation_id=correlation_id)
+        return
+    apply_remote_issue(connection=connection, remote=fresh, trigger=Trigger.POLL,
+                       correlation_id=correlation_id)
+    issue.refresh_from_db()
     open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field", flat=True))
     desired = {f: v for f, v in issue.snapshot().items() if f in fields and f not in open_conflicts}
-    known_remote = versions.remote_seen
-    if reclaimed or known_remote is None:
-        # A previous attempt may have written already: look before writing again.
-        try:
-            fresh = client.get_issue(issue.external_number)
-        except NotFoundError:
-            _settle(row_ids, status=OutboxStatus.DONE, error="issue deleted in the tracker")
-            apply_remote_deletion(connection=connection, external_id=str(issue.external_id),
-                                  trigger=Trigger.POLL, correlation_id=correlation_id)
-            return
-        known_remote = remote_snapshot(fresh)
-        apply_remote_issue(connection=connection, remote=fresh, trigger=Trigger.POLL,
-                           correlation_id=correlation_id)
-        issue.refresh_from_db()
-        desired = {f: v for f, v in issue.snapshot().items()
-                   if f in fields and f not in open_conflicts}
-    to_write = changed_fields(known_remote, desired)
+    to_write = changed_fields(remote_snapshot(fresh), desired)
     if not to_write:
         report.skipped += 1
         _settle(row_ids, status=OutboxStatus.DONE)
         with transaction.atomic():
             refresh_sync_status(Issue.objects.select_for_update().get(pk=issue.pk))
         return
+    versions = Versions(issue.versions)
     counters = {f: versions.local_counter(f) for f in to_write}
     answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
     report.pushed += 1
@@ -183,7 +183,8 @@ def _push_update(*, issue: Issue, connection: Connection, fields: list[str], row
                    row_ids=row_ids, correlation_id=correlation_id, written=to_write)
 
 
-def _push_create(*, issue: Issue, connection: Connection, row_ids: list[int], client,
+def _push_create(*, issue: Issue, connection: Connection, row_ids: list[int],
+                 client: ProviderClient,
                  correlation_id: str, reclaimed: bool, report: DrainReport) -> None:
     values = issue.snapshot()
     if reclaimed:

@@ -1,0 +1,420 @@
+"""The convergence simulation: random edits on both sides, a lossy and unordered webhook
+channel, crashing workers — then polling and reconciliation to quiescence, and the checks
+that prove the product (issue: "no edit is ever silently lost, nothing loops").
+
+Everything is real but the randomness: the fake Gitea over HTTP, the webhook endpoint, the
+database, the engine, the outbox. One `Scenario` is one seeded run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django.test import Client
+from django.utils import timezone
+
+from integrations.fake_trackers.base import OutgoingWebhook, RecordedRequest
+from integrations.fake_trackers.base import Response as FakeResponse
+from integrations.fake_trackers.gitea import FakeGitea
+from integrations.models import Connection
+from issues.canonical import to_issue_fields
+from issues.clients import client_for
+from issues.inbound import process_delivery
+from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus
+from issues.outbox import claim_issue_batch, drain
+from issues.polling import sync_connection
+from issues.services.issues import IssueInConflictError, issue_create, issue_update
+
+SECRET = "sim-secret"
+LABELS = ["bug", "feature", "docs", "ui", "backend"]
+USERS = ["alice", "bob", "carol", "dave"]
+MILESTONES = [None, "v1", "v2"]
+SCALARS = ("title", "body", "state", "milestone")
+SETS = ("labels", "assignees")
+_ISSUE_WRITE = re.compile(r"/api/v1/repos/[^/]+/[^/]+/issues/(\d+)(/labels)?$")
+
+
+class CountingFakeGitea(FakeGitea):
+    """Counts writes that changed nothing: the simulation's check (d)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.noop_writes: list[str] = []
+
+    def _respond(self, record: RecordedRequest) -> FakeResponse:
+        match = _ISSUE_WRITE.search(record.path)
+        if record.method not in ("PATCH", "PUT") or match is None:
+            return super()._respond(record)
+        number = int(match.group(1))
+        with self.lock:
+            before = self._state(number)
+            response = super()._respond(record)
+            after = self._state(number)
+        if response.status < 300 and before == after:
+            self.noop_writes.append(f"{record.method} {record.path} {record.body[:200]!r}")
+        return response
+
+    def _state(self, number: int) -> Any:
+        issue = self.issues.get(number)
+        if issue is None:
+            return None
+        return (issue.title, issue.body, issue.state, tuple(issue.labels),
+                tuple(issue.assignees), issue.milestone)
+
+
+@dataclasses.dataclass
+class Edit:
+    side: str  # "local" | "remote"
+    key: tuple[str, int]  # ("remote", number) or ("local", issue pk)
+    field: str
+    value: Any  # scalar value, or (element, present) for sets
+
+
+@dataclasses.dataclass
+class Outcome:
+    seed: int
+    policy: str
+    steps: int
+    edits: int
+    webhooks_sent: int
+    webhooks_lost: int
+    webhooks_duplicated: int
+    crashes: int
+    conflicts: int
+    rounds_to_quiescence: int
+    problems: list[str]
+
+
+class Scenario:
+    def __init__(self, seed: int, *, steps: int = 25) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.steps = steps
+        self.policy = self.rng.choice(["manual", "manual", "manual", "remote_wins",
+                                       "local_wins", "last_writer_wins"])
+        self.fake = CountingFakeGitea(repository="sim/repo", token="sim-token",
+                                      webhook_secret=SECRET)
+        self.fake.known_labels = list(LABELS)
+        self.fake.known_milestones = ["v1", "v2"]
+        self.fake.known_users.update(USERS)
+        self.pending_hooks: list[OutgoingWebhook] = []
+        self.fake.webhook_sink = self.pending_hooks.append
+        self.http = Client()
+        self.edits: list[Edit] = []
+        self.local_keys: dict[int, tuple[str, int]] = {}  # issue pk → ledger key
+        self.deleted_remote: set[int] = set()
+        self.stats = defaultdict(int)
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        self.fake.start()
+        try:
+            self.connection = Connection.objects.create(
+                name=f"sim-{self.seed}", provider="gitea", base_url=self.fake.url,
+                repository="sim/repo", api_token="sim-token", webhook_secret=SECRET,
+                conflict_policy=self.policy,
+            )
+            for n in range(self.rng.randint(2, 4)):
+                self.fake.seed_issue(
+                    title=f"issue {n}", body="", labels=self.rng.sample(LABELS, 2),
+                    assignees=self.rng.sample(USERS, 1), milestone=self.rng.choice(MILESTONES),
+                )
+            sync_connection(connection_id=self.connection.pk, full=True)
+            for _ in range(self.steps):
+                self._step()
+            rounds = self._settle()
+            problems = self._check()
+        finally:
+            self.fake.stop()
+        return Outcome(
+            seed=self.seed, policy=self.policy, steps=self.steps, edits=len(self.edits),
+            webhooks_sent=len(self.fake.sent_webhooks), webhooks_lost=self.stats["lost"],
+            webhooks_duplicated=self.stats["duplicated"], crashes=self.stats["crashes"],
+            conflicts=Conflict.objects.filter(issue__connection=self.connection).count(),
+            rounds_to_quiescence=rounds, problems=problems,
+        )
+
+    def _deliver(self, hook: OutgoingWebhook) -> None:
+        headers = {k: v for k, v in hook.headers.items() if k.lower() != "content-type"}
+        response = self.http.post("/webhooks/gitea/", data=hook.body,
+                                  content_type="application/json", headers=headers)
+        if response.status_code == 202:
+            process_delivery(response.json()["delivery"])
+        elif response.status_code not in (200, 204):
+            raise AssertionError(f"webhook answered {response.status_code}: {response.content!r}")
+
+    def _deliver_some(self, *, lossy: bool) -> None:
+        self.fake.drain_webhooks()
+        hooks, self.pending_hooks[:] = list(self.pending_hooks), []
+        if lossy:
+            self.rng.shuffle(hooks)  # reordering
+            keep = self.rng.randint(0, len(hooks))
+            self.pending_hooks.extend(hooks[keep:])  # delayed to a later step
+            hooks = hooks[:keep]
+        for hook in hooks:
+            if lossy and self.rng.random() < 0.2:
+                self.stats["lost"] += 1
+                continue
+            self._deliver(hook)
+            if lossy and self.rng.random() < 0.1:
+                self.stats["duplicated"] += 1
+                self._deliver(hook)
+
+    def _mirror_issues(self) -> list[Issue]:
+        return list(Issue.objects.filter(connection=self.connection).order_by("id"))
+
+    def _key_for(self, issue: Issue) -> tuple[str, int]:
+        if issue.pk in self.local_keys:
+            return self.local_keys[issue.pk]
+        return ("remote", int(issue.external_number))
+
+    # --- random actions ----------------------------------------------------------------
+
+    def _random_value(self, field: str, current: Any) -> Any:
+        if field == "title":
+            return f"title {self.rng.randint(0, 999)} ü"
+        if field == "body":
+            return self.rng.choice(["", f"body {self.rng.randint(0, 999)}", "line\nbreak ✓"])
+        if field == "state":
+            return "closed" if current == "open" else "open"
+        return self.rng.choice([m for m in MILESTONES if m != current])
+
+    def _step(self) -> None:
+        roll = self.rng.random()
+        if roll < 0.35:
+            self._remote_edit()
+        elif roll < 0.7:
+            self._local_edit()
+        elif roll < 0.75:
+            self._remote_create()
+        elif roll < 0.8:
+            self._local_create()
+        elif roll < 0.82:
+            self._remote_delete()
+        elif roll < 0.87:
+            self._crash_worker()
+        if self.rng.random() < 0.5:
+            self._deliver_some(lossy=True)
+        if self.rng.random() < 0.4:
+            drain()
+        if self.rng.random() < 0.1:
+            sync_connection(connection_id=self.connection.pk, full=False)
+
+    def _remote_key(self, number: int) -> tuple[str, int]:
+        """The ledger key of a tracker issue: a locally created one keeps its local key."""
+        mirror = Issue.objects.filter(connection=self.connection,
+                                      external_number=str(number)).first()
+        if mirror is not None and mirror.pk in self.local_keys:
+            return self.local_keys[mirror.pk]
+        return ("remote", number)
+
+    def _remote_edit(self) -> None:
+        numbers = sorted(self.fake.issues)
+        if not numbers:
+            return
+        number = self.rng.choice(numbers)
+        issue = self.fake.issues[number]
+        key = self._remote_key(number)
+        field = self.rng.choice(SCALARS + SETS)
+        if field in SETS:
+            universe = LABELS if field == "labels" else USERS
+            element = self.rng.choice(universe)
+            members = set(getattr(issue, field))
+            present = element not in members
+            members = members | {element} if present else members - {element}
+            self.fake.edit_issue(number, **{field: sorted(members)})
+            self.edits.append(Edit("remote", key, field, (element, present)))
+        else:
+            value = self._random_value(field, getattr(issue, field))
+            self.fake.edit_issue(number, **{field: value})
+            self.edits.append(Edit("remote", key, field, value))
+
+    def _local_edit(self) -> None:
+        issues = self._mirror_issues()
+        if not issues:
+            return
+        issue = self.rng.choice(issues)
+        field = self.rng.choice(SCALARS + SETS)
+        if field in SETS:
+            universe = LABELS if field == "labels" else USERS
+            element = self.rng.choice(universe)
+            members = set(getattr(issue, field))
+            present = element not in members
+            members = members | {element} if present else members - {element}
+            value: Any = sorted(members)
+            recorded: Any = (element, present)
+        else:
+            value = recorded = self._random_value(field, getattr(issue, field))
+        force = self.rng.random() < 0.5
+        try:
+            issue_update(issue=issue, changes={field: value}, force=force)
+        except IssueInConflictError:
+            return  # an agent that does not force is told to resolve first: no edit made
+        self.edits.append(Edit("local", self._key_for(issue), field, recorded))
+
+    def _remote_create(self) -> None:
+        fake_issue = self.fake.seed_issue(title=f"remote new {self.rng.randint(0, 999)}",
+                                          labels=[self.rng.choice(LABELS)], notify=True)
+        self.stats["remote_creates"] += 1
+        del fake_issue
+
+    def _local_create(self) -> None:
+        issue = issue_create(connection=self.connection,
+                             title=f"local new {self.rng.randint(0, 99999)}",
+                             labels=[self.rng.choice(LABELS)])
+        self.local_keys[issue.pk] = ("local", issue.pk)
+        self.stats["local_creates"] += 1
+
+    def _remote_delete(self) -> None:
+        numbers = sorted(self.fake.issues)
+        if len(numbers) <= 1:
+            return
+        number = self.rng.choice(numbers)
+        self.fake.delete_issue(number)
+        self.deleted_remote.add(number)
+
+    def _crash_worker(self) -> None:
+        """A worker claims rows and dies: before the call, or after writing but before
+        recording the answer. Either way the lease runs out and the rows come back."""
+        claimed = claim_issue_batch(limit=1, lease=timedelta(seconds=-1))
+        self.stats["crashes"] += 1
+        if not claimed or self.rng.random() < 0.5:
+            return
+        issue = Issue.objects.filter(pk=next(iter(claimed))).first()
+        if issue is None or issue.external_id is None:
+            return
+        rows = OutboxEntry.objects.filter(id__in=claimed[issue.pk])
+        fields = {f for row in rows for f in row.changes}
+        open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field",
+                                                                                flat=True))
+        values = {f: v for f, v in issue.snapshot().items() if f in fields - open_conflicts}
+        if not values:
+            return
+        client = client_for(self.connection)
+        try:
+            fresh = client.get_issue(issue.external_number)
+            snap = {"title": fresh.title, "body": fresh.body, "state": fresh.state.value,
+                    "labels": sorted(fresh.labels), "assignees": sorted(fresh.assignees),
+                    "milestone": fresh.milestone}
+            to_write = {f: v for f, v in values.items() if snap[f] != v}
+            if to_write:
+                client.update_issue(issue.external_number, to_issue_fields(to_write))
+        except Exception:  # noqa: BLE001 - the issue may be gone: the crash is what matters
+            return
+        finally:
+            client.close()
+
+    # --- quiescence and checks ---------------------------------------------------------
+
+    def _settle(self) -> int:
+        for round_number in range(1, 16):
+            self._deliver_some(lossy=False)
+            OutboxEntry.objects.filter(
+                issue__connection=self.connection, status=OutboxStatus.PENDING
+            ).update(next_attempt_at=timezone.now())
+            OutboxEntry.objects.filter(
+                issue__connection=self.connection, status=OutboxStatus.IN_PROGRESS
+            ).update(claimed_until=timezone.now() - timedelta(seconds=1))
+            drain()
+            self._deliver_some(lossy=False)
+            run = sync_connection(connection_id=self.connection.pk, full=True)
+            busy = OutboxEntry.objects.filter(
+                issue__connection=self.connection,
+                status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]).exists()
+            self.fake.drain_webhooks()
+            if not busy and not self.pending_hooks and run.drift == 0:
+                return round_number
+        return -1
+
+    def _check(self) -> list[str]:
+        problems: list[str] = []
+        if self._settle_failed():
+            problems.append("did not reach quiescence in 15 rounds")
+        mirror = self._mirror_issues()
+        by_external: dict[str, list[Issue]] = defaultdict(list)
+        for issue in mirror:
+            if issue.external_id is None:
+                problems.append(f"issue {issue.pk} was never created remotely")
+                continue
+            by_external[issue.external_number].append(issue)
+        remote_numbers = {str(n) for n in self.fake.issues}
+        for number, issues in by_external.items():
+            if len(issues) > 1:
+                problems.append(f"(c) duplicate mirror rows for remote #{number}")
+        if set(by_external) != remote_numbers:
+            problems.append(f"(c) mirror has {sorted(by_external)}, tracker {sorted(remote_numbers)}")
+        titles = [i.title for i in self.fake.issues.values()]
+        for title in {t for t in titles if titles.count(t) > 1 and t.startswith("local new")}:
+            problems.append(f"(c) duplicate remote issues titled {title!r}")
+
+        # (a) equal on both sides; open conflicts hold both values.
+        final: dict[tuple[str, int], dict[str, Any]] = {}
+        for number, issues in by_external.items():
+            issue = issues[0]
+            remote = self.fake.issues.get(int(number))
+            if remote is None:
+                continue
+            remote_state = {"title": remote.title, "body": remote.body, "state": remote.state,
+                            "labels": sorted(remote.labels),
+                            "assignees": sorted(remote.assignees),
+                            "milestone": remote.milestone}
+            local_state = issue.snapshot()
+            for field, value in remote_state.items():
+                if local_state[field] != value:
+                    problems.append(f"(a) #{number} {field}: mirror {local_state[field]!r} "
+                                    f"!= tracker {value!r}")
+            for conflict in issue.conflicts.filter(resolved=False):
+                if conflict.remote_value != remote_state[conflict.field]:
+                    problems.append(f"(a) #{number} open conflict on {conflict.field} does not "
+                                    "hold the tracker's value")
+                if conflict.local_value == conflict.remote_value:
+                    problems.append(f"(a) #{number} conflict on {conflict.field} with equal "
+                                    "values")
+            final[self._key_for(issue)] = remote_state
+
+        # (b) every uncontested edit is present on both sides.
+        sides: dict[tuple[tuple[str, int], str], set[str]] = defaultdict(set)
+        for edit in self.edits:
+            sides[(edit.key, edit.field)].add(edit.side)
+        conflicted = {
+            (self._key_for(c.issue), c.field)
+            for c in Conflict.objects.filter(issue__connection=self.connection)
+            .select_related("issue")
+        }
+        last_scalar: dict[tuple[tuple[str, int], str], Any] = {}
+        last_element: dict[tuple[tuple[str, int], str, str], bool] = {}
+        for edit in self.edits:
+            if edit.field in SETS:
+                element, present = edit.value
+                last_element[(edit.key, edit.field, element)] = present
+            else:
+                last_scalar[(edit.key, edit.field)] = edit.value
+        deleted = {("remote", n) for n in self.deleted_remote}
+        for (key, field), value in last_scalar.items():
+            if key in deleted or key not in final or len(sides[(key, field)]) > 1:
+                continue
+            if (key, field) in conflicted:
+                continue
+            if final[key][field] != value:
+                problems.append(f"(b) lost edit: {key} {field}={value!r}, "
+                                f"final {final[key][field]!r}")
+        for (key, field, element), present in last_element.items():
+            if key in deleted or key not in final or len(sides[(key, field)]) > 1:
+                continue
+            if (element in final[key][field]) != present:
+                problems.append(f"(b) lost set edit: {key} {field} {element} present={present}")
+
+        # (d) no push of a no-op change.
+        problems.extend(f"(d) no-op write: {w}" for w in self.fake.noop_writes)
+        return problems
+
+    def _settle_failed(self) -> bool:
+        return OutboxEntry.objects.filter(
+            issue__connection=self.connection,
+            status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]).exists()
