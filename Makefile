@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: install run test lint demo soak bench migrate clean
+.PHONY: install run test lint soak migrate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: migrate
 
 test: install
 	$(PY) -m pytest
+
+# The convergence simulation at scale (SOAK_SCENARIOS seeded scenarios; 1,000 by default).
+SOAK_SCENARIOS ?= 1000
+soak: install
+	SOAK_SCENARIOS=$(SOAK_SCENARIOS) $(PY) -m pytest tests/engine/test_convergence.py -q
 
 lint: install
 	$(VENV)/bin/ruff check .
