@@ -371,14 +371,14 @@ def _merge_into(
     issue.save()
 
     # Conflicts: open or refresh one per field; close the ones the merge settled.
-    for conflict in result.conflicts:
+    for clash in result.conflicts:
         Conflict.objects.update_or_create(
-            issue=issue, field=conflict.field, resolved=False,
+            issue=issue, field=clash.field, resolved=False,
             defaults={
-                "base_value": None if conflict.base is None
-                else normalise_value(conflict.field, conflict.base),
-                "local_value": normalise_value(conflict.field, conflict.local),
-                "remote_value": normalise_value(conflict.field, conflict.remote),
+                "base_value": None if clash.base is None
+                else normalise_value(clash.field, clash.base),
+                "local_value": normalise_value(clash.field, clash.local),
+                "remote_value": normalise_value(clash.field, clash.remote),
             },
         )
     settled = set(open_conflicts) - conflicted

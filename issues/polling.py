@@ -157,8 +157,8 @@ def _incremental(connection: Connection, client: Any, counts: RunCounts, started
 def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) -> None:
     """List everything; insert new issues in bulk, merge the changed ones, skip the equal
     ones without a write, then apply the delete policy to what the tracker no longer has."""
-    known = {
-        row["external_id"]: row
+    known: dict[str, Any] = {
+        str(row["external_id"]): row
         for row in Issue.objects.filter(connection=connection, external_id__isnull=False)
         .values("id", "external_id", "versions", "remote_updated_at")
     }

@@ -24,7 +24,7 @@ def publish(task: Task, *args: Any, **kwargs: Any) -> bool:
     try:
         task.apply_async(args=args, kwargs=kwargs, retry=True,
                          retry_policy=PUBLISH_RETRY_POLICY)
-    except Exception:  # noqa: BLE001 - broker down: the sweep re-queues from the database
+    except Exception:  # broker down: the sweep re-queues from the database
         logger.warning("could not queue %s%r; the sweep will pick it up", task.name, args,
                        exc_info=True)
         return False

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc assets served locally, no CDN
     "django_celery_beat",
     "integrations",
     "issues",
@@ -167,15 +168,40 @@ PROVIDER_HTTP_TIMEOUT = env.float("PROVIDER_HTTP_TIMEOUT", default=15.0)
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["issues.api.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "issues.api.pagination.ApiPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["issues.api.throttling.ApiRateThrottle"],
+    # Per user; generous so that agents are limited only when they misbehave.
+    "DEFAULT_THROTTLE_RATES": {
+        "api_read": env.str("API_THROTTLE_READ_RATE", default="6000/min"),
+        "api_write": env.str("API_THROTTLE_WRITE_RATE", default="1200/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Syndarix Sync API",
-    "DESCRIPTION": "One API over the issues of many trackers, kept in sync both ways.",
+    "DESCRIPTION": "One API over the issues of many trackers, kept in sync both ways. "
+    "Authenticate with `Authorization: Bearer <key>` (or `Token <key>`); keys come from "
+    "`manage.py create_api_token`. Writes accept an `Idempotency-Key` header.",
     "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Two models have a `direction` with different choices: name both enums explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "ConnectionDirectionEnum": "integrations.models.Direction",
+        "ChangeDirectionEnum": "issues.models.Direction",
+        "ConflictResolutionEnum": "issues.models.ConflictResolution",
+    },
 }
 
 LOGGING = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -197,7 +197,7 @@ def conflict_resolve(
     conflict.resolution = strategy
     conflict.resolved_value = chosen
     conflict.resolved_at = timezone.now()
-    conflict.resolved_by = user if user is not None and user.is_authenticated else None
+    conflict.resolved_by = user if isinstance(user, User) else None
     conflict.save()
     _log(issue=issue, connection=issue.connection, direction=Direction.OUTBOUND,
          action=Action.RESOLVE, trigger=Trigger.MANUAL, before=before, after=issue.snapshot(),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from issues.models import ApiToken, hash_token
@@ -10,7 +10,7 @@ from issues.models import ApiToken, hash_token
 
 @transaction.atomic
 def api_token_create(
-    *, user: AbstractBaseUser, name: str = "", connection_ids: Sequence[int] = ()
+    *, user: User, name: str = "", connection_ids: Sequence[int] = ()
 ) -> tuple[ApiToken, str]:
     """Mint a token; returns the row and the plaintext key, which is never stored."""
     key = ApiToken.generate_key()

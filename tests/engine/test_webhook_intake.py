@@ -13,7 +13,7 @@ from django.utils import timezone
 from integrations.models import Connection, DeliveryStatus, WebhookDelivery
 from issues.inbound import stuck_deliveries
 from issues.models import Issue
-from tests.shared_data import LOCAL_FIXTURES, gitea_signature, github_signature
+from tests.shared_data import gitea_signature, github_signature
 
 SECRET = "s3cret"
 
