@@ -102,8 +102,7 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
         run.error = f"{'permanent' if exc.permanent else 'transient'}: {exc}"[:4000]
     finally:
         client.close()
-        counts.requests = getattr(getattr(client, "transport", None), "requests_made",
-                                  counts.requests)
+        counts.requests = client.requests_made
         for name, value in dataclasses.asdict(counts).items():
             if hasattr(run, name):
                 setattr(run, name, value)
@@ -196,7 +195,10 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
                              after=issue.snapshot(), correlation_id="")
             counts.created += len(new_rows)
             counts.drift += len(new_rows)
-        SyncRun.objects.filter(pk=run.pk).update(seen=counts.seen)
+        # Progress for the admin: issues seen so far of what the tracker announced.
+        total = client.listing_total
+        SyncRun.objects.filter(pk=run.pk).update(
+            seen=counts.seen, total=max(total, counts.seen) if total is not None else None)
     gone = set(known) - seen_ids
     for external_id in sorted(gone):
         result = apply_remote_deletion(connection=connection, external_id=external_id,

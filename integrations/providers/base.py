@@ -194,6 +194,9 @@ class ProviderClient(abc.ABC):
     provider: ClassVar[str]
     # The largest page size the provider allows: a full pass is one request per page of this.
     max_page_size: ClassVar[int]
+    # How many issues the last listing announced (Gitea `X-Total-Count`, GitLab `X-Total`),
+    # for a run's progress; None when the tracker does not say.
+    listing_total: int | None = None
 
     def __init__(
         self,
@@ -236,6 +239,11 @@ class ProviderClient(abc.ABC):
     @abc.abstractmethod
     def check_access(self) -> None:
         """Read the repository; raise a ProviderError that says precisely what is wrong."""
+
+    @property
+    @abc.abstractmethod
+    def requests_made(self) -> int:
+        """HTTP requests this client has sent (what sync runs and benchmarks report)."""
 
     @abc.abstractmethod
     def close(self) -> None:
