@@ -21,6 +21,7 @@ migrate: install
 
 # Web (gunicorn) + worker + scheduler in the foreground; one Ctrl-C stops all three.
 run: migrate
+	rm -rf var/prometheus && mkdir -p var/prometheus  # metrics of a previous run's processes
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py sync_schedules

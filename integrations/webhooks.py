@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 from integrations import providers
 from integrations.models import Connection, WebhookDelivery
 from integrations.providers.base import EventKind, WebhookPayloadError, WebhookVerifier
+from syndarix_sync.metrics import WEBHOOK_DELIVERIES
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,16 @@ def _match_repository(connections: list[Connection], repository: str | None) -> 
 def receive_webhook(
     request: HttpRequest, provider: str, connection_id: int | None = None
 ) -> HttpResponse:
+    response = _receive(request, provider, connection_id)
+    outcome = {202: "accepted", 200: "duplicate", 204: "ignored"}.get(
+        response.status_code, f"rejected_{response.status_code}")
+    WEBHOOK_DELIVERIES.labels(
+        provider=provider if providers.is_supported(provider) else "unknown", outcome=outcome
+    ).inc()
+    return response
+
+
+def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> HttpResponse:
     if not providers.is_supported(provider):
         return _error(404, f"unknown provider {provider!r}")
     if request.method == "HEAD":

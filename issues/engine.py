@@ -35,6 +35,7 @@ from issues.models import (
     SyncLog,
     SyncStatus,
 )
+from syndarix_sync.metrics import SYNC_CONFLICTS, SYNC_OPERATIONS
 
 Outcome = Literal[
     "created", "updated", "unchanged", "stale", "filtered", "conflict", "deleted", "kept",
@@ -295,6 +296,7 @@ def _create_from_remote(
     issue.save()
     _log(issue=issue, connection=connection, direction=Direction.INBOUND, action=Action.CREATE,
          trigger=trigger, before=None, after=snapshot, correlation_id=correlation_id)
+    SYNC_OPERATIONS.labels(platform=connection.provider, status="success").inc()
     return ApplyResult("created", issue.pk)
 
 
@@ -407,6 +409,15 @@ def _merge_into(
              before={f: local[f] for f in new_conflicts},
              after={f: snapshot[f] for f in new_conflicts}, correlation_id=correlation_id)
     refresh_sync_status(issue)
+    platform = connection.provider
+    if new_conflicts:
+        SYNC_CONFLICTS.labels(platform=platform, type="manual").inc(len(new_conflicts))
+    for resolution in result.resolutions:
+        SYNC_CONFLICTS.labels(platform=platform, type=resolution.reason).inc()
+    if new_conflicts:
+        SYNC_OPERATIONS.labels(platform=platform, status="conflict").inc()
+    elif after != before:
+        SYNC_OPERATIONS.labels(platform=platform, status="success").inc()
     if new_conflicts:
         outcome: Outcome = "conflict"
     elif after != before:

@@ -45,6 +45,7 @@ from issues.models import (
     SyncStatus,
     Trigger,
 )
+from syndarix_sync.metrics import OUTBOX_PUSHES, SYNC_OPERATIONS
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +110,20 @@ def drain(*, limit: int = 20, issue_id: int | None = None) -> DrainReport:
             return report
         for claimed_issue, row_ids in batch.items():
             report.claimed_issues += 1
-            push_claimed(issue_id=claimed_issue, row_ids=row_ids, report=report)
+            before = dataclasses.replace(report)
+            platform = push_claimed(issue_id=claimed_issue, row_ids=row_ids, report=report)
+            _count(platform, before, report)
         if issue_id is not None:
             return report
+
+
+def _count(platform: str, before: DrainReport, after: DrainReport) -> None:
+    for result, status in (("pushed", "success"), ("skipped", "skipped"),
+                           ("retried", "failed"), ("failed", "failed")):
+        delta = getattr(after, result) - getattr(before, result)
+        if delta:
+            OUTBOX_PUSHES.labels(platform=platform, result=result).inc(delta)
+            SYNC_OPERATIONS.labels(platform=platform, status=status).inc(delta)
 
 
 def _settle(row_ids: list[int], *, status: str, error: str = "") -> None:
@@ -120,32 +132,33 @@ def _settle(row_ids: list[int], *, status: str, error: str = "") -> None:
     )
 
 
-def push_claimed(*, issue_id: int, row_ids: list[int], report: DrainReport) -> None:
-    """Push one issue's claimed rows. Network calls happen here, outside any transaction."""
+def push_claimed(*, issue_id: int, row_ids: list[int], report: DrainReport) -> str:
+    """Push one issue's claimed rows; returns the provider. Network calls happen here,
+    outside any transaction."""
     rows = list(OutboxEntry.objects.filter(id__in=row_ids).order_by("id"))
     issue = Issue.objects.select_related("connection").filter(pk=issue_id).first()
     if issue is None or not rows:
         _settle(row_ids, status=OutboxStatus.DONE, error="issue no longer exists")
-        return
+        return "unknown"
     connection = issue.connection
     correlation_id = rows[-1].correlation_id
     reclaimed = any(r.attempts > 1 for r in rows)
     client = client_for(connection)
     try:
-        if issue.external_id is None:
-            if any(r.operation == OutboxOperation.CREATE for r in rows):
-                _push_create(issue=issue, connection=connection, row_ids=row_ids, client=client,
-                             correlation_id=correlation_id, reclaimed=reclaimed, report=report)
-            else:
-                _settle(row_ids, status=OutboxStatus.DONE, error="no remote issue to update")
-            return
-        fields = sorted({f for r in rows for f in r.changes if f in FIELDS})
-        _push_update(issue=issue, connection=connection, fields=fields, row_ids=row_ids,
-                     client=client, correlation_id=correlation_id, report=report)
+        if issue.external_id is None and any(r.operation == OutboxOperation.CREATE for r in rows):
+            _push_create(issue=issue, connection=connection, row_ids=row_ids, client=client,
+                         correlation_id=correlation_id, reclaimed=reclaimed, report=report)
+        elif issue.external_id is None:
+            _settle(row_ids, status=OutboxStatus.DONE, error="no remote issue to update")
+        else:
+            fields = sorted({f for r in rows for f in r.changes if f in FIELDS})
+            _push_update(issue=issue, connection=connection, fields=fields, row_ids=row_ids,
+                         client=client, correlation_id=correlation_id, report=report)
     except ProviderError as exc:
         _record_failure(issue=issue, rows=rows, error=exc, report=report)
     finally:
         client.close()
+    return connection.provider
 
 
 def _push_update(*, issue: Issue, connection: Connection, fields: list[str], row_ids: list[int],

@@ -28,6 +28,7 @@ from issues.engine import (
     passes_filters,
 )
 from issues.models import Action, Direction, Issue, RunKind, SyncRun, SyncStatus, Trigger
+from syndarix_sync.metrics import SYNC_DURATION, SYNC_OPERATIONS
 
 CURSOR_OVERLAP = timedelta(seconds=5)
 RUN_LEASE = timedelta(minutes=30)
@@ -108,6 +109,10 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
                 setattr(run, name, value)
         run.finished_at = timezone.now()
         run.save()
+        SYNC_DURATION.labels(platform=connection.provider).observe(
+            (run.finished_at - run.started_at).total_seconds())
+        if not run.success:
+            SYNC_OPERATIONS.labels(platform=connection.provider, status="failed").inc()
         updates: dict[str, Any] = {"last_polled_at": run.finished_at, "sync_lock_until": None}
         if run.success:
             if full:

@@ -7,6 +7,7 @@ secrets have no default and insecure settings are refused at start-up.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -50,7 +51,9 @@ ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-PORT = env.int("PORT", default=8000)
+# honcho gives each process its own PORT (5000, 5100, …): `make run` passes the port it
+# serves on as SYNDARIX_PORT, which therefore wins (else the webhook URL shown is wrong).
+PORT = env.int("SYNDARIX_PORT", default=env.int("PORT", default=8000))
 # Public root used to show the webhook URL to paste into a tracker.
 PUBLIC_URL = env.str("PUBLIC_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
 
@@ -164,6 +167,15 @@ CELERY_TIMEZONE = TIME_ZONE
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=25 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 PROVIDER_HTTP_TIMEOUT = env.float("PROVIDER_HTTP_TIMEOUT", default=15.0)
+
+# --- metrics ------------------------------------------------------------------------------
+# prometheus-client's multiprocess mode: web and worker processes write samples here and
+# /metrics sums them. It must be set before prometheus_client is first imported.
+PROMETHEUS_MULTIPROC_DIR = env.str(
+    "PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus")
+)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -3,10 +3,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from syndarix_sync.health import healthz
+from syndarix_sync.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("webhooks/", include("integrations.urls")),
     path("api/v1/", include("issues.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
