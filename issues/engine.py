@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from integrations.models import Connection
@@ -147,12 +148,18 @@ def _action_for(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
 
 
 def refresh_sync_status(issue: Issue) -> None:
-    """Derive the status: conflict > pending > synced (error is set by the outbox on failure)."""
-    if issue.conflicts.filter(resolved=False).exists():
+    """Derive the status: conflict > pending > error > synced (one aggregate query)."""
+    active = [OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]
+    counts = Issue.objects.filter(pk=issue.pk).aggregate(
+        conflicts=Count("conflicts", filter=Q(conflicts__resolved=False), distinct=True),
+        active=Count("outbox", filter=Q(outbox__status__in=active), distinct=True),
+        failed=Count("outbox", filter=Q(outbox__status=OutboxStatus.FAILED), distinct=True),
+    )
+    if counts["conflicts"]:
         status = SyncStatus.CONFLICT
-    elif issue.outbox.filter(status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]).exists():
+    elif counts["active"]:
         status = SyncStatus.PENDING
-    elif issue.outbox.filter(status=OutboxStatus.FAILED).exists():
+    elif counts["failed"]:
         status = SyncStatus.ERROR
     else:
         status = SyncStatus.SYNCED
