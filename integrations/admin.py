@@ -1,14 +1,31 @@
+"""The admin for connections and webhook deliveries.
+
+Connections get "Test connection", "Sync now" and "Full resync" — as list actions and as
+buttons on the connection's page — plus the webhook URL to paste, webhook health and the
+latest run's progress. Deliveries get "Reprocess". Views stay thin: each calls a service in
+`integrations.services` and reports what it did with `message_user`.
+"""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_GET, require_POST
 
 from integrations.crypto import mask
 from integrations.models import Connection, WebhookDelivery
+from integrations.services import connection_sync_request, connection_test, delivery_reprocess
 
 
 class ConnectionForm(forms.ModelForm):
@@ -28,10 +45,23 @@ class ConnectionForm(forms.ModelForm):
     class Meta:
         model = Connection
         fields = (
-            "name", "provider", "base_url", "repository", "enabled", "api_token",
-            "webhook_secret", "direction", "conflict_policy", "delete_policy", "create_remote",
-            "allow_create_labels", "label_filter", "milestone_filter", "state_filter",
-            "poll_interval_seconds", "full_sync_interval_seconds",
+            "name",
+            "provider",
+            "base_url",
+            "repository",
+            "enabled",
+            "api_token",
+            "webhook_secret",
+            "direction",
+            "conflict_policy",
+            "delete_policy",
+            "create_remote",
+            "allow_create_labels",
+            "label_filter",
+            "milestone_filter",
+            "state_filter",
+            "poll_interval_seconds",
+            "full_sync_interval_seconds",
         )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -48,28 +78,91 @@ class ConnectionForm(forms.ModelForm):
         return cleaned
 
 
+def _ago(value: Any) -> str:
+    return f"{timesince(value)} ago" if value else "never"
+
+
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
     form = ConnectionForm
-    list_display = ("name", "provider", "repository", "direction", "enabled",
-                    "webhook_healthy", "last_webhook_at", "last_polled_at")
+    change_form_template = "admin/integrations/connection/change_form.html"
+    list_display = (
+        "name",
+        "provider",
+        "repository",
+        "direction",
+        "enabled",
+        "webhook_healthy",
+        "last_webhook_at",
+        "last_polled_at",
+    )
     list_filter = ("provider", "direction", "enabled", "webhook_healthy", "conflict_policy")
     search_fields = ("name", "repository", "base_url")
-    readonly_fields = ("webhook_url_display", "token_display", "secret_display", "poll_cursor",
-                       "poll_etag", "last_polled_at", "last_full_sync_at", "last_webhook_at",
-                       "webhook_healthy", "webhook_unhealthy_since", "created_at", "updated_at")
+    readonly_fields = (
+        "webhook_url_display",
+        "token_display",
+        "secret_display",
+        "webhook_health",
+        "sync_progress",
+        "poll_cursor",
+        "poll_etag",
+        "last_polled_at",
+        "last_full_sync_at",
+        "last_webhook_at",
+        "webhook_healthy",
+        "webhook_unhealthy_since",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
         (None, {"fields": ("name", "provider", "base_url", "repository", "enabled")}),
-        ("Credentials", {"fields": ("api_token", "token_display", "webhook_secret",
-                                    "secret_display", "webhook_url_display")}),
-        ("Sync behaviour", {"fields": ("direction", "conflict_policy", "delete_policy",
-                                       "create_remote", "allow_create_labels")}),
+        (
+            "Credentials",
+            {
+                "fields": (
+                    "api_token",
+                    "token_display",
+                    "webhook_secret",
+                    "secret_display",
+                    "webhook_url_display",
+                )
+            },
+        ),
+        ("Sync status", {"fields": ("sync_progress", "webhook_health")}),
+        (
+            "Sync behaviour",
+            {
+                "fields": (
+                    "direction",
+                    "conflict_policy",
+                    "delete_policy",
+                    "create_remote",
+                    "allow_create_labels",
+                )
+            },
+        ),
         ("Partial sync", {"fields": ("label_filter", "milestone_filter", "state_filter")}),
         ("Schedule", {"fields": ("poll_interval_seconds", "full_sync_interval_seconds")}),
-        ("Health", {"fields": ("poll_cursor", "poll_etag", "last_polled_at", "last_full_sync_at",
-                               "last_webhook_at", "webhook_healthy", "webhook_unhealthy_since",
-                               "created_at", "updated_at")}),
+        (
+            "Health",
+            {
+                "fields": (
+                    "poll_cursor",
+                    "poll_etag",
+                    "last_polled_at",
+                    "last_full_sync_at",
+                    "last_webhook_at",
+                    "webhook_healthy",
+                    "webhook_unhealthy_since",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
     )
+    actions = ("test_connection", "sync_now", "full_resync")
+
+    # --- read-only displays ---------------------------------------------------------------
 
     @admin.display(description="Webhook URL (paste into the tracker)")
     def webhook_url_display(self, obj: Connection) -> str:
@@ -88,17 +181,174 @@ class ConnectionAdmin(admin.ModelAdmin):
     def secret_display(self, obj: Connection) -> str:
         return mask(obj.webhook_secret) or "—"
 
+    @admin.display(description="Webhooks")
+    def webhook_health(self, obj: Connection) -> str:
+        if not obj.pk:
+            return "—"
+        if not obj.webhook_secret:
+            return "No webhook secret: webhooks are refused and changes arrive by polling only."
+        if not obj.webhook_healthy:
+            return format_html(
+                "<strong>Unhealthy</strong> since {}: polling found changes that no webhook "
+                "brought. The connection is polled every minute until webhooks arrive again "
+                "(last webhook: {}).",
+                _ago(obj.webhook_unhealthy_since),
+                _ago(obj.last_webhook_at),
+            )
+        if obj.last_webhook_at is None:
+            return (
+                "Healthy, but no webhook has arrived yet: paste the webhook URL above into "
+                "the tracker."
+            )
+        return f"Healthy: last webhook {_ago(obj.last_webhook_at)}."
+
+    @admin.display(description="Latest sync run")
+    def sync_progress(self, obj: Connection) -> str:
+        if not obj.pk:
+            return "—"
+        from issues.dashboard import latest_run_of
+
+        return render_to_string(
+            "admin/includes/sync_run.html",
+            {
+                "connection_id": obj.pk,
+                "run": latest_run_of(obj),
+                "progress_url": reverse("admin:integrations_connection_progress"),
+            },
+        )
+
+    # --- actions (list) and buttons (change page) -----------------------------------------
+
+    def _test(self, request: HttpRequest, connection: Connection) -> None:
+        result = connection_test(connection=connection)
+        self.message_user(
+            request,
+            f"{connection.name}: {result.message}",
+            messages.SUCCESS if result.ok else messages.ERROR,
+        )
+
+    def _sync(self, request: HttpRequest, connections: list[Connection], *, full: bool) -> None:
+        for connection in connections:
+            connection_sync_request(connection=connection, full=full)
+        what = "Full resync" if full else "Sync"
+        names = ", ".join(c.name for c in connections)
+        count = len(connections)
+        self.message_user(
+            request,
+            f"{what} queued for {count} connection{'' if count == 1 else 's'} "
+            f"({names}); its progress shows on the connection page and the dashboard.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Test connection", permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        for connection in queryset.order_by("name"):
+            self._test(request, connection)
+
+    @admin.action(description="Sync now", permissions=["change"])
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        self._sync(request, list(queryset.order_by("name")), full=False)
+
+    @admin.action(description="Full resync", permissions=["change"])
+    def full_resync(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        self._sync(request, list(queryset.order_by("name")), full=True)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        extra = [
+            path("progress/", view(self.progress_view), name="integrations_connection_progress"),
+            path(
+                "<int:connection_id>/test/",
+                view(self.test_view),
+                name="integrations_connection_test",
+            ),
+            path(
+                "<int:connection_id>/sync/",
+                view(self.sync_view),
+                name="integrations_connection_sync",
+            ),
+        ]
+        return extra + super().get_urls()
+
+    def _connection_for_change(self, request: HttpRequest, connection_id: int) -> Connection:
+        connection = get_object_or_404(Connection, pk=connection_id)
+        if not self.has_change_permission(request, connection):
+            raise PermissionDenied
+        return connection
+
+    def _back(self, connection: Connection) -> HttpResponseRedirect:
+        return HttpResponseRedirect(
+            reverse("admin:integrations_connection_change", args=[connection.pk])
+        )
+
+    def test_view(self, request: HttpRequest, connection_id: int) -> HttpResponse:
+        return require_POST(self._test_view)(request, connection_id)
+
+    def _test_view(self, request: HttpRequest, connection_id: int) -> HttpResponse:
+        connection = self._connection_for_change(request, connection_id)
+        self._test(request, connection)
+        return self._back(connection)
+
+    def sync_view(self, request: HttpRequest, connection_id: int) -> HttpResponse:
+        return require_POST(self._sync_view)(request, connection_id)
+
+    def _sync_view(self, request: HttpRequest, connection_id: int) -> HttpResponse:
+        connection = self._connection_for_change(request, connection_id)
+        self._sync(request, [connection], full=request.POST.get("full") == "1")
+        return self._back(connection)
+
+    def progress_view(self, request: HttpRequest) -> HttpResponse:
+        return require_GET(self._progress_view)(request)
+
+    def _progress_view(self, request: HttpRequest) -> HttpResponse:
+        """The latest run of each connection asked for (`?ids=1,2`), for the progress bars."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        from issues.dashboard import connections_with_health, latest_runs
+
+        raw = request.GET.get("ids", "")
+        ids = [int(part) for part in raw.split(",") if part.strip().isdigit()][:200]
+        connections = connections_with_health(Connection.objects.filter(pk__in=ids))
+        runs = latest_runs(connections)
+        return JsonResponse(
+            {
+                "now": timezone.now().isoformat(),
+                "connections": {str(cid): summary.as_json() for cid, summary in runs.items()},
+            }
+        )
+
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("delivery_id", "provider", "event", "connection", "status", "received_at",
-                    "processed_at", "attempts")
-    list_filter = ("provider", "status", "event")
+    list_display = (
+        "delivery_id",
+        "provider",
+        "event",
+        "connection",
+        "status",
+        "received_at",
+        "processed_at",
+        "attempts",
+    )
+    list_filter = ("provider", "status", "event", "connection")
+    list_select_related = ("connection",)
     search_fields = ("delivery_id", "correlation_id", "error")
-    readonly_fields = ("provider", "connection", "delivery_id", "event", "headers", "payload",
-                       "received_at", "processed_at", "status", "attempts", "error",
-                       "correlation_id")
+    readonly_fields = (
+        "provider",
+        "connection",
+        "delivery_id",
+        "event",
+        "headers",
+        "payload",
+        "received_at",
+        "processed_at",
+        "status",
+        "attempts",
+        "error",
+        "correlation_id",
+    )
     exclude = ("body",)
+    actions = ("reprocess",)
 
     @admin.display(description="Raw body")
     def payload(self, obj: WebhookDelivery) -> str:
@@ -110,3 +360,22 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("integrations.change_webhookdelivery")
+
+    @admin.action(description="Reprocess", permissions=["reprocess"])
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        selected = queryset.count()
+        count = delivery_reprocess(delivery_ids=list(queryset.values_list("id", flat=True)))
+        self.message_user(
+            request,
+            f"{count} deliver{'y' if count == 1 else 'ies'} queued for processing again.",
+            messages.SUCCESS,
+        )
+        if selected > count:
+            self.message_user(
+                request,
+                f"{selected - count} skipped: a worker is processing them right now.",
+                messages.WARNING,
+            )

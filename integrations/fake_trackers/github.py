@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import threading
@@ -530,7 +531,8 @@ class FakeGitHub(FakeTracker):
         """Spend the whole budget: every call answers 403 until `reset_in` seconds pass."""
         with self.lock:
             self._rate_used = self.rate_limit_limit
-            self._rate_reset = int(time.time()) + reset_in
+            # Rounded up: the budget stays spent for at least `reset_in` whole seconds.
+            self._rate_reset = math.ceil(time.time()) + reset_in
 
     # --- webhooks -----------------------------------------------------------------------
 

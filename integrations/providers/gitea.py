@@ -348,6 +348,9 @@ class GiteaClient(ProviderClient):
             items = self._json(response, page_what)
             if not isinstance(items, list):
                 raise PermanentError(f"{page_what}: unexpected answer: not a list")
+            if page == 1:
+                total = response.headers.get("X-Total-Count", "").strip()
+                self.listing_total = int(total) if _ASCII_DIGITS.fullmatch(total) else None
             yield response, items
             seen += len(items)
             next_page = self._next_page(response, page, len(items), seen)

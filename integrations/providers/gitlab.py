@@ -302,6 +302,9 @@ class GitLabClient(ProviderClient):
             if first and response.status_code == 304:
                 yield response, None
                 return
+            if first:
+                total = response.headers.get("X-Total", "").strip()
+                self.listing_total = int(total) if total.isascii() and total.isdigit() else None
             first = False
             data = self.transport.json(response, what=what)
             if not isinstance(data, list):

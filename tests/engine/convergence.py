@@ -18,9 +18,11 @@ from typing import Any
 from django.test import Client
 from django.utils import timezone
 
-from integrations.fake_trackers.base import OutgoingWebhook, RecordedRequest
+from integrations.fake_trackers.base import FakeTracker, OutgoingWebhook, RecordedRequest
 from integrations.fake_trackers.base import Response as FakeResponse
 from integrations.fake_trackers.gitea import FakeGitea
+from integrations.fake_trackers.github import FakeGitHub
+from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.models import Connection
 from issues.canonical import to_issue_fields
 from issues.clients import client_for
@@ -36,11 +38,15 @@ USERS = ["alice", "bob", "carol", "dave"]
 MILESTONES = [None, "v1", "v2"]
 SCALARS = ("title", "body", "state", "milestone")
 SETS = ("labels", "assignees")
-_ISSUE_WRITE = re.compile(r"/api/v1/repos/[^/]+/[^/]+/issues/(\d+)(/labels)?$")
+_ISSUE_WRITE = re.compile(r"/issues/(\d+)(/labels)?$")
+FAKES: dict[str, type[FakeTracker]] = {
+    "gitea": FakeGitea, "github": FakeGitHub, "gitlab": FakeGitLab,
+}
+PROVIDERS = tuple(FAKES)
 
 
-class CountingFakeGitea(FakeGitea):
-    """Counts writes that changed nothing: the simulation's check (d)."""
+class CountingFake(FakeTracker):
+    """Counts writes that changed nothing: the simulation's check (d). Mixed into a fake."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -78,6 +84,7 @@ class Edit:
 @dataclasses.dataclass
 class Outcome:
     seed: int
+    provider: str
     policy: str
     steps: int
     edits: int
@@ -91,14 +98,16 @@ class Outcome:
 
 
 class Scenario:
-    def __init__(self, seed: int, *, steps: int = 25) -> None:
+    def __init__(self, seed: int, *, provider: str = "gitea", steps: int = 25) -> None:
         self.seed = seed
+        self.provider = provider
         self.rng = random.Random(seed)
         self.steps = steps
         self.policy = self.rng.choice(["manual", "manual", "manual", "remote_wins",
                                        "local_wins", "last_writer_wins"])
-        self.fake = CountingFakeGitea(repository="sim/repo", token="sim-token",
-                                      webhook_secret=SECRET)
+        fake_class = type(f"Counting{FAKES[provider].__name__}", (CountingFake, FAKES[provider]),
+                          {})
+        self.fake = fake_class(repository="sim/repo", token="sim-token", webhook_secret=SECRET)
         self.fake.known_labels = list(LABELS)
         self.fake.known_milestones = ["v1", "v2"]
         self.fake.known_users.update(USERS)
@@ -116,7 +125,7 @@ class Scenario:
         self.fake.start()
         try:
             self.connection = Connection.objects.create(
-                name=f"sim-{self.seed}", provider="gitea", base_url=self.fake.url,
+                name=f"sim-{self.seed}", provider=self.provider, base_url=self.fake.url,
                 repository="sim/repo", api_token="sim-token", webhook_secret=SECRET,
                 conflict_policy=self.policy,
             )
@@ -133,7 +142,7 @@ class Scenario:
         finally:
             self.fake.stop()
         return Outcome(
-            seed=self.seed, policy=self.policy, steps=self.steps, edits=len(self.edits),
+            seed=self.seed, provider=self.provider, policy=self.policy, steps=self.steps, edits=len(self.edits),
             webhooks_sent=len(self.fake.sent_webhooks), webhooks_lost=self.stats["lost"],
             webhooks_duplicated=self.stats["duplicated"], crashes=self.stats["crashes"],
             conflicts=Conflict.objects.filter(issue__connection=self.connection).count(),
@@ -142,7 +151,7 @@ class Scenario:
 
     def _deliver(self, hook: OutgoingWebhook) -> None:
         headers = {k: v for k, v in hook.headers.items() if k.lower() != "content-type"}
-        response = self.http.post("/webhooks/gitea/", data=hook.body,
+        response = self.http.post(f"/webhooks/{self.provider}/", data=hook.body,
                                   content_type="application/json", headers=headers)
         if response.status_code == 202:
             process_delivery(response.json()["delivery"])

@@ -264,13 +264,13 @@ def test_503_is_retried_by_the_transport_within_one_call(
 def test_a_hanging_tracker_hits_the_client_timeout_as_transient(fake: FakeGitHub) -> None:
     fake.seed_issue(title="slow")
     github = make_client(fake, timeout=0.3)
-    fake.inject(Fault(status=0, hang_seconds=1.0))
+    fake.inject(Fault(status=0, hang_seconds=2.0))
 
     started = time.monotonic()
     with pytest.raises(TransientError):
         github.get_issue("1")
 
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 1.5  # gave up long before the tracker answered
     assert fake.count_requests() == 1  # a read timeout may mean the write happened: no retry
 
 

@@ -1,0 +1,197 @@
+"""Operations the admin offers on connections and webhook deliveries.
+
+`connection_test` reads the repository with the connection's token and turns the typed
+provider errors into one precise sentence for a human. The other services queue work for
+the workers after the surrounding transaction commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+from collections.abc import Iterable
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from urllib3.exceptions import ReadTimeoutError
+
+from integrations.models import Connection, DeliveryStatus, WebhookDelivery
+from integrations.providers.base import (
+    AccessDeniedError,
+    AuthenticationError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+    ValidationFailedError,
+)
+
+
+class Problem:
+    """What a failed connection test found (`ConnectionTestResult.problem`)."""
+
+    NONE = ""
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    TLS = "tls"
+    BAD_TOKEN = "bad_token"
+    NO_ACCESS = "no_access"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    INVALID = "invalid"
+    ERROR = "error"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    message: str
+    problem: str = Problem.NONE
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from (and the urllib3 reasons inside)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo.extend([current.__cause__, current.__context__])
+        for arg in current.args:
+            if isinstance(arg, BaseException):
+                todo.append(arg)
+            reason = getattr(arg, "reason", None)
+            if isinstance(reason, BaseException):
+                todo.append(reason)
+    return seen
+
+
+def _is_tls(exc: BaseException) -> bool:
+    return any(isinstance(e, requests.exceptions.SSLError | ssl.SSLError) for e in _chain(exc))
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, requests.exceptions.Timeout | ReadTimeoutError | TimeoutError)
+        for e in _chain(exc)
+    )
+
+
+def _classify(exc: ProviderError, connection: Connection) -> ConnectionTestResult:
+    url, repo = connection.base_url, connection.repository
+    if isinstance(exc, AuthenticationError):
+        return ConnectionTestResult(
+            False,
+            f"Bad token: the tracker at {url} rejected the API token (HTTP 401). It is wrong, "
+            "expired or revoked: paste a valid token and test again.",
+            Problem.BAD_TOKEN,
+        )
+    if isinstance(exc, RateLimitedError):
+        return ConnectionTestResult(
+            False,
+            f"Rate limited: the tracker at {url} asks us to wait {exc.retry_after:.0f} s "
+            "before the next request. The token works; test again later.",
+            Problem.RATE_LIMITED,
+        )
+    if isinstance(exc, AccessDeniedError):
+        return ConnectionTestResult(
+            False,
+            f"No access: the token is valid but may not read repository {repo} (HTTP 403). "
+            f"Give it read and write access to the repository's issues. Tracker said: {exc}",
+            Problem.NO_ACCESS,
+        )
+    if isinstance(exc, NotFoundError):
+        return ConnectionTestResult(
+            False,
+            f"Repository not found: {url} has no repository {repo} that this token can see "
+            "(HTTP 404). Check the spelling of the repository and the base URL.",
+            Problem.NOT_FOUND,
+        )
+    if exc.status is None and _is_tls(exc):
+        return ConnectionTestResult(
+            False,
+            f"TLS error: no secure connection to {url} could be made ({exc}). Check the "
+            "certificate (self-signed or for another host name?) or whether the tracker "
+            "speaks https at all.",
+            Problem.TLS,
+        )
+    if isinstance(exc, TransientError) and exc.status is None:
+        if _is_timeout(exc):
+            return ConnectionTestResult(
+                False,
+                f"Timeout: {url} accepted no request or gave no answer within "
+                f"{settings.PROVIDER_HTTP_TIMEOUT:g} s. Is the tracker overloaded, or is a "
+                "firewall dropping the traffic?",
+                Problem.TIMEOUT,
+            )
+        return ConnectionTestResult(
+            False,
+            f"Unreachable URL: nothing answers at {url} (connection refused, or the host name "
+            f"does not resolve). Check the base URL and that the tracker is running. ({exc})",
+            Problem.UNREACHABLE,
+        )
+    if isinstance(exc, ValidationFailedError) and exc.status is None:
+        return ConnectionTestResult(False, f"Invalid settings: {exc}", Problem.INVALID)
+    return ConnectionTestResult(False, f"Connection test failed: {exc}", Problem.ERROR)
+
+
+def connection_test(*, connection: Connection) -> ConnectionTestResult:
+    """Read the connection's repository with its token; say exactly what is wrong, if anything."""
+    from issues.clients import client_for
+
+    try:
+        client = client_for(connection, max_retries=0)
+    except ProviderError as exc:  # e.g. a repository that is not owner/name
+        return ConnectionTestResult(False, f"Invalid settings: {exc}", Problem.INVALID)
+    try:
+        client.check_access()
+    except ProviderError as exc:
+        return _classify(exc, connection)
+    finally:
+        client.close()
+    message = (
+        f"Connected: repository {connection.repository} at {connection.base_url} "
+        "is readable with this token."
+    )
+    if connection.base_url.startswith("http://"):
+        message += (
+            " Warning: the tracker is reached over plain http, so the token travels unencrypted."
+        )
+    return ConnectionTestResult(True, message)
+
+
+def connection_sync_request(*, connection: Connection, full: bool = False) -> None:
+    """Queue a manual sync (incremental, or a full resync) of one connection after commit."""
+    from issues.models import Trigger
+    from issues.tasks import sync_project_issues
+    from syndarix_sync.queueing import queue_on_commit
+
+    queue_on_commit(sync_project_issues, connection.pk, full, Trigger.MANUAL)
+
+
+@transaction.atomic
+def delivery_reprocess(*, delivery_ids: Iterable[int]) -> int:
+    """Put deliveries back to `received` and queue their processing; returns how many.
+
+    Applying a delivery again is safe: the engine's stale guard and merge make a repeat a
+    no-op when the mirror already has its state.
+    """
+    from issues.inbound import PROCESSING_LEASE
+    from issues.tasks import process_webhook_event
+    from syndarix_sync.queueing import queue_on_commit
+
+    # A delivery a worker is processing right now is left to that worker.
+    busy = Q(status=DeliveryStatus.PROCESSING, processed_at__gte=timezone.now() - PROCESSING_LEASE)
+    rows = WebhookDelivery.objects.select_for_update().filter(id__in=set(delivery_ids))
+    ids = list(rows.exclude(busy).values_list("id", flat=True))
+    WebhookDelivery.objects.filter(id__in=ids).update(
+        status=DeliveryStatus.RECEIVED, error="", processed_at=None
+    )
+    for delivery_id in sorted(ids):
+        queue_on_commit(process_webhook_event, delivery_id)
+    return len(ids)
