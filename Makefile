@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: install run test lint soak migrate clean
+.PHONY: install run test lint soak demo migrate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ test: install
 SOAK_SCENARIOS ?= 1000
 soak: install
 	SOAK_SCENARIOS=$(SOAK_SCENARIOS) $(PY) -m pytest tests/engine/test_convergence.py -q
+
+# The service plus a simulated Gitea on 127.0.0.1:$(DEMO_GITEA_PORT), seeded with 50 issues.
+DEMO_GITEA_PORT ?= 3300
+demo: migrate
+	rm -rf var/prometheus && mkdir -p var/prometheus
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py sync_schedules
+	SYNDARIX_PORT=$(PORT) DEMO_GITEA_PORT=$(DEMO_GITEA_PORT) exec $(VENV)/bin/honcho -f Procfile.demo start
 
 lint: install
 	$(VENV)/bin/ruff check .

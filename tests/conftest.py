@@ -1,12 +1,14 @@
 """Test-wide setup: service detection, and a CI flag that turns "skip" into "fail".
 
-With REQUIRE_SERVICES=1 (set by .ci/run) a test marked `postgres` or `redis` fails when that
-service is missing instead of skipping, so CI can never go green without them. On a bare
-machine the same tests skip and the summary says exactly what was skipped.
+With REQUIRE_SERVICES=1 (set by .ci/run) a test marked `postgres`, `redis` or `browser` fails
+when what it needs (PostgreSQL, Redis, Playwright with a Chromium) is missing instead of
+skipping, so CI can never go green without them. On a bare machine the same tests skip and the
+summary says exactly what was skipped.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 from urllib.parse import urlsplit
@@ -15,6 +17,9 @@ import pytest
 from django.conf import settings
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# Debian's Chromium: browser tests never download a browser of their own.
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+_MISSING_KEY = pytest.StashKey[str]()  # why a test's service is missing, for the failure
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,6 +41,14 @@ def _redis_reachable(url: str) -> bool:
         return False
 
 
+def _browser_missing() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "needs Playwright (pip install playwright; no `playwright install` needed)"
+    if not (os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK)):
+        return f"needs Chromium at {CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)"
+    return None
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     redis_url = os.environ.get("REDIS_URL", "")
@@ -51,17 +64,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         missing["postgres"] = "needs PostgreSQL (set DATABASE_URL=postgres://…)"
     if not _redis_reachable(os.environ.get("REDIS_URL", "")):
         missing["redis"] = "needs Redis (set REDIS_URL=redis://…)"
+    if any(item.get_closest_marker("browser") for item in items):
+        browser = _browser_missing()
+        if browser:
+            missing["browser"] = browser
     for item in items:
         for marker, reason in missing.items():
             if item.get_closest_marker(marker) is None:
                 continue
             if REQUIRE_SERVICES:
-                # The fixture fails the test at setup: a missing service is an error in CI.
-                item.add_marker(pytest.mark.usefixtures("_fail_missing_service"))
+                # Failed at setup (below): a missing service is an error in CI. (A `usefixtures`
+                # mark added here would come too late: fixtures are resolved at collection.)
+                item.stash[_MISSING_KEY] = reason
             else:
                 item.add_marker(pytest.mark.skip(reason=f"service missing: {reason}"))
 
 
-@pytest.fixture
-def _fail_missing_service(request: pytest.FixtureRequest) -> None:
-    pytest.fail("REQUIRE_SERVICES=1 but a service this test needs is missing", pytrace=False)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = item.stash.get(_MISSING_KEY, None)
+    if reason is not None:
+        pytest.fail(f"REQUIRE_SERVICES=1 but a service this test needs is missing: {reason}",
+                    pytrace=False)

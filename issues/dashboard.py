@@ -1,0 +1,160 @@
+"""Read-side numbers for the admin dashboard and the sync progress display.
+
+Everything per connection is computed in the database with correlated subqueries (counts
+and the latest run's id), then the latest runs are fetched in one more query: two queries
+whatever the number of connections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from integrations.models import Connection
+from issues.models import Conflict, OutboxEntry, OutboxStatus, SyncRun
+from issues.polling import RUN_LEASE
+
+PENDING_OUTBOX = (OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS)
+
+
+def _count(rows: QuerySet[Any], connection_path: str) -> Coalesce:
+    counted = (
+        rows.filter(**{connection_path: OuterRef("pk")})
+        .order_by()
+        .values(connection_path)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def connections_with_health(queryset: QuerySet[Connection] | None = None) -> QuerySet[Connection]:
+    """Connections annotated with pending_outbox, failed_outbox, open_conflicts, latest_run_id."""
+    queryset = Connection.objects.all() if queryset is None else queryset
+    latest = SyncRun.objects.filter(connection=OuterRef("pk")).order_by("-started_at", "-id")
+    return queryset.annotate(
+        pending_outbox=_count(OutboxEntry.objects.filter(status__in=PENDING_OUTBOX), "connection"),
+        failed_outbox=_count(OutboxEntry.objects.filter(status=OutboxStatus.FAILED), "connection"),
+        open_conflicts=_count(Conflict.objects.filter(resolved=False), "issue__connection"),
+        latest_run_id=Subquery(latest.values("id")[:1]),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """A sync run as a person reads it: running with progress, or finished with counts."""
+
+    run: SyncRun | None
+
+    @property
+    def exists(self) -> bool:
+        return self.run is not None
+
+    @property
+    def running(self) -> bool:
+        run = self.run
+        return (
+            run is not None
+            and run.finished_at is None
+            and run.started_at > timezone.now() - RUN_LEASE
+        )
+
+    @property
+    def abandoned(self) -> bool:
+        """Unfinished and past the run lease: the worker running it died."""
+        return self.run is not None and self.run.finished_at is None and not self.running
+
+    @property
+    def percent(self) -> int | None:
+        run = self.run
+        if run is None or not run.total:
+            return None
+        return min(100, round(100 * run.seen / run.total))
+
+    @property
+    def status(self) -> str:
+        if self.run is None:
+            return "none"
+        if self.running:
+            return "running"
+        if self.abandoned:
+            return "abandoned"
+        return "success" if self.run.success else "failed"
+
+    @property
+    def text(self) -> str:
+        run = self.run
+        if run is None:
+            return "No sync has run yet."
+        kind = run.get_kind_display()
+        if run.kind == "manual":
+            kind = "Manual sync"
+        if self.running:
+            if run.total:
+                return f"{kind} running: {run.seen} of {run.total} issues ({self.percent}%)"
+            return f"{kind} running: {run.seen} issues seen so far"
+        if self.abandoned:
+            return f"{kind} did not finish (its worker stopped after {run.seen} issues)"
+        counts = (
+            f"{run.seen} seen, {run.created} new, {run.updated} updated, "
+            f"{run.deleted} deleted, {run.conflicts} conflicts, {run.failed} failed"
+        )
+        duration = run.duration_seconds or 0.0
+        if run.success:
+            return f"{kind} succeeded in {duration:.1f} s: {counts}"
+        return f"{kind} failed after {duration:.1f} s ({counts}): {run.error[:300]}"
+
+    def as_json(self) -> dict[str, Any]:
+        run = self.run
+        data: dict[str, Any] = {
+            "status": self.status,
+            "running": self.running,
+            "text": self.text,
+            "percent": self.percent,
+        }
+        if run is not None:
+            data.update(
+                id=run.pk,
+                kind=run.kind,
+                seen=run.seen,
+                total=run.total,
+                created=run.created,
+                updated=run.updated,
+                deleted=run.deleted,
+                conflicts=run.conflicts,
+                failed=run.failed,
+                success=run.success,
+                started_at=run.started_at.isoformat(),
+                finished_at=run.finished_at.isoformat() if run.finished_at else None,
+            )
+        return data
+
+
+def latest_runs(connections: Iterable[Connection]) -> dict[int, RunSummary]:
+    """{connection id: summary of its latest run}; the connections carry `latest_run_id`."""
+    latest = {c.pk: getattr(c, "latest_run_id", None) for c in connections}
+    runs = SyncRun.objects.in_bulk([run_id for run_id in latest.values() if run_id])
+    return {pk: RunSummary(runs.get(run_id) if run_id else None) for pk, run_id in latest.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class DashboardRow:
+    connection: Connection
+    last_run: RunSummary
+
+
+def dashboard_rows() -> list[DashboardRow]:
+    connections = list(connections_with_health().order_by("name"))
+    runs = latest_runs(connections)
+    return [DashboardRow(c, runs[c.pk]) for c in connections]
+
+
+def latest_run_of(connection: Connection) -> RunSummary:
+    return RunSummary(
+        SyncRun.objects.filter(connection=connection).order_by("-started_at", "-id").first()
+    )
