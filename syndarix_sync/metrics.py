@@ -63,30 +63,31 @@ class DatabaseStateCollector(Collector):
         from integrations.models import Connection
         from issues.models import OutboxStatus
 
-        rows = Connection.objects.values("provider").annotate(
-            mappings=Count("issues", filter=Q(issues__external_id__isnull=False), distinct=True),
-        )
         mappings = GaugeMetricFamily("sync_mappings_total",
                                      "Issues mirrored (linked to a remote issue).",
                                      labels=["platform"])
-        for row in rows:
-            mappings.add_metric([row["provider"]], row["mappings"])
+        for provider, count in Connection.objects.values_list("provider").annotate(
+            mappings=Count("issues", filter=Q(issues__external_id__isnull=False), distinct=True),
+        ):
+            mappings.add_metric([provider], count)
         yield mappings
 
         outbox = GaugeMetricFamily("outbox_rows", "Outbox rows by status.",
                                    labels=["platform", "status"])
-        for row in (Connection.objects.values("provider", "outbox__status")
-                    .annotate(n=Count("outbox")).exclude(outbox__status=None)):
-            if row["outbox__status"] != OutboxStatus.DONE:
-                outbox.add_metric([row["provider"], row["outbox__status"]], row["n"])
+        for provider, status, count in (
+            Connection.objects.values_list("provider", "outbox__status")
+            .annotate(n=Count("outbox")).exclude(outbox__status=None)
+        ):
+            if status != OutboxStatus.DONE:
+                outbox.add_metric([provider, status], count)
         yield outbox
 
         conflicts = GaugeMetricFamily("sync_conflicts_open", "Open conflicts awaiting a human.",
                                       labels=["platform"])
-        for row in (Connection.objects.values("provider")
-                    .annotate(n=Count("issues__conflicts",
-                                      filter=Q(issues__conflicts__resolved=False)))):
-            conflicts.add_metric([row["provider"]], row["n"])
+        for provider, count in Connection.objects.values_list("provider").annotate(
+            n=Count("issues__conflicts", filter=Q(issues__conflicts__resolved=False))
+        ):
+            conflicts.add_metric([provider], count)
         yield conflicts
 
 
@@ -94,7 +95,7 @@ class DatabaseStateCollector(Collector):
 def metrics_view(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
         output = generate_latest(registry)
     else:
         output = generate_latest()

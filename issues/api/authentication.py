@@ -43,9 +43,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return self._authenticate_key(key)
 
     def _authenticate_key(self, key: str) -> tuple[Any, ApiToken]:
-        token = (
-            ApiToken.objects.select_related("user").filter(key_hash=hash_token(key)).first()
-        )
+        token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(key)).first()
         if token is None or token.revoked:
             # One message for both: a caller cannot probe which revoked keys once existed.
             raise exceptions.AuthenticationFailed("Invalid token.")

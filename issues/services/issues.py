@@ -108,9 +108,11 @@ def issue_update(
     before = issue.snapshot()
     diff = changed_fields(before, wanted)
     open_conflicts = {c.field: c for c in issue.conflicts.filter(resolved=False)}
-    blocked = set(wanted) & set(open_conflicts)
-    if blocked and not force:
-        raise IssueInConflictError(blocked)
+    # Sending back the value the mirror already shows is no change, and no clash either.
+    clashing = set(diff) & set(open_conflicts)
+    if clashing and not force:
+        raise IssueInConflictError(clashing)
+    blocked = set(wanted) & set(open_conflicts) if force else set()
     for field in blocked:
         conflict = open_conflicts[field]
         conflict.resolved = True
