@@ -150,6 +150,7 @@ class SyncRun(models.Model):
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_runs")
     kind = models.CharField(max_length=10, choices=RunKind.choices)
+    full = models.BooleanField(default=False, help_text="A full reconciliation, not a poll.")
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     success = models.BooleanField(null=True)

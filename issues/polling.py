@@ -11,7 +11,7 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,12 +22,20 @@ from issues.clients import client_for
 from issues.engine import (
     Versions,
     _find_in_flight_create,
-    _log,
     apply_remote_deletion,
     apply_remote_issue,
     passes_filters,
 )
-from issues.models import Action, Direction, Issue, RunKind, SyncRun, SyncStatus, Trigger
+from issues.models import (
+    Action,
+    Direction,
+    Issue,
+    RunKind,
+    SyncLog,
+    SyncRun,
+    SyncStatus,
+    Trigger,
+)
 from syndarix_sync.metrics import SYNC_DURATION, SYNC_OPERATIONS
 
 CURSOR_OVERLAP = timedelta(seconds=5)
@@ -88,7 +96,7 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
     kind = RunKind.RECONCILE if full else RunKind.POLL
     if trigger == Trigger.MANUAL:
         kind = RunKind.MANUAL
-    run = SyncRun.objects.create(connection=connection, kind=kind)
+    run = SyncRun.objects.create(connection=connection, kind=kind, full=full)
     started = timezone.now()
     counts = RunCounts()
     client = client_for(connection)
@@ -117,6 +125,10 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
         if run.success:
             if full:
                 updates["last_full_sync_at"] = started
+                # Everything changed before a full pass started is in the mirror now: the
+                # next poll need not list (and re-apply, one transaction each) all of it.
+                if connection.poll_cursor is None or connection.poll_cursor < started:
+                    updates["poll_cursor"] = started
             else:
                 # The cursor is the START of the run: changes made during it are not skipped.
                 updates["poll_cursor"] = started
@@ -169,6 +181,11 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
     seen_ids: set[str] = set()
     for page in client.iter_issue_pages(since=None):
         new_rows: list[Issue] = []
+        new_remotes: list[RemoteIssue] = []
+        # A local create in flight may be one of these: looked for only when there is one
+        # (one query a page, not one an issue).
+        creates_in_flight = Issue.objects.filter(
+            connection=connection, external_id__isnull=True).exists()
         for remote in page:
             seen_ids.add(remote.external_id)
             counts.seen += 1
@@ -183,27 +200,20 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
                 continue
             if not connection.allows_inbound or not passes_filters(connection, snapshot):
                 continue
-            if Issue.objects.filter(connection=connection, external_id__isnull=True).exists():
+            if creates_in_flight:
                 with transaction.atomic():
                     in_flight = _find_in_flight_create(connection, snapshot)
                 if in_flight is not None:
                     _apply_listed(connection, remote, counts, Trigger.RECONCILE)
                     continue
             new_rows.append(_new_issue(connection, remote, snapshot))
+            new_remotes.append(remote)
         if new_rows:
-            with transaction.atomic():
-                created = Issue.objects.bulk_create(new_rows, ignore_conflicts=True)
-                for issue in created:
-                    if issue.pk is not None:
-                        _log(issue=issue, connection=connection, direction=Direction.INBOUND,
-                             action=Action.CREATE, trigger=Trigger.RECONCILE, before=None,
-                             after=issue.snapshot(), correlation_id="")
-            counts.created += len(new_rows)
-            counts.drift += len(new_rows)
+            _insert_new(connection, new_rows, new_remotes, counts)
         # Progress for the admin: issues seen so far of what the tracker announced.
         total = client.listing_total
-        SyncRun.objects.filter(pk=run.pk).update(
-            seen=counts.seen, total=max(total, counts.seen) if total is not None else None)
+        run.total = max(total, counts.seen) if total is not None else None
+        SyncRun.objects.filter(pk=run.pk).update(seen=counts.seen, total=run.total)
     gone = set(known) - seen_ids
     for external_id in sorted(gone):
         result = apply_remote_deletion(connection=connection, external_id=external_id,
@@ -211,6 +221,28 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
         if result.outcome in ("deleted", "kept"):
             counts.deleted += 1
             counts.drift += 1
+
+
+def _insert_new(connection: Connection, rows: list[Issue], remotes: list[RemoteIssue],
+                counts: RunCounts) -> None:
+    """A page's new issues in one INSERT, their audit entries in another. If a webhook
+    mirrored one of them meanwhile (unique external id), the page's new issues take the
+    one-by-one path instead, which merges into what is there."""
+    try:
+        with transaction.atomic():
+            created = Issue.objects.bulk_create(rows)
+            SyncLog.objects.bulk_create([
+                SyncLog(connection=connection, issue=issue, provider=connection.provider,
+                        direction=Direction.INBOUND, action=Action.CREATE,
+                        trigger=Trigger.RECONCILE, before=None, after=issue.snapshot())
+                for issue in created
+            ])
+    except IntegrityError:
+        for remote in remotes:
+            _apply_listed(connection, remote, counts, Trigger.RECONCILE)
+        return
+    counts.created += len(created)
+    counts.drift += len(created)
 
 
 def _new_issue(connection: Connection, remote: RemoteIssue, snapshot: dict[str, Any]) -> Issue:

@@ -7,11 +7,13 @@ clients are tested against is what the engine is simulated against.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
 import queue
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -19,8 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Self
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
@@ -94,6 +96,10 @@ class FakeIssue:
     is_pull_request: bool = False
     author: str = "alice"
 
+    def copy(self) -> FakeIssue:
+        """A copy that shares no list with this issue: the `before` of a change."""
+        return dataclasses.replace(self, labels=list(self.labels), assignees=list(self.assignees))
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -113,6 +119,9 @@ class FakeTracker:
     provider = "fake"
     max_page_size = 50
     default_page_size = 30
+    # How often serve_forever looks for a shutdown request: stop() waits up to this long, and
+    # test suites start and stop a fake per test (the standard library's 0.5 s adds up).
+    poll_interval = 0.05
 
     def __init__(
         self,
@@ -159,9 +168,11 @@ class FakeTracker:
         """The web root (what a connection's base_url is for Gitea and GitLab)."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> FakeTracker:
+    def start(self) -> Self:
         serve = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": self.poll_interval},
+            daemon=True,
         )
         send = threading.Thread(target=self._deliver_webhooks, daemon=True)
         self._threads = [serve, send]
@@ -174,7 +185,7 @@ class FakeTracker:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> FakeTracker:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -240,8 +251,7 @@ class FakeTracker:
         """Change an issue as a human in the tracker would, and send the webhooks it would."""
         with self.lock:
             issue = self.issues[number]
-            before = dataclasses.replace(issue, labels=list(issue.labels),
-                                         assignees=list(issue.assignees))
+            before = issue.copy()
             for key, value in changes.items():
                 setattr(issue, key, sorted(set(value)) if key in ("labels", "assignees") else value)
             issue.updated_at = self.now()
@@ -472,8 +482,6 @@ class FakeTracker:
     def page_url(self, record: RecordedRequest, page: int) -> str:
         query = {k: v[0] for k, v in record.query.items()}
         query["page"] = str(page)
-        from urllib.parse import urlencode
-
         return f"{self.url}{record.path}?{urlencode(query)}"
 
     def link_header(self, record: RecordedRequest, page: int, pages: int) -> str:
@@ -485,3 +493,50 @@ class FakeTracker:
             links.append(f'<{self.page_url(record, 1)}>; rel="first"')
             links.append(f'<{self.page_url(record, page - 1)}>; rel="prev"')
         return ", ".join(links)
+
+
+# --- running a fake on its own (`python -m integrations.fake_trackers.<provider>`) -----------
+
+
+def cli_parser(
+    description: str,
+    *,
+    default_token: str | None = None,
+    secret_help: str = "webhook secret",  # noqa: S107 - a help text, not a credential
+) -> argparse.ArgumentParser:
+    """The options every fake's command line takes; a provider adds its own before parsing."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081, help="0 picks a free port")
+    parser.add_argument("--repository", default="acme/widgets")
+    parser.add_argument(
+        "--token",
+        default=default_token,
+        help="the accepted API token" + (" (random when omitted)" if default_token is None else ""),
+    )
+    parser.add_argument("--webhook-url", default=None, help="where to send the webhooks")
+    parser.add_argument("--secret", default="", help=secret_help)
+    parser.add_argument("--seed", type=int, default=0, help="number of issues to create")
+    return parser
+
+
+def tracker_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`FakeTracker` keyword arguments from the options of `cli_parser`."""
+    return {
+        "repository": args.repository,
+        "token": args.token or secrets.token_hex(20),
+        "webhook_url": args.webhook_url,
+        "webhook_secret": args.secret,
+        "host": args.host,
+        "port": args.port,
+    }
+
+
+def serve_until_interrupted(fake: FakeTracker, stop: threading.Event | None = None) -> None:
+    """Block until Ctrl-C (or until `stop` is set), then stop the fake."""
+    try:
+        (stop or threading.Event()).wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()

@@ -11,22 +11,18 @@ Run it alone: `python -m integrations.fake_trackers.gitea --port 8081 --seed 20`
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import functools
 import hashlib
 import hmac
 import json
 import random
 import re
-import secrets
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from integrations.fake_trackers.base import (
@@ -37,7 +33,10 @@ from integrations.fake_trackers.base import (
     RecordedRequest,
     Response,
     Route,
+    cli_parser,
     iso,
+    serve_until_interrupted,
+    tracker_options,
 )
 from integrations.providers.http import parse_timestamp
 
@@ -116,18 +115,6 @@ class FakeGitea(FakeTracker):
         self.closed_at: dict[int, datetime] = {}
         self._next_object_id = 1
         self._actor = threading.local()
-        # stop() waits for serve_forever's poll interval (0.5 s by default): a short one
-        # keeps the many short-lived fakes of a test run from idling at teardown.
-        self._server.serve_forever = functools.partial(  # type: ignore[method-assign]
-            self._server.serve_forever, poll_interval=0.02
-        )
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        handler = super()._handler_class()
-        # Headers and body leave in two writes; with Nagle on, each answer on a kept-alive
-        # connection waits for the client's delayed ACK (~40 ms).
-        handler.disable_nagle_algorithm = True
-        return handler
 
     # --- identity of objects -------------------------------------------------------------
 
@@ -208,7 +195,7 @@ class FakeGitea(FakeTracker):
     def edit_issue(self, number: int, *, notify: bool = True, **changes: Any) -> FakeIssue:
         with self.lock:
             issue = self.issues[number]
-            before = self._snapshot(issue)
+            before = issue.copy()
             for key, value in changes.items():
                 setattr(issue, key, sorted(set(value)) if key in ("labels", "assignees") else value)
             issue.updated_at = self.now()
@@ -229,12 +216,6 @@ class FakeGitea(FakeTracker):
         hook = self._comment_webhook(issue, comment, "created")
         self.send_webhook(hook)
         return comment
-
-    @staticmethod
-    def _snapshot(issue: FakeIssue) -> FakeIssue:
-        return dataclasses.replace(
-            issue, labels=list(issue.labels), assignees=list(issue.assignees)
-        )
 
     def _track_close(self, before: FakeIssue, after: FakeIssue) -> None:
         if before.state != after.state:
@@ -697,7 +678,7 @@ class FakeGitea(FakeTracker):
             if assignees:
                 self.emit_issue_event(issue, "assigned")
             if closed:
-                before = self._snapshot(issue)
+                before = issue.copy()
                 issue.state = "closed"
                 issue.updated_at = self.now()
                 self._track_close(before, issue)
@@ -810,24 +791,8 @@ class _ApiActor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run a fake Gitea 1.20 API on loopback.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081, help="0 picks a free port")
-    parser.add_argument("--repository", default="acme/widgets")
-    parser.add_argument("--token", default=None, help="API token (random when omitted)")
-    parser.add_argument("--webhook-url", default=None)
-    parser.add_argument("--secret", default="", help="webhook secret")
-    parser.add_argument("--seed", type=int, default=0, help="number of issues to create")
-    args = parser.parse_args(argv)
-
-    fake = FakeGitea(
-        repository=args.repository,
-        token=args.token or secrets.token_hex(20),
-        webhook_url=args.webhook_url,
-        webhook_secret=args.secret,
-        host=args.host,
-        port=args.port,
-    )
+    args = cli_parser("Run a fake Gitea 1.20 API on loopback.").parse_args(argv)
+    fake = FakeGitea(**tracker_options(args))
     fake.seed(args.seed)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -838,12 +803,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"token: {fake.token}", flush=True)
     if args.webhook_url:
         print(f"webhooks → {args.webhook_url}", flush=True)
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(fake, stop)
     print("stopped", flush=True)
     return 0
 

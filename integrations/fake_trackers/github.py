@@ -11,7 +11,6 @@ Run it alone with `python -m integrations.fake_trackers.github --port 8081 --see
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import hmac
@@ -19,12 +18,10 @@ import json
 import math
 import re
 import secrets
-import threading
 import time
 import zlib
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import quote
 
@@ -35,9 +32,13 @@ from integrations.fake_trackers.base import (
     RecordedRequest,
     Response,
     Route,
+    cli_parser,
     iso,
+    serve_until_interrupted,
+    tracker_options,
 )
 from integrations.providers.http import parse_timestamp
+from integrations.providers.shapes import header
 
 SUPPORTED_API_VERSIONS = frozenset({"2022-11-28"})
 DOCS = "https://docs.github.com/rest"
@@ -158,28 +159,6 @@ class FakeGitHub(FakeTracker):
         self.repo_id = _stable_id("repo", repository)
         self.hook_id = _stable_id("hook", repository)
         self.created_at = self.now() - timedelta(days=30)
-
-    def start(self) -> FakeGitHub:
-        # As the base, but polling for shutdown every 50 ms instead of serve_forever's 500 ms:
-        # tests start and stop a fake each, and the default made every stop cost half a second.
-        serve = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        send = threading.Thread(target=self._deliver_webhooks, daemon=True)
-        self._threads = [serve, send]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        handler = super()._handler_class()
-        # The base writes headers and body in two sends; with Nagle on, the client's delayed
-        # ACK stalls every keep-alive answer by ~40 ms.
-        handler.disable_nagle_algorithm = True
-        return handler
 
     # --- addresses ----------------------------------------------------------------------
 
@@ -463,9 +442,7 @@ class FakeGitHub(FakeTracker):
         in the change come into existence, and closing records when and why."""
         with self.lock:
             issue = self.issues[number]
-            before = dataclasses.replace(
-                issue, labels=list(issue.labels), assignees=list(issue.assignees)
-            )
+            before = issue.copy()
             for key, raw in changes.items():
                 value = raw
                 if key == "labels":
@@ -642,7 +619,7 @@ class FakeGitHub(FakeTracker):
     # --- HTTP ---------------------------------------------------------------------------
 
     def authorized(self, headers: dict[str, str]) -> bool:
-        value = _header(headers, "Authorization") or ""
+        value = header(headers, "Authorization") or ""
         scheme, _, credential = value.partition(" ")
         if scheme.lower() not in ("bearer", "token"):
             return False
@@ -688,12 +665,12 @@ class FakeGitHub(FakeTracker):
                     "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api",
                 },
             )
-        version = _header(record.headers, "X-GitHub-Api-Version")
+        version = header(record.headers, "X-GitHub-Api-Version")
         if version is not None and version not in SUPPORTED_API_VERSIONS:
             return GitHubApiError(
                 HTTPStatus.BAD_REQUEST, f"API version {version} is not supported."
             ).response()
-        value = _header(record.headers, "Authorization") or ""
+        value = header(record.headers, "Authorization") or ""
         if value.partition(" ")[2] in self.denied_tokens:
             return GitHubApiError(
                 HTTPStatus.FORBIDDEN, "Resource not accessible by personal access token"
@@ -913,9 +890,7 @@ class FakeGitHub(FakeTracker):
             raise _invalid("state_reason", reason)
         changed = {k: v for k, v in changes.items() if getattr(issue, k) != v}
         if changed:
-            before = dataclasses.replace(
-                issue, labels=list(issue.labels), assignees=list(issue.assignees)
-            )
+            before = issue.copy()
             for key, value in changed.items():
                 setattr(issue, key, value)
             issue.updated_at = self.now()
@@ -965,44 +940,19 @@ class FakeGitHub(FakeTracker):
         return Response(HTTPStatus.CREATED, self.render_milestone(title))
 
 
-def _header(headers: dict[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="A fake GitHub REST API on loopback.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--repository", default="acme/widgets")
-    parser.add_argument("--token", default=None, help="defaults to a fresh random token")
-    parser.add_argument("--webhook-url", default=None)
-    parser.add_argument("--secret", default="", help="webhook secret (unsigned if empty)")
-    parser.add_argument("--seed", type=int, default=0, help="number of issues to create")
-    args = parser.parse_args(argv)
-    fake = FakeGitHub(
-        repository=args.repository,
-        token=args.token or secrets.token_hex(20),
-        webhook_url=args.webhook_url,
-        webhook_secret=args.secret,
-        host=args.host,
-        port=args.port,
+    parser = cli_parser(
+        "A fake GitHub REST API on loopback.", secret_help="webhook secret (unsigned if empty)"
     )
+    args = parser.parse_args(argv)
+    fake = FakeGitHub(**tracker_options(args))
     fake.seed_issues(args.seed)
     fake.start()
     print(f"FakeGitHub serving {args.repository} at {fake.api_url}", flush=True)
     print(f"token: {fake.token}", flush=True)
     if args.webhook_url:
         print(f"webhooks: {args.webhook_url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(fake)
 
 
 if __name__ == "__main__":

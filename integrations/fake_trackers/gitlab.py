@@ -15,13 +15,11 @@ Run it alone with `python -m integrations.fake_trackers.gitlab --port 8081 --see
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import email.utils
 import hmac
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -38,8 +36,12 @@ from integrations.fake_trackers.base import (
     RecordedRequest,
     Response,
     Route,
+    cli_parser,
+    serve_until_interrupted,
+    tracker_options,
     utcnow,
 )
+from integrations.providers.shapes import header
 
 GITLAB_VERSION = "17.5.1"
 DEFAULT_TOKEN = "test-token"
@@ -94,13 +96,6 @@ def _parse_time(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
 class _Keep:
     """Marks a request argument that was not sent (distinct from an explicit null)."""
 
@@ -112,6 +107,7 @@ class FakeGitLab(FakeTracker):
     provider = "gitlab"
     max_page_size = 100
     default_page_size = 20
+    poll_interval = 0.02
 
     def __init__(
         self,
@@ -154,21 +150,6 @@ class FakeGitLab(FakeTracker):
         self._milestone_ids: dict[str, int] = {}
         self._rate_window = 0
         self._rate_count = 0
-
-    def start(self) -> FakeGitLab:
-        # serve_forever's default 0.5 s poll makes every stop() wait that long, and test
-        # suites start a fake per test.
-        serve = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        send = threading.Thread(target=self._deliver_webhooks, daemon=True)
-        self._threads = [serve, send]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __enter__(self) -> FakeGitLab:
-        return self.start()
 
     # --- ids for names the neutral state keeps as strings --------------------------------
 
@@ -360,9 +341,9 @@ class FakeGitLab(FakeTracker):
     # --- HTTP: auth, rate limits ---------------------------------------------------------
 
     def authorized(self, headers: dict[str, str]) -> bool:
-        token = _header(headers, "PRIVATE-TOKEN")
+        token = header(headers, "PRIVATE-TOKEN")
         if token is None:
-            auth = _header(headers, "Authorization") or ""
+            auth = header(headers, "Authorization") or ""
             if auth.startswith("Bearer "):
                 token = auth[len("Bearer ") :]
         if token is None:
@@ -579,9 +560,7 @@ class FakeGitLab(FakeTracker):
         if not isinstance(milestone, _Keep):
             changes["milestone"] = milestone
         with self.lock:
-            before = dataclasses.replace(
-                issue, labels=list(issue.labels), assignees=list(issue.assignees)
-            )
+            before = issue.copy()
             for key, value in changes.items():
                 setattr(issue, key, value)
             for label in issue.labels:
@@ -961,35 +940,20 @@ def seed_demo_issues(fake: FakeGitLab, count: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A fake GitLab REST API v4 on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--webhook-url", default=None, help="where to POST the Issue Hooks")
-    parser.add_argument("--secret", default="", help="sent as X-Gitlab-Token")
-    parser.add_argument("--seed", type=int, default=0, help="how many issues to create")
-    parser.add_argument("--repository", default="acme/widgets", help="the project path")
-    parser.add_argument("--project-id", type=int, default=4242)
-    parser.add_argument("--token", default=DEFAULT_TOKEN, help="the accepted PRIVATE-TOKEN")
-    args = parser.parse_args(argv)
-    fake = FakeGitLab(
-        repository=args.repository,
-        token=args.token,
-        webhook_url=args.webhook_url,
-        webhook_secret=args.secret,
-        port=args.port,
-        project_id=args.project_id,
+    parser = cli_parser(
+        "A fake GitLab REST API v4 on 127.0.0.1.",
+        default_token=DEFAULT_TOKEN,
+        secret_help="sent as X-Gitlab-Token",
     )
+    parser.add_argument("--project-id", type=int, default=4242)
+    args = parser.parse_args(argv)
+    fake = FakeGitLab(**tracker_options(args), project_id=args.project_id)
     fake.start()
     seed_demo_issues(fake, args.seed)
     print(f"fake GitLab at {fake.url} (API {fake.url}{API})", flush=True)
     print(f"project {fake.repository} (id {fake.project_id}), {args.seed} issues", flush=True)
     print(f"token {fake.token}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(fake)
     return 0
 
 

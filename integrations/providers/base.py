@@ -87,8 +87,6 @@ class IssueFields:
         ) and isinstance(self.milestone, _Unset)
 
 
-
-
 class EventKind(enum.StrEnum):
     ISSUE = "issue"  # carries the full issue state
     ISSUE_DELETED = "issue_deleted"

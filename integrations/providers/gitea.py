@@ -15,11 +15,10 @@ import hmac
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeGuard
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
-from urllib3.exceptions import ReadTimeoutError
 
 from integrations.providers.base import (
     UNSET,
@@ -47,6 +46,15 @@ from integrations.providers.http import (
     parse_link_header,
     parse_timestamp,
 )
+from integrations.providers.shapes import (
+    ShapeError,
+    header,
+    is_int,
+    optional_str,
+    require_int,
+    require_mapping,
+    require_str,
+)
 
 API_PREFIX = "/api/v1"
 # Colour given to labels this client creates (Gitea requires one).
@@ -57,55 +65,31 @@ _ASCII_DIGITS = re.compile(r"[0-9]+")
 # --- JSON → canonical values ------------------------------------------------------------
 
 
-class _ShapeError(ValueError):
-    """A value in a Gitea JSON document is not of the shape Gitea sends."""
-
-
-def _is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int_field(data: Mapping[str, Any], key: str, where: str) -> int:
-    value = data.get(key)
-    if not _is_int(value):
-        raise _ShapeError(f"{where}.{key} must be an integer, got {type(value).__name__}")
-    return int(value)
-
-
-def _str_field(data: Mapping[str, Any], key: str, where: str, *, nullable: bool = False) -> str:
-    value = data.get(key)
-    if value is None and nullable:
-        return ""
-    if not isinstance(value, str):
-        raise _ShapeError(f"{where}.{key} must be a string, got {type(value).__name__}")
-    return value
-
-
 def _login(user: Any, where: str) -> str | None:
     """A user object's login (`username` is the deprecated duplicate); None for null."""
     if user is None:
         return None
     if not isinstance(user, Mapping):
-        raise _ShapeError(f"{where} must be a user object, got {type(user).__name__}")
+        raise ShapeError(f"{where} must be a user object, got {type(user).__name__}")
     for key in ("login", "username"):
         value = user.get(key)
         if isinstance(value, str) and value:
             return value
-    raise _ShapeError(f"{where} has no login")
+    raise ShapeError(f"{where} has no login")
 
 
 def _label_names(value: Any, where: str) -> frozenset[str]:
     if value is None:
         return frozenset()
     if not isinstance(value, list):
-        raise _ShapeError(f"{where} must be a list, got {type(value).__name__}")
+        raise ShapeError(f"{where} must be a list, got {type(value).__name__}")
     names: set[str] = set()
     for position, label in enumerate(value):
         if not isinstance(label, Mapping):
-            raise _ShapeError(f"{where}[{position}] must be a label object")
+            raise ShapeError(f"{where}[{position}] must be a label object")
         name = label.get("name")
         if not isinstance(name, str):
-            raise _ShapeError(f"{where}[{position}].name must be a string")
+            raise ShapeError(f"{where}[{position}].name must be a string")
         if name:
             names.add(name)
     return frozenset(names)
@@ -115,12 +99,12 @@ def _assignee_logins(issue: Mapping[str, Any], where: str) -> frozenset[str]:
     assignees = issue.get("assignees")
     if assignees is not None:
         if not isinstance(assignees, list):
-            raise _ShapeError(f"{where}.assignees must be a list")
+            raise ShapeError(f"{where}.assignees must be a list")
         logins = set()
         for position, user in enumerate(assignees):
             login = _login(user, f"{where}.assignees[{position}]")
             if login is None:
-                raise _ShapeError(f"{where}.assignees[{position}] is null")
+                raise ShapeError(f"{where}.assignees[{position}] is null")
             logins.add(login)
         return frozenset(logins)
     # Old Gitea versions (and `assignees: null`) only carry the single legacy assignee.
@@ -131,12 +115,8 @@ def _assignee_logins(issue: Mapping[str, Any], where: str) -> frozenset[str]:
 def _milestone_title(value: Any, where: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, Mapping):
-        raise _ShapeError(f"{where}.milestone must be an object")
-    title = value.get("title")
-    if not isinstance(title, str):
-        raise _ShapeError(f"{where}.milestone.title must be a string")
-    return title or None
+    milestone = require_mapping(value, f"{where}.milestone")
+    return require_str(milestone, "title", f"{where}.milestone") or None
 
 
 def _state(value: Any, where: str) -> IssueState:
@@ -144,7 +124,7 @@ def _state(value: Any, where: str) -> IssueState:
         return IssueState.OPEN
     if value == "closed":
         return IssueState.CLOSED
-    raise _ShapeError(f"{where}.state must be 'open' or 'closed', got {value!r}")
+    raise ShapeError(f"{where}.state must be 'open' or 'closed', got {value!r}")
 
 
 def split_repository(repository: str) -> tuple[str, str]:
@@ -179,13 +159,12 @@ def is_pull_request(issue: Mapping[str, Any]) -> bool:
 
 
 def parse_issue(data: Any, *, base_url: str, repository: str, where: str = "issue") -> RemoteIssue:
-    """Gitea issue JSON (API answer or webhook `issue`) → RemoteIssue; _ShapeError if malformed."""
-    if not isinstance(data, Mapping):
-        raise _ShapeError(f"{where} must be an object, got {type(data).__name__}")
-    issue_id = _int_field(data, "id", where)
-    number = _int_field(data, "number", where)
+    """Gitea issue JSON (API answer or webhook `issue`) → RemoteIssue; ShapeError if malformed."""
+    data = require_mapping(data, where)
+    issue_id = require_int(data, "id", where)
+    number = require_int(data, "number", where)
     if number <= 0:
-        raise _ShapeError(f"{where}.number must be positive")
+        raise ShapeError(f"{where}.number must be positive")
     html_url = data.get("html_url")
     if _consistent_html_url(html_url, repository, number):
         remote_url = str(html_url)
@@ -193,12 +172,12 @@ def parse_issue(data: Any, *, base_url: str, repository: str, where: str = "issu
         try:
             remote_url = issue_web_url(base_url, repository, number)
         except ValueError as exc:
-            raise _ShapeError(str(exc)) from exc
+            raise ShapeError(str(exc)) from exc
     return RemoteIssue(
         external_id=str(issue_id),
         number=str(number),
-        title=_str_field(data, "title", where),
-        body=_str_field(data, "body", where, nullable=True),
+        title=require_str(data, "title", where),
+        body=optional_str(data, "body", where) or "",
         state=_state(data.get("state"), where),
         labels=_label_names(data.get("labels"), f"{where}.labels"),
         assignees=_assignee_logins(data, where),
@@ -210,16 +189,15 @@ def parse_issue(data: Any, *, base_url: str, repository: str, where: str = "issu
 
 
 def parse_comment(data: Any, *, issue_number: str, where: str = "comment") -> RemoteComment:
-    if not isinstance(data, Mapping):
-        raise _ShapeError(f"{where} must be an object, got {type(data).__name__}")
+    data = require_mapping(data, where)
     # Real Gitea sends `user`; some hand-written payloads use `poster`.
     author = _login(data.get("user"), f"{where}.user") or _login(
         data.get("poster"), f"{where}.poster"
     )
     return RemoteComment(
-        external_id=str(_int_field(data, "id", where)),
+        external_id=str(require_int(data, "id", where)),
         issue_number=issue_number,
-        body=_str_field(data, "body", where, nullable=True),
+        body=optional_str(data, "body", where) or "",
         author=author or "",
         created_at=parse_timestamp(data.get("created_at")),
         updated_at=parse_timestamp(data.get("updated_at")),
@@ -240,14 +218,6 @@ def _web_root(base_url: str) -> str:
     if root.endswith(API_PREFIX):
         root = root[: -len(API_PREFIX)]
     return root
-
-
-def _is_timeout(exc: BaseException | None) -> bool:
-    """A timeout, also when urllib3's exhausted read-retry budget wraps it in a ConnectionError."""
-    if isinstance(exc, requests.exceptions.Timeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc is not None and exc.args else None
-    return isinstance(reason, ReadTimeoutError)
 
 
 class GiteaClient(ProviderClient):
@@ -309,7 +279,7 @@ class GiteaClient(ProviderClient):
     def _issue(self, data: Any, what: str) -> RemoteIssue:
         try:
             return parse_issue(data, base_url=self.base_url, repository=self.repository)
-        except _ShapeError as exc:
+        except ShapeError as exc:
             raise PermanentError(f"{what}: unexpected answer: {exc}") from exc
 
     @staticmethod
@@ -548,7 +518,7 @@ class GiteaClient(ProviderClient):
         )
         try:
             return _label_names(self._json(response, what), "labels")
-        except _ShapeError as exc:
+        except ShapeError as exc:
             raise PermanentError(f"{what}: unexpected answer: {exc}") from exc
 
     # --- label and milestone lookups -------------------------------------------------------
@@ -566,7 +536,7 @@ class GiteaClient(ProviderClient):
                 if not isinstance(item, Mapping):
                     raise PermanentError(f"{what}: unexpected answer: item is not an object")
                 name, ident = item.get(key), item.get("id")
-                if isinstance(name, str) and _is_int(ident):
+                if isinstance(name, str) and is_int(ident):
                     found.setdefault(name, int(ident))
         return found
 
@@ -613,7 +583,7 @@ class GiteaClient(ProviderClient):
             },
         )
         data = self._json(response, what)
-        if not isinstance(data, Mapping) or not _is_int(data.get("id")):
+        if not isinstance(data, Mapping) or not is_int(data.get("id")):
             raise PermanentError(f"{what}: unexpected answer: no label id")
         return int(data["id"])
 
@@ -654,7 +624,7 @@ class GiteaClient(ProviderClient):
                 raise PermanentError(f"{what}: TLS error: {exc.__cause__ or exc}") from exc
             raise
         except TransientError as exc:
-            if exc.status is None and _is_timeout(exc.__cause__):
+            if exc.status is None and isinstance(exc.__cause__, requests.exceptions.Timeout):
                 raise TransientError(
                     f"{what} did not answer within {self.timeout:g}s", status=None
                 ) from exc
@@ -730,24 +700,13 @@ KNOWN_EVENTS = frozenset(
 _DELIVERY_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        for key, candidate in headers.items():
-            if isinstance(key, str) and key.lower() == lowered:
-                value = candidate
-                break
-    return value if isinstance(value, str) else None
-
-
 class GiteaWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "gitea"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
         if not secret:
             return False
-        provided = _header(headers, SIGNATURE_HEADER)
+        provided = header(headers, SIGNATURE_HEADER)
         if not provided:
             return False
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
@@ -755,13 +714,13 @@ class GiteaWebhooks(WebhookVerifier):
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
         for name in ("X-Gitea-Event-Type", "X-Gitea-Event", "X-Gogs-Event"):
-            value = _header(headers, name)
+            value = header(headers, name)
             if value and value.strip():
                 return value.strip().lower()
         return ""
 
     def delivery_id(self, *, headers: Mapping[str, str], body: bytes) -> str:
-        value = (_header(headers, "X-Gitea-Delivery") or "").strip()
+        value = (header(headers, "X-Gitea-Delivery") or "").strip()
         # A delivery id ends up in a unique database column: refuse anything odd-looking.
         if _DELIVERY_RE.fullmatch(value):
             return value
@@ -778,7 +737,7 @@ class GiteaWebhooks(WebhookVerifier):
             )
         try:
             return self._parse(event, payload, _web_root(base_url))
-        except _ShapeError as exc:
+        except ShapeError as exc:
             raise WebhookPayloadError(f"Gitea {event or 'webhook'} payload: {exc}") from exc
 
     @staticmethod
@@ -786,20 +745,13 @@ class GiteaWebhooks(WebhookVerifier):
         repo = payload.get("repository")
         if repo is None:
             return None
-        if not isinstance(repo, Mapping):
-            raise _ShapeError("repository must be an object")
-        full_name = repo.get("full_name")
-        if full_name is None:
-            return None
-        if not isinstance(full_name, str):
-            raise _ShapeError("repository.full_name must be a string")
-        return full_name or None
+        return optional_str(require_mapping(repo, "repository"), "full_name", "repository") or None
 
     def _parse(self, event: str, payload: Mapping[str, Any], base_url: str) -> WebhookEvent:
         repository = self._repository(payload)
         raw_action = payload.get("action")
         if raw_action is not None and not isinstance(raw_action, str):
-            raise _ShapeError("action must be a string")
+            raise ShapeError("action must be a string")
         action = raw_action or ""
 
         def ignored(reason: str) -> WebhookEvent:
@@ -831,7 +783,7 @@ class GiteaWebhooks(WebhookVerifier):
     def _issue_object(payload: Mapping[str, Any]) -> Mapping[str, Any]:
         issue = payload.get("issue")
         if not isinstance(issue, Mapping):
-            raise _ShapeError("the payload has no issue object")
+            raise ShapeError("the payload has no issue object")
         return issue
 
     @staticmethod
@@ -841,7 +793,7 @@ class GiteaWebhooks(WebhookVerifier):
         meta = issue.get("repository")
         if isinstance(meta, Mapping) and isinstance(meta.get("full_name"), str):
             return str(meta["full_name"])
-        raise _ShapeError("the payload names no repository")
+        raise ShapeError("the payload names no repository")
 
     def _issue_event(
         self,
@@ -854,7 +806,7 @@ class GiteaWebhooks(WebhookVerifier):
         ignored: Callable[[str], WebhookEvent],
     ) -> WebhookEvent:
         if not action:
-            raise _ShapeError("an issue event needs an action")
+            raise ShapeError("an issue event needs an action")
         issue = self._issue_object(payload)
         if is_pull_request(issue):
             return ignored("the issue is a pull request")
@@ -864,8 +816,8 @@ class GiteaWebhooks(WebhookVerifier):
                 event=event,
                 action=action,
                 repository=repository,
-                issue_external_id=str(_int_field(issue, "id", "issue")),
-                issue_number=str(_int_field(issue, "number", "issue")),
+                issue_external_id=str(require_int(issue, "id", "issue")),
+                issue_number=str(require_int(issue, "number", "issue")),
             )
         if action not in ISSUE_ACTIONS:
             return ignored(f"issue action {action!r} changes nothing we mirror")
@@ -893,11 +845,11 @@ class GiteaWebhooks(WebhookVerifier):
         ignored: Callable[[str], WebhookEvent],
     ) -> WebhookEvent:
         if not action:
-            raise _ShapeError("a comment event needs an action")
+            raise ShapeError("a comment event needs an action")
         issue = self._issue_object(payload)
         is_pull = payload.get("is_pull")
         if is_pull is not None and not isinstance(is_pull, bool):
-            raise _ShapeError("is_pull must be a boolean")
+            raise ShapeError("is_pull must be a boolean")
         if is_pull or is_pull_request(issue):
             return ignored("comment on a pull request")
         if action not in COMMENT_ACTIONS:

@@ -44,6 +44,14 @@ from integrations.providers.http import (
     parse_link_header,
     parse_timestamp,
 )
+from integrations.providers.shapes import (
+    ShapeError,
+    header,
+    optional_str,
+    require_int,
+    require_mapping,
+    require_str,
+)
 
 API_VERSION = "2022-11-28"
 MEDIA_TYPE = "application/vnd.github+json"
@@ -54,42 +62,12 @@ _ISSUE_CACHE_SIZE = 512
 # --- JSON → canonical values ---------------------------------------------------------------
 
 
-class _ShapeError(ValueError):
-    """A JSON value does not have the shape GitHub documents; callers pick the error type."""
-
-
-def _require_dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _ShapeError(f"{what} is not an object")
-    return value
-
-
-def _require_int(data: Mapping[str, Any], key: str, what: str) -> int:
-    value = data.get(key)
-    # bool is an int subclass; `"id": true` is not an id.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _ShapeError(f"{what}.{key} is not an integer")
-    return value
-
-
-def _require_str(data: Mapping[str, Any], key: str, what: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str):
-        raise _ShapeError(f"{what}.{key} is not a string")
-    return value
-
-
-def _optional_text(data: Mapping[str, Any], key: str, what: str) -> str:
+def _present_text(data: Mapping[str, Any], key: str, what: str) -> str:
     """A present key whose value may be null (GitHub sends `"body": null`)."""
     if key not in data:
         # A missing body would read as "cleared" and wipe the mirror's copy.
-        raise _ShapeError(f"{what}.{key} is missing")
-    value = data[key]
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _ShapeError(f"{what}.{key} is not a string")
-    return value
+        raise ShapeError(f"{what}.{key} is missing")
+    return optional_str(data, key, what) or ""
 
 
 def _timestamp(data: Mapping[str, Any], key: str, what: str) -> datetime | None:
@@ -99,13 +77,13 @@ def _timestamp(data: Mapping[str, Any], key: str, what: str) -> datetime | None:
     parsed = parse_timestamp(value)
     if parsed is None:
         # Ordering of deliveries relies on updated_at: garbage here must not pass as "unknown".
-        raise _ShapeError(f"{what}.{key} is not an ISO 8601 timestamp")
+        raise ShapeError(f"{what}.{key} is not an ISO 8601 timestamp")
     return parsed
 
 
 def _label_names(value: Any, what: str) -> frozenset[str]:
     if not isinstance(value, list):
-        raise _ShapeError(f"{what}.labels is not a list")
+        raise ShapeError(f"{what}.labels is not a list")
     names: set[str] = set()
     for item in value:
         # The REST API and webhooks send label objects; `labels` in requests are plain names.
@@ -114,20 +92,20 @@ def _label_names(value: Any, what: str) -> frozenset[str]:
         elif isinstance(item, dict) and isinstance(item.get("name"), str):
             names.add(item["name"])
         else:
-            raise _ShapeError(f"{what}.labels holds something that is not a label")
+            raise ShapeError(f"{what}.labels holds something that is not a label")
     return frozenset(names)
 
 
 def _login(value: Any, what: str) -> str:
-    user = _require_dict(value, what)
-    return _require_str(user, "login", what)
+    user = require_mapping(value, what)
+    return require_str(user, "login", what)
 
 
 def _assignee_logins(data: Mapping[str, Any], what: str) -> frozenset[str]:
     if "assignees" in data:
         value = data["assignees"]
         if not isinstance(value, list):
-            raise _ShapeError(f"{what}.assignees is not a list")
+            raise ShapeError(f"{what}.assignees is not a list")
         # The webhook schemas allow null entries; they name nobody.
         return frozenset(_login(item, f"{what}.assignees[]") for item in value if item is not None)
     if "assignee" in data:
@@ -135,16 +113,16 @@ def _assignee_logins(data: Mapping[str, Any], what: str) -> frozenset[str]:
         single = data["assignee"]
         return frozenset() if single is None else frozenset({_login(single, f"{what}.assignee")})
     # Without either key "no assignees" would be a guess, and a guess here clears real data.
-    raise _ShapeError(f"{what}.assignees is missing")
+    raise ShapeError(f"{what}.assignees is missing")
 
 
 def _milestone_title(data: Mapping[str, Any], what: str) -> str | None:
     if "milestone" not in data:
-        raise _ShapeError(f"{what}.milestone is missing")
+        raise ShapeError(f"{what}.milestone is missing")
     value = data["milestone"]
     if value is None:
         return None
-    return _require_str(_require_dict(value, f"{what}.milestone"), "title", f"{what}.milestone")
+    return require_str(require_mapping(value, f"{what}.milestone"), "title", f"{what}.milestone")
 
 
 def _issue_state(data: Mapping[str, Any], what: str) -> IssueState:
@@ -153,7 +131,7 @@ def _issue_state(data: Mapping[str, Any], what: str) -> IssueState:
         return IssueState.OPEN
     if value == "closed":
         return IssueState.CLOSED
-    raise _ShapeError(f"{what}.state is neither 'open' nor 'closed'")
+    raise ShapeError(f"{what}.state is neither 'open' nor 'closed'")
 
 
 def is_pull_request(data: Mapping[str, Any]) -> bool:
@@ -162,32 +140,32 @@ def is_pull_request(data: Mapping[str, Any]) -> bool:
 
 
 def issue_from_json(value: Any, *, what: str = "issue") -> RemoteIssue:
-    """GitHub issue JSON (REST answer or webhook `issue`) → RemoteIssue; _ShapeError if bad."""
-    data = _require_dict(value, what)
+    """GitHub issue JSON (REST answer or webhook `issue`) → RemoteIssue; ShapeError if bad."""
+    data = require_mapping(value, what)
     return RemoteIssue(
-        external_id=str(_require_int(data, "id", what)),
-        number=str(_require_int(data, "number", what)),
-        title=_require_str(data, "title", what),
-        body=_optional_text(data, "body", what),
+        external_id=str(require_int(data, "id", what)),
+        number=str(require_int(data, "number", what)),
+        title=require_str(data, "title", what),
+        body=_present_text(data, "body", what),
         state=_issue_state(data, what),
         labels=_label_names(data.get("labels"), what),
         assignees=_assignee_logins(data, what),
         milestone=_milestone_title(data, what),
-        remote_url=_require_str(data, "html_url", what),
+        remote_url=require_str(data, "html_url", what),
         created_at=_timestamp(data, "created_at", what),
         updated_at=_timestamp(data, "updated_at", what),
     )
 
 
 def comment_from_json(value: Any, *, issue_number: str, what: str = "comment") -> RemoteComment:
-    data = _require_dict(value, what)
+    data = require_mapping(value, what)
     user = data.get("user")
     # A deleted account shows as `"user": null`; the comment itself is still real.
     author = "" if user is None else _login(user, f"{what}.user")
     return RemoteComment(
-        external_id=str(_require_int(data, "id", what)),
+        external_id=str(require_int(data, "id", what)),
         issue_number=issue_number,
-        body=_optional_text(data, "body", what),
+        body=_present_text(data, "body", what),
         author=author,
         created_at=_timestamp(data, "created_at", what),
         updated_at=_timestamp(data, "updated_at", what),
@@ -309,7 +287,7 @@ class GitHubClient(ProviderClient):
     def _issue(self, value: Any, *, what: str) -> RemoteIssue:
         try:
             return issue_from_json(value, what="issue")
-        except _ShapeError as exc:
+        except ShapeError as exc:
             raise TransientError(f"{what}: unexpected answer: {exc}") from exc
 
     def _check_next_url(self, url: str, *, what: str) -> str:
@@ -545,11 +523,11 @@ class GitHubClient(ProviderClient):
         for _response, items in self._pages(path, params=params, what=what):
             for item in items:
                 try:
-                    data = _require_dict(item, "milestone")
-                    milestones[_require_str(data, "title", "milestone")] = _require_int(
+                    data = require_mapping(item, "milestone")
+                    milestones[require_str(data, "title", "milestone")] = require_int(
                         data, "number", "milestone"
                     )
-                except _ShapeError as exc:
+                except ShapeError as exc:
                     raise TransientError(f"{what}: unexpected answer: {exc}") from exc
         self._milestones = milestones
         return milestones
@@ -716,18 +694,6 @@ _PULL_REQUEST_EVENTS = frozenset(
 )
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive lookup that works on plain dicts as well as Django's headers."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, candidate in headers.items():
-        if isinstance(key, str) and key.lower() == lowered:
-            return candidate
-    return None
-
-
 class GitHubWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "github"
 
@@ -735,7 +701,7 @@ class GitHubWebhooks(WebhookVerifier):
         if not secret:
             # Without a secret anyone could forge deliveries: refuse rather than accept all.
             return False
-        received = _header(headers, "X-Hub-Signature-256")
+        received = header(headers, "X-Hub-Signature-256")
         if not received:
             # The legacy SHA-1 `X-Hub-Signature` alone is deliberately not enough.
             return False
@@ -745,10 +711,10 @@ class GitHubWebhooks(WebhookVerifier):
         )
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
-        return (_header(headers, "X-GitHub-Event") or "").strip()
+        return (header(headers, "X-GitHub-Event") or "").strip()
 
     def delivery_id(self, *, headers: Mapping[str, str], body: bytes) -> str:
-        delivery = (_header(headers, "X-GitHub-Delivery") or "").strip()
+        delivery = (header(headers, "X-GitHub-Delivery") or "").strip()
         return delivery or hashlib.sha256(body).hexdigest()
 
     def is_known_event(self, event: str) -> bool:
@@ -757,15 +723,15 @@ class GitHubWebhooks(WebhookVerifier):
     def parse(self, *, event: str, payload: Any, base_url: str) -> WebhookEvent:
         try:
             return self._parse(event, payload)
-        except _ShapeError as exc:
+        except ShapeError as exc:
             raise WebhookPayloadError(f"{event or 'webhook'} payload: {exc}") from exc
 
     def _parse(self, event: str, payload: Any) -> WebhookEvent:
-        data = _require_dict(payload, "payload")
+        data = require_mapping(payload, "payload")
         repository = _repository_name(data)
         action_value = data.get("action", "")
         if not isinstance(action_value, str):
-            raise _ShapeError("payload.action is not a string")
+            raise ShapeError("payload.action is not a string")
         action = action_value
 
         def ignored(reason: str) -> WebhookEvent:
@@ -791,14 +757,14 @@ class GitHubWebhooks(WebhookVerifier):
 
     def _parse_issue_event(
         self,
-        data: dict[str, Any],
+        data: Mapping[str, Any],
         action: str,
         repository: str | None,
         ignored: Callable[[str], WebhookEvent],
     ) -> WebhookEvent:
         if not action:
-            raise _ShapeError("payload.action is missing")
-        issue_data = _require_dict(data.get("issue"), "issue")
+            raise ShapeError("payload.action is missing")
+        issue_data = require_mapping(data.get("issue"), "issue")
         if is_pull_request(issue_data):
             return ignored("issues event about a pull request")
         if action in ISSUE_GONE_ACTIONS:
@@ -807,8 +773,8 @@ class GitHubWebhooks(WebhookVerifier):
                 event="issues",
                 action=action,
                 repository=repository,
-                issue_external_id=str(_require_int(issue_data, "id", "issue")),
-                issue_number=str(_require_int(issue_data, "number", "issue")),
+                issue_external_id=str(require_int(issue_data, "id", "issue")),
+                issue_number=str(require_int(issue_data, "number", "issue")),
             )
         if action not in ISSUE_STATE_ACTIONS:
             return ignored(f"issues action {action!r} is not one we know")
@@ -825,15 +791,15 @@ class GitHubWebhooks(WebhookVerifier):
 
     def _parse_comment_event(
         self,
-        data: dict[str, Any],
+        data: Mapping[str, Any],
         action: str,
         repository: str | None,
         ignored: Callable[[str], WebhookEvent],
     ) -> WebhookEvent:
         if not action:
-            raise _ShapeError("payload.action is missing")
-        issue_data = _require_dict(data.get("issue"), "issue")
-        comment_data = _require_dict(data.get("comment"), "comment")
+            raise ShapeError("payload.action is missing")
+        issue_data = require_mapping(data.get("issue"), "issue")
+        comment_data = require_mapping(data.get("comment"), "comment")
         if is_pull_request(issue_data):
             return ignored("comment on a pull request")
         if action not in COMMENT_ACTIONS:
@@ -855,7 +821,7 @@ def _repository_name(data: Mapping[str, Any]) -> str | None:
     repository = data.get("repository")
     if repository is None:
         return None  # organization- and app-level events name no repository
-    return _require_str(_require_dict(repository, "repository"), "full_name", "repository")
+    return require_str(require_mapping(repository, "repository"), "full_name", "repository")
 
 
 __all__ = [

@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import requests
-from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
 from integrations.providers.base import (
     AccessDeniedError,
@@ -52,6 +51,15 @@ from integrations.providers.http import (
     parse_link_header,
     parse_timestamp,
 )
+from integrations.providers.shapes import (
+    ShapeError,
+    header,
+    optional_list,
+    optional_str,
+    require_int,
+    require_mapping,
+    require_str,
+)
 
 API_PREFIX = "/api/v4"
 PAGE_SIZE = 100
@@ -70,60 +78,21 @@ def _type_key(value: str) -> str:
     return value.strip().lower().replace(" ", "_")
 
 
-# --- JSON shape checks ----------------------------------------------------------------------
-
-
-class _ShapeError(ValueError):
-    """A JSON value lacks the shape GitLab documents; the caller picks the public error."""
-
-
-def _mapping(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _ShapeError(f"{what} is not an object")
-    return value
-
-
-def _int(data: Mapping[str, Any], key: str, what: str) -> int:
-    value = data.get(key)
-    # bool is an int subclass, and `"iid": true` is no iid.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _ShapeError(f"{what}.{key} is not an integer")
-    return value
-
-
-def _str(data: Mapping[str, Any], key: str, what: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str):
-        raise _ShapeError(f"{what}.{key} is not a string")
-    return value
-
-
-def _optional_str(data: Mapping[str, Any], key: str, what: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise _ShapeError(f"{what}.{key} is not a string")
-    return value
-
-
-def _optional_list(data: Mapping[str, Any], key: str, what: str) -> list[Any] | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, list):
-        raise _ShapeError(f"{what}.{key} is not a list")
-    return value
+# --- JSON → canonical values ---------------------------------------------------------------
 
 
 def _state(data: Mapping[str, Any], what: str) -> IssueState:
-    raw = _str(data, "state", what)
+    raw = require_str(data, "state", what)
     try:
         return _STATES[raw]
     except KeyError:
-        raise _ShapeError(f"{what}.state {raw[:40]!r} is not 'opened' or 'closed'") from None
+        raise ShapeError(f"{what}.state {raw[:40]!r} is not 'opened' or 'closed'") from None
 
 
 def _usernames(users: Iterable[Any], what: str) -> frozenset[str]:
     names = set()
     for user in users:
-        names.add(_str(_mapping(user, f"{what}[]"), "username", f"{what}[]"))
+        names.add(require_str(require_mapping(user, f"{what}[]"), "username", f"{what}[]"))
     return frozenset(names)
 
 
@@ -134,7 +103,7 @@ def _label_names(labels: Iterable[Any], what: str, *, key: str) -> frozenset[str
         if isinstance(label, str):
             names.add(label)
         else:
-            names.add(_str(_mapping(label, f"{what}[]"), key, f"{what}[]"))
+            names.add(require_str(require_mapping(label, f"{what}[]"), key, f"{what}[]"))
     return frozenset(names)
 
 
@@ -149,9 +118,9 @@ def _is_work_item_not_issue(data: Mapping[str, Any]) -> bool:
 def issue_from_api(data: Any) -> RemoteIssue:
     """One issue of the REST API (`GET /projects/:id/issues[/:iid]`) → RemoteIssue."""
     try:
-        issue = _mapping(data, "issue")
-        labels = _optional_list(issue, "labels", "issue") or []
-        assignees = _optional_list(issue, "assignees", "issue")
+        issue = require_mapping(data, "issue")
+        labels = optional_list(issue, "labels", "issue") or []
+        assignees = optional_list(issue, "assignees", "issue")
         if assignees is None:
             # GitLab before 9.0 answered with a single `assignee` object.
             single = issue.get("assignee")
@@ -160,50 +129,28 @@ def issue_from_api(data: Any) -> RemoteIssue:
         milestone = (
             None
             if milestone_data is None
-            else _str(_mapping(milestone_data, "issue.milestone"), "title", "issue.milestone")
+            else require_str(
+                require_mapping(milestone_data, "issue.milestone"), "title", "issue.milestone"
+            )
         )
         return RemoteIssue(
-            external_id=str(_int(issue, "id", "issue")),
-            number=str(_int(issue, "iid", "issue")),
-            title=_str(issue, "title", "issue"),
-            body=_optional_str(issue, "description", "issue") or "",
+            external_id=str(require_int(issue, "id", "issue")),
+            number=str(require_int(issue, "iid", "issue")),
+            title=require_str(issue, "title", "issue"),
+            body=optional_str(issue, "description", "issue") or "",
             state=_state(issue, "issue"),
             labels=_label_names(labels, "issue.labels", key="name"),
             assignees=_usernames(assignees, "issue.assignees"),
             milestone=milestone,
-            remote_url=_optional_str(issue, "web_url", "issue") or "",
+            remote_url=optional_str(issue, "web_url", "issue") or "",
             created_at=parse_timestamp(issue.get("created_at")),
             updated_at=parse_timestamp(issue.get("updated_at")),
         )
-    except _ShapeError as exc:
+    except ShapeError as exc:
         raise TransientError(f"GitLab answered an issue of an unexpected shape: {exc}") from None
 
 
 # --- the client -----------------------------------------------------------------------------
-
-
-class _Transport(HttpTransport):
-    """HttpTransport, with a read timeout reported as one.
-
-    The shared Retry has `read=0`, so urllib3 wraps a read timeout in MaxRetryError and
-    requests raises ConnectionError: the base then says "cannot connect", which sends an
-    admin looking for a network fault when the tracker is merely slow.
-    """
-
-    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
-        try:
-            return super().request(method, path, what=what, **kwargs)
-        except TransientError as exc:
-            if _is_read_timeout(exc.__cause__):
-                raise TransientError(f"{what}: no answer within {self.timeout:g}s") from exc
-            raise
-
-
-def _is_read_timeout(error: BaseException | None) -> bool:
-    if not isinstance(error, requests.exceptions.ConnectionError) or not error.args:
-        return False
-    inner = error.args[0]
-    return isinstance(inner, MaxRetryError) and isinstance(inner.reason, ReadTimeoutError)
 
 
 class GitLabClient(ProviderClient):
@@ -240,7 +187,7 @@ class GitLabClient(ProviderClient):
         api_root = self.base_url
         if not api_root.endswith(API_PREFIX):
             api_root += API_PREFIX
-        self.transport = _Transport(
+        self.transport = HttpTransport(
             api_root=api_root,
             headers={"PRIVATE-TOKEN": token, "Accept": "application/json"},
             timeout=timeout,
@@ -507,8 +454,8 @@ class GitLabClient(ProviderClient):
             names: set[str] = set()
             for item in self._list_all(f"{self._project_path}/labels", {}, what):
                 try:
-                    names.add(_str(_mapping(item, "label"), "name", "label"))
-                except _ShapeError as exc:
+                    names.add(require_str(require_mapping(item, "label"), "name", "label"))
+                except ShapeError as exc:
                     raise TransientError(f"{what}: {exc}") from None
             self._labels = names
         return self._labels
@@ -522,11 +469,12 @@ class GitLabClient(ProviderClient):
             params = {"include_ancestors": "true"}
             for item in self._list_all(f"{self._project_path}/milestones", params, what):
                 try:
-                    milestone = _mapping(item, "milestone")
+                    milestone = require_mapping(item, "milestone")
                     ids.setdefault(
-                        _str(milestone, "title", "milestone"), _int(milestone, "id", "milestone")
+                        require_str(milestone, "title", "milestone"),
+                        require_int(milestone, "id", "milestone"),
                     )
-                except _ShapeError as exc:
+                except ShapeError as exc:
                     raise TransientError(f"{what}: {exc}") from None
             self._milestones = ids
         return self._milestones
@@ -561,10 +509,10 @@ class GitLabClient(ProviderClient):
             raise TransientError(f"{what}: the answer is not a list of members")
         for item in data:
             try:
-                member = _mapping(item, "member")
-                if _str(member, "username", "member").lower() == login.lower():
-                    return _int(member, "id", "member")
-            except _ShapeError as exc:
+                member = require_mapping(item, "member")
+                if require_str(member, "username", "member").lower() == login.lower():
+                    return require_int(member, "id", "member")
+            except ShapeError as exc:
                 raise TransientError(f"{what}: {exc}") from None
         return None
 
@@ -648,22 +596,11 @@ _KIND_EVENTS = {
 }
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        for key, candidate in headers.items():
-            if key.lower() == lowered:
-                value = candidate
-                break
-    return value
-
-
 class GitLabWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "gitlab"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
-        token = _header(headers, "X-Gitlab-Token")
+        token = header(headers, "X-Gitlab-Token")
         if not secret or token is None:
             return False
         try:
@@ -673,9 +610,9 @@ class GitLabWebhooks(WebhookVerifier):
         return hmac.compare_digest(sent, secret.encode("utf-8"))
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
-        header = _header(headers, "X-Gitlab-Event")
-        if header:
-            return header.strip()
+        sent = header(headers, "X-Gitlab-Event")
+        if sent:
+            return sent.strip()
         if not isinstance(payload, Mapping):
             return ""
         kind = payload.get("object_kind")
@@ -695,7 +632,7 @@ class GitLabWebhooks(WebhookVerifier):
         # Idempotency-Key stays the same on every retry of one delivery; the event UUID is
         # what GitLab versions before 17.4 send.
         for name in ("Idempotency-Key", "X-Gitlab-Event-UUID"):
-            value = _header(headers, name)
+            value = header(headers, name)
             if value and value.strip():
                 return value.strip()
         return hashlib.sha256(body).hexdigest()
@@ -719,16 +656,16 @@ class GitLabWebhooks(WebhookVerifier):
             else:
                 reason = f"unknown GitLab event {event[:60]!r}"
             return _ignored(event, repository, reason, action=_action_or_empty(payload))
-        except _ShapeError as exc:
+        except ShapeError as exc:
             raise WebhookPayloadError(f"{event}: {exc}") from None
 
     def _parse_issue(self, event: str, payload: Mapping[str, Any], base_url: str) -> WebhookEvent:
         kind = payload.get("object_kind")
         if kind not in ("issue", "work_item"):
-            raise _ShapeError(f"object_kind {str(kind)[:40]!r} is not an issue or work item")
-        attrs = _mapping(payload.get("object_attributes"), "object_attributes")
-        action = _optional_str(attrs, "action", "object_attributes")
-        item_type = _optional_str(attrs, "type", "object_attributes")
+            raise ShapeError(f"object_kind {str(kind)[:40]!r} is not an issue or work item")
+        attrs = require_mapping(payload.get("object_attributes"), "object_attributes")
+        action = optional_str(attrs, "action", "object_attributes")
+        item_type = optional_str(attrs, "type", "object_attributes")
         repository = _repository(payload)
         if repository is None:
             return _ignored(event, None, "group-level work item (no project)", action or "")
@@ -743,8 +680,8 @@ class GitLabWebhooks(WebhookVerifier):
         if action is None:
             # The hook settings' "Test" button sends an issue without an action.
             return _ignored(event, repository, "test delivery (no action): a ping", "")
-        external_id = str(_int(attrs, "id", "object_attributes"))
-        number = str(_int(attrs, "iid", "object_attributes"))
+        external_id = str(require_int(attrs, "id", "object_attributes"))
+        number = str(require_int(attrs, "iid", "object_attributes"))
         if action in _DELETE_ACTIONS:
             return WebhookEvent(
                 kind=EventKind.ISSUE_DELETED,
@@ -771,31 +708,31 @@ class GitLabWebhooks(WebhookVerifier):
     def _parse_note(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent:
         kind = payload.get("object_kind")
         if kind != "note":
-            raise _ShapeError(f"object_kind {str(kind)[:40]!r} is not a note")
-        attrs = _mapping(payload.get("object_attributes"), "object_attributes")
-        action = _optional_str(attrs, "action", "object_attributes") or "create"
+            raise ShapeError(f"object_kind {str(kind)[:40]!r} is not a note")
+        attrs = require_mapping(payload.get("object_attributes"), "object_attributes")
+        action = optional_str(attrs, "action", "object_attributes") or "create"
         repository = _repository(payload)
         if repository is None:
             return _ignored(event, None, "comment outside a project", action)
-        noteable = _optional_str(attrs, "noteable_type", "object_attributes")
+        noteable = optional_str(attrs, "noteable_type", "object_attributes")
         if noteable != "Issue":
             what = "a merge request" if noteable == "MergeRequest" else f"a {noteable or 'thing'}"
             return _ignored(event, repository, f"comment on {what}, not on an issue", action)
-        issue = _mapping(payload.get("issue"), "issue")
-        issue_type = _optional_str(issue, "type", "issue")
+        issue = require_mapping(payload.get("issue"), "issue")
+        issue_type = optional_str(issue, "type", "issue")
         if issue_type is not None and _type_key(issue_type) in _NOT_ISSUE_TYPES:
             return _ignored(event, repository, f"comment on a {issue_type}, not an issue", action)
         if attrs.get("system") is True:
             return _ignored(event, repository, "system note (GitLab's own activity)", action)
-        number = str(_int(issue, "iid", "issue"))
+        number = str(require_int(issue, "iid", "issue"))
         user = payload.get("user")
         author = ""
         if user is not None:
-            author = _optional_str(_mapping(user, "user"), "username", "user") or ""
+            author = optional_str(require_mapping(user, "user"), "username", "user") or ""
         comment = RemoteComment(
-            external_id=str(_int(attrs, "id", "object_attributes")),
+            external_id=str(require_int(attrs, "id", "object_attributes")),
             issue_number=number,
-            body=_optional_str(attrs, "note", "object_attributes") or "",
+            body=optional_str(attrs, "note", "object_attributes") or "",
             author=author,
             created_at=parse_timestamp(attrs.get("created_at")),
             updated_at=parse_timestamp(attrs.get("updated_at")),
@@ -806,7 +743,7 @@ class GitLabWebhooks(WebhookVerifier):
             action=action,
             repository=repository,
             comment=comment,
-            issue_external_id=str(_int(issue, "id", "issue")),
+            issue_external_id=str(require_int(issue, "id", "issue")),
             issue_number=number,
         )
 
@@ -820,11 +757,11 @@ def _ignored(event: str, repository: str | None, reason: str, action: str = "") 
 def _repository(payload: Mapping[str, Any]) -> str | None:
     """`project.path_with_namespace`; None for a group-level item (`project: null`)."""
     if "project" not in payload:
-        raise _ShapeError("project is missing")
+        raise ShapeError("project is missing")
     project = payload.get("project")
     if project is None:
         return None
-    return _str(_mapping(project, "project"), "path_with_namespace", "project")
+    return require_str(require_mapping(project, "project"), "path_with_namespace", "project")
 
 
 def _repository_or_none(payload: Mapping[str, Any]) -> str | None:
@@ -849,7 +786,7 @@ def _issue_from_hook(
 ) -> tuple[RemoteIssue | None, str]:
     """The full state in an issue hook, or (None, what is missing) when it is incomplete."""
     where = "object_attributes"
-    iid = _int(attrs, "iid", where)
+    iid = require_int(attrs, "iid", where)
     missing: list[str] = []
 
     labels: frozenset[str] | None = None
@@ -857,7 +794,7 @@ def _issue_from_hook(
         ("labels", payload, "labels"),
         ("labels", attrs, f"{where}.labels"),
     ):
-        listed = _optional_list(data, source, what)
+        listed = optional_list(data, source, what)
         if listed is not None:
             labels = _label_names(listed, what, key="title")
             break
@@ -871,8 +808,7 @@ def _issue_from_hook(
     milestone: str | None = None
     milestone_id = attrs.get("milestone_id")
     if milestone_id is not None:
-        if not isinstance(milestone_id, int) or isinstance(milestone_id, bool):
-            raise _ShapeError(f"{where}.milestone_id is not an integer")
+        require_int(attrs, "milestone_id", where)
         # GitLab's hook carries only the id; a title is used if some version sends one.
         milestone_data = attrs.get("milestone")
         if isinstance(milestone_data, Mapping) and isinstance(milestone_data.get("title"), str):
@@ -880,15 +816,15 @@ def _issue_from_hook(
         else:
             missing.append("the milestone title")
 
-    title = _str(attrs, "title", where)
-    body = _optional_str(attrs, "description", where) or ""
+    title = require_str(attrs, "title", where)
+    body = optional_str(attrs, "description", where) or ""
     state = _state(attrs, where)
-    url = _optional_str(attrs, "url", where)
+    url = optional_str(attrs, "url", where)
     if missing or labels is None or assignees is None:
         return None, " and ".join(missing)
     return (
         RemoteIssue(
-            external_id=str(_int(attrs, "id", where)),
+            external_id=str(require_int(attrs, "id", where)),
             number=str(iid),
             title=title,
             body=body,
@@ -906,14 +842,14 @@ def _issue_from_hook(
 
 def _hook_assignees(payload: Mapping[str, Any], attrs: Mapping[str, Any]) -> frozenset[str] | None:
     """Usernames from the hook, or None when it names assignees only by id."""
-    users = _optional_list(payload, "assignees", "assignees")
+    users = optional_list(payload, "assignees", "assignees")
     if users is not None:
         return _usernames(users, "assignees")
     single = payload.get("assignee")
     if single is not None:
         # The single-assignee hooks of 2016.
         return _usernames([single], "assignee")
-    ids = _optional_list(attrs, "assignee_ids", "object_attributes")
+    ids = optional_list(attrs, "assignee_ids", "object_attributes")
     if ids is not None:
         # GitLab leaves `assignees` out when there are none.
         return frozenset() if not ids else None

@@ -1,0 +1,111 @@
+"""Shape checks for the JSON trackers send, and the header lookup webhooks need.
+
+Every provider module reads documents (REST answers, webhook payloads) whose shape it relies
+on; these helpers check one value each and raise `ShapeError`, naming where in the document
+the value sits (`issue.number is not an integer (got a string)`). A ShapeError is internal:
+the caller turns it into the public error that fits (a TransientError or PermanentError for
+an API answer, a WebhookPayloadError for a delivery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeGuard
+
+
+class ShapeError(ValueError):
+    """A JSON value does not have the shape the tracker documents."""
+
+
+def describe(value: Any) -> str:
+    """What a JSON value is, for an error message: `null`, `a string`, `an object`, …"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _found(data: Mapping[str, Any], key: str) -> str:
+    return "it is missing" if key not in data else f"got {describe(data[key])}"
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    """An integer, and not a bool (bool is an int subclass; `"id": true` is no id)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def require_mapping(value: Any, what: str) -> Mapping[str, Any]:
+    """`value` itself, which must be a JSON object; `what` names it (`issue.milestone`)."""
+    if not isinstance(value, Mapping):
+        raise ShapeError(f"{what} is not an object (got {describe(value)})")
+    return value
+
+
+def require_int(data: Mapping[str, Any], key: str, what: str) -> int:
+    """`data[key]`, which must be an integer; `what` names `data` (`issue`)."""
+    value = data.get(key)
+    if not is_int(value):
+        raise ShapeError(f"{what}.{key} is not an integer ({_found(data, key)})")
+    return value
+
+
+def require_str(data: Mapping[str, Any], key: str, what: str) -> str:
+    """`data[key]`, which must be a string (empty allowed)."""
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ShapeError(f"{what}.{key} is not a string ({_found(data, key)})")
+    return value
+
+
+def optional_str(data: Mapping[str, Any], key: str, what: str) -> str | None:
+    """`data[key]` if it is a string; None if it is null or missing."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ShapeError(f"{what}.{key} is not a string (got {describe(value)})")
+    return value
+
+
+def optional_list(data: Mapping[str, Any], key: str, what: str) -> list[Any] | None:
+    """`data[key]` if it is a list; None if it is null or missing."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, list):
+        raise ShapeError(f"{what}.{key} is not a list (got {describe(value)})")
+    return value
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value, looked up case-insensitively; None if absent (or not a string).
+
+    Django's `request.headers` is case-insensitive already; plain dicts (tests, replays of
+    stored deliveries) are not.
+    """
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, candidate in headers.items():
+            if isinstance(key, str) and key.lower() == lowered:
+                value = candidate
+                break
+    return value if isinstance(value, str) else None
+
+
+__all__ = [
+    "ShapeError",
+    "describe",
+    "header",
+    "is_int",
+    "optional_list",
+    "optional_str",
+    "require_int",
+    "require_mapping",
+    "require_str",
+]
