@@ -28,11 +28,26 @@ logger = logging.getLogger(__name__)
 
 # Headers kept with a delivery: enough to re-verify, dedupe and debug, nothing secret.
 _KEPT_HEADERS = (
-    "Content-Type", "User-Agent", "X-Gitea-Event", "X-Gitea-Event-Type", "X-Gitea-Delivery",
-    "X-Gitea-Signature", "X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID",
-    "X-Hub-Signature-256", "X-Gitlab-Event", "X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID",
-    "Idempotency-Key", "X-Gitlab-Instance", "X-Atlassian-Webhook-Retry", "X-Hub-Signature",
-    "X-Trello-Webhook", "X-OP-Signature", "X-Correlation-ID",
+    "Content-Type",
+    "User-Agent",
+    "X-Gitea-Event",
+    "X-Gitea-Event-Type",
+    "X-Gitea-Delivery",
+    "X-Gitea-Signature",
+    "X-GitHub-Event",
+    "X-GitHub-Delivery",
+    "X-GitHub-Hook-ID",
+    "X-Hub-Signature-256",
+    "X-Gitlab-Event",
+    "X-Gitlab-Event-UUID",
+    "X-Gitlab-Webhook-UUID",
+    "Idempotency-Key",
+    "X-Gitlab-Instance",
+    "X-Atlassian-Webhook-Retry",
+    "X-Hub-Signature",
+    "X-Trello-Webhook",
+    "X-OP-Signature",
+    "X-Correlation-ID",
 )
 # JSON nested deeper than this is not a tracker payload; refuse it before it costs recursion.
 MAX_JSON_DEPTH = 200
@@ -109,7 +124,8 @@ def receive_webhook(
 ) -> HttpResponse:
     response = _receive(request, provider, connection_id)
     outcome = {202: "accepted", 200: "duplicate", 204: "ignored"}.get(
-        response.status_code, f"rejected_{response.status_code}")
+        response.status_code, f"rejected_{response.status_code}"
+    )
     WEBHOOK_DELIVERIES.labels(
         provider=provider if providers.is_supported(provider) else "unknown", outcome=outcome
     ).inc()
@@ -129,8 +145,12 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
 
     candidates = _candidates(provider, connection_id)
     if not candidates:
-        return _error(404, "no connection for this provider" if connection_id is None
-                      else f"no enabled {provider} connection {connection_id}")
+        return _error(
+            404,
+            "no connection for this provider"
+            if connection_id is None
+            else f"no enabled {provider} connection {connection_id}",
+        )
     with_secret = [c for c in candidates if c.webhook_secret]
     if not with_secret:
         # Nothing unsigned is ever accepted: a connection without a secret refuses webhooks.
@@ -144,8 +164,11 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
         return HttpResponse(status=204)
 
     url = request.build_absolute_uri()
-    verified = [c for c in with_secret
-                if verifier.verify(secret=c.webhook_secret, body=body, headers=headers, url=url)]
+    verified = [
+        c
+        for c in with_secret
+        if verifier.verify(secret=c.webhook_secret, body=body, headers=headers, url=url)
+    ]
     if not verified:
         return _error(401, "missing or wrong signature")
 

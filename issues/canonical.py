@@ -44,13 +44,14 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
     return {
         field: normalise_value(field, after[field])
         for field in FIELDS
-        if field in after and normalise_value(field, before.get(field))
-        != normalise_value(field, after[field])
+        if field in after
+        and normalise_value(field, before.get(field)) != normalise_value(field, after[field])
     }
 
 
 def to_issue_fields(values: Mapping[str, Any]) -> IssueFields:
     """Only the fields present in `values` are written; the rest are left alone."""
+
     def as_set(name: str) -> frozenset[str] | None:
         raw: Iterable[str] | None = values.get(name)
         return None if name not in values else frozenset(raw or ())

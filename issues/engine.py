@@ -39,8 +39,16 @@ from issues.models import (
 from syndarix_sync.metrics import SYNC_CONFLICTS, SYNC_OPERATIONS
 
 Outcome = Literal[
-    "created", "updated", "unchanged", "stale", "filtered", "conflict", "deleted", "kept",
-    "linked", "missing",
+    "created",
+    "updated",
+    "unchanged",
+    "stale",
+    "filtered",
+    "conflict",
+    "deleted",
+    "kept",
+    "linked",
+    "missing",
 ]
 LOCAL, REMOTE = "local", "remote"
 
@@ -108,8 +116,13 @@ class Versions:
         return self.vector(LOCAL, field).get(LOCAL)
 
     def as_json(self) -> dict[str, Any]:
-        return {"local": self.local, "remote": self.remote, "acked": self.acked,
-                "remote_seen": self.remote_seen, "local_edited_at": self.local_edited_at}
+        return {
+            "local": self.local,
+            "remote": self.remote,
+            "acked": self.acked,
+            "remote_seen": self.remote_seen,
+            "local_edited_at": self.local_edited_at,
+        }
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -121,8 +134,9 @@ def passes_filters(connection: Connection, snapshot: Mapping[str, Any]) -> bool:
         return False
     if connection.label_filter and not set(connection.label_filter) & set(snapshot["labels"]):
         return False
-    return not (connection.milestone_filter
-                and snapshot["milestone"] not in connection.milestone_filter)
+    return not (
+        connection.milestone_filter and snapshot["milestone"] not in connection.milestone_filter
+    )
 
 
 def _set_fields(issue: Issue, values: Mapping[str, Any]) -> None:
@@ -131,12 +145,25 @@ def _set_fields(issue: Issue, values: Mapping[str, Any]) -> None:
 
 
 def _log(
-    *, issue: Issue | None, connection: Connection, direction: str, action: str, trigger: str,
-    before: Any, after: Any, correlation_id: str,
+    *,
+    issue: Issue | None,
+    connection: Connection,
+    direction: str,
+    action: str,
+    trigger: str,
+    before: Any,
+    after: Any,
+    correlation_id: str,
 ) -> None:
     SyncLog.objects.create(
-        connection=connection, issue=issue, provider=connection.provider, direction=direction,
-        action=action, trigger=trigger, before=before, after=after,
+        connection=connection,
+        issue=issue,
+        provider=connection.provider,
+        direction=direction,
+        action=action,
+        trigger=trigger,
+        before=before,
+        after=after,
         correlation_id=correlation_id[:64],
     )
 
@@ -171,8 +198,12 @@ def refresh_sync_status(issue: Issue) -> None:
 
 
 def enqueue_push(
-    *, issue: Issue, fields: Mapping[str, Any], operation: str = OutboxOperation.UPDATE,
-    correlation_id: str = "", from_merge: bool = False,
+    *,
+    issue: Issue,
+    fields: Mapping[str, Any],
+    operation: str = OutboxOperation.UPDATE,
+    correlation_id: str = "",
+    from_merge: bool = False,
 ) -> OutboxEntry | None:
     """Write an outbox row (in the caller's transaction) for the fields not already queued.
 
@@ -182,19 +213,26 @@ def enqueue_push(
     progress may have read the mirror before the edit.
     """
     if operation == OutboxOperation.UPDATE:
-        covering = [OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS] if from_merge else [
-            OutboxStatus.PENDING]
+        covering = (
+            [OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]
+            if from_merge
+            else [OutboxStatus.PENDING]
+        )
         queued: set[str] = set()
         for changes in OutboxEntry.objects.filter(
-                issue=issue, status__in=covering, operation=operation).values_list(
-                "changes", flat=True):
+            issue=issue, status__in=covering, operation=operation
+        ).values_list("changes", flat=True):
             queued.update(changes)
         fields = {k: v for k, v in fields.items() if k not in queued}
         if not fields:
             return None
     entry = OutboxEntry.objects.create(
-        connection_id=issue.connection_id, issue=issue, operation=operation,
-        changes=dict(fields), next_attempt_at=timezone.now(), correlation_id=correlation_id[:64],
+        connection_id=issue.connection_id,
+        issue=issue,
+        operation=operation,
+        changes=dict(fields),
+        next_attempt_at=timezone.now(),
+        correlation_id=correlation_id[:64],
     )
     from issues.tasks import push_issue_to_external
     from syndarix_sync.queueing import queue_on_commit
@@ -207,8 +245,9 @@ def _drop_from_pending_pushes(issue: Issue, fields: set[str]) -> None:
     """A field in conflict must not be pushed until a human decides."""
     if not fields:
         return
-    for entry in OutboxEntry.objects.filter(issue=issue, status=OutboxStatus.PENDING,
-                                            operation=OutboxOperation.UPDATE):
+    for entry in OutboxEntry.objects.filter(
+        issue=issue, status=OutboxStatus.PENDING, operation=OutboxOperation.UPDATE
+    ):
         remaining = {k: v for k, v in entry.changes.items() if k not in fields}
         if remaining != entry.changes:
             if remaining:
@@ -224,11 +263,21 @@ def _drop_from_pending_pushes(issue: Issue, fields: set[str]) -> None:
 def _find_in_flight_create(connection: Connection, snapshot: Mapping[str, Any]) -> Issue | None:
     """A locally created issue whose create is in flight, matching this remote one: link it
     rather than insert a duplicate (the tracker's "opened" webhook can beat the create answer)."""
-    candidates = Issue.objects.select_for_update().filter(
-        connection=connection, external_id__isnull=True, title=snapshot["title"],
-        outbox__operation=OutboxOperation.CREATE,
-        outbox__status__in=[OutboxStatus.IN_PROGRESS, OutboxStatus.PENDING, OutboxStatus.FAILED],
-    ).order_by("id")
+    candidates = (
+        Issue.objects.select_for_update()
+        .filter(
+            connection=connection,
+            external_id__isnull=True,
+            title=snapshot["title"],
+            outbox__operation=OutboxOperation.CREATE,
+            outbox__status__in=[
+                OutboxStatus.IN_PROGRESS,
+                OutboxStatus.PENDING,
+                OutboxStatus.FAILED,
+            ],
+        )
+        .order_by("id")
+    )
     for candidate in candidates:
         if candidate.body == snapshot["body"]:
             return candidate
@@ -261,24 +310,40 @@ def apply_remote_issue(
         if issue is None:
             issue = _find_in_flight_create(connection, snapshot)
             if issue is not None:
-                return _link_created(connection=connection, issue=issue, remote=remote,
-                                     snapshot=snapshot, trigger=trigger,
-                                     correlation_id=correlation_id)
+                return _link_created(
+                    connection=connection,
+                    issue=issue,
+                    remote=remote,
+                    snapshot=snapshot,
+                    trigger=trigger,
+                    correlation_id=correlation_id,
+                )
             if not connection.allows_inbound and acknowledged is None:
                 return ApplyResult("filtered")
             if not passes_filters(connection, snapshot):
                 return ApplyResult("filtered")
-            return _create_from_remote(connection=connection, remote=remote, snapshot=snapshot,
-                                       trigger=trigger, correlation_id=correlation_id)
+            return _create_from_remote(
+                connection=connection,
+                remote=remote,
+                snapshot=snapshot,
+                trigger=trigger,
+                correlation_id=correlation_id,
+            )
         if (
             remote.updated_at is not None
             and issue.remote_updated_at is not None
             and remote.updated_at < issue.remote_updated_at
         ):
             return ApplyResult("stale", issue.pk)
-        return _merge_into(connection=connection, issue=issue, remote=remote, snapshot=snapshot,
-                           trigger=trigger, correlation_id=correlation_id,
-                           acknowledged=acknowledged or {})
+        return _merge_into(
+            connection=connection,
+            issue=issue,
+            remote=remote,
+            snapshot=snapshot,
+            trigger=trigger,
+            correlation_id=correlation_id,
+            acknowledged=acknowledged or {},
+        )
 
 
 def _remote_meta(issue: Issue, remote: RemoteIssue) -> None:
@@ -291,25 +356,46 @@ def _remote_meta(issue: Issue, remote: RemoteIssue) -> None:
 
 
 def _create_from_remote(
-    *, connection: Connection, remote: RemoteIssue, snapshot: dict[str, Any], trigger: str,
+    *,
+    connection: Connection,
+    remote: RemoteIssue,
+    snapshot: dict[str, Any],
+    trigger: str,
     correlation_id: str,
 ) -> ApplyResult:
     versions = Versions(None)
     versions.remote_seen = snapshot
-    issue = Issue(connection=connection, base=snapshot, versions=versions.as_json(),
-                  sync_status=SyncStatus.SYNCED)
+    issue = Issue(
+        connection=connection,
+        base=snapshot,
+        versions=versions.as_json(),
+        sync_status=SyncStatus.SYNCED,
+    )
     _remote_meta(issue, remote)
     _set_fields(issue, snapshot)
     issue.save()
-    _log(issue=issue, connection=connection, direction=Direction.INBOUND, action=Action.CREATE,
-         trigger=trigger, before=None, after=snapshot, correlation_id=correlation_id)
+    _log(
+        issue=issue,
+        connection=connection,
+        direction=Direction.INBOUND,
+        action=Action.CREATE,
+        trigger=trigger,
+        before=None,
+        after=snapshot,
+        correlation_id=correlation_id,
+    )
     SYNC_OPERATIONS.labels(platform=connection.provider, status="success").inc()
     return ApplyResult("created", issue.pk)
 
 
 def _link_created(
-    *, connection: Connection, issue: Issue, remote: RemoteIssue, snapshot: dict[str, Any],
-    trigger: str, correlation_id: str,
+    *,
+    connection: Connection,
+    issue: Issue,
+    remote: RemoteIssue,
+    snapshot: dict[str, Any],
+    trigger: str,
+    correlation_id: str,
 ) -> ApplyResult:
     """The tracker reports the issue we created: adopt its id; the create row's answer (or
     this event) becomes the base, so nothing is created twice."""
@@ -319,18 +405,35 @@ def _link_created(
     issue.versions = versions.as_json()
     issue.save()
     OutboxEntry.objects.filter(
-        issue=issue, operation=OutboxOperation.CREATE,
+        issue=issue,
+        operation=OutboxOperation.CREATE,
         status__in=[OutboxStatus.PENDING, OutboxStatus.FAILED],
-    ).update(status=OutboxStatus.DONE, completed_at=timezone.now(),
-             last_error="linked: the tracker already has this issue")
-    result = _merge_into(connection=connection, issue=issue, remote=remote, snapshot=snapshot,
-                         trigger=trigger, correlation_id=correlation_id, acknowledged={})
+    ).update(
+        status=OutboxStatus.DONE,
+        completed_at=timezone.now(),
+        last_error="linked: the tracker already has this issue",
+    )
+    result = _merge_into(
+        connection=connection,
+        issue=issue,
+        remote=remote,
+        snapshot=snapshot,
+        trigger=trigger,
+        correlation_id=correlation_id,
+        acknowledged={},
+    )
     return dataclasses.replace(result, outcome="linked")
 
 
 def _merge_into(
-    *, connection: Connection, issue: Issue, remote: RemoteIssue, snapshot: dict[str, Any],
-    trigger: str, correlation_id: str, acknowledged: Mapping[str, int],
+    *,
+    connection: Connection,
+    issue: Issue,
+    remote: RemoteIssue,
+    snapshot: dict[str, Any],
+    trigger: str,
+    correlation_id: str,
+    acknowledged: Mapping[str, int],
 ) -> ApplyResult:
     versions = Versions(issue.versions)
     previous_remote = versions.remote_seen
@@ -357,9 +460,14 @@ def _merge_into(
     else:
         policy = connection.conflict_policy
     result = merge.merge_issue(
-        base=base, local=local, remote=snapshot, policy=policy,
-        local_updated_at=versions.last_local_edit(), remote_updated_at=remote.updated_at,
-        local_versions=versions.vectors(LOCAL), remote_versions=versions.vectors(REMOTE),
+        base=base,
+        local=local,
+        remote=snapshot,
+        policy=policy,
+        local_updated_at=versions.last_local_edit(),
+        remote_updated_at=remote.updated_at,
+        local_versions=versions.vectors(LOCAL),
+        remote_versions=versions.vectors(REMOTE),
     )
     merged = normalise(result.merged)
     if not connection.allows_inbound:
@@ -382,9 +490,12 @@ def _merge_into(
     # Conflicts: open or refresh one per field; close the ones the merge settled.
     for clash in result.conflicts:
         Conflict.objects.update_or_create(
-            issue=issue, field=clash.field, resolved=False,
+            issue=issue,
+            field=clash.field,
+            resolved=False,
             defaults={
-                "base_value": None if clash.base is None
+                "base_value": None
+                if clash.base is None
                 else normalise_value(clash.field, clash.base),
                 "local_value": normalise_value(clash.field, clash.local),
                 "remote_value": normalise_value(clash.field, clash.remote),
@@ -395,8 +506,9 @@ def _merge_into(
         conflict = open_conflicts[field]
         winner_local = merged[field] == normalise_value(field, conflict.local_value)
         conflict.resolved = True
-        conflict.resolution = (ConflictResolution.LOCAL_WINS if winner_local
-                               else ConflictResolution.REMOTE_WINS)
+        conflict.resolution = (
+            ConflictResolution.LOCAL_WINS if winner_local else ConflictResolution.REMOTE_WINS
+        )
         conflict.resolved_value = merged[field]
         conflict.resolved_at = timezone.now()
         conflict.save()
@@ -407,14 +519,27 @@ def _merge_into(
     after = issue.snapshot()
     new_conflicts = conflicted - set(open_conflicts)
     if after != before:
-        _log(issue=issue, connection=connection, direction=Direction.INBOUND,
-             action=_action_for(before, after), trigger=trigger, before=before, after=after,
-             correlation_id=correlation_id)
+        _log(
+            issue=issue,
+            connection=connection,
+            direction=Direction.INBOUND,
+            action=_action_for(before, after),
+            trigger=trigger,
+            before=before,
+            after=after,
+            correlation_id=correlation_id,
+        )
     if new_conflicts:
-        _log(issue=issue, connection=connection, direction=Direction.INBOUND,
-             action=Action.CONFLICT, trigger=trigger,
-             before={f: local[f] for f in new_conflicts},
-             after={f: snapshot[f] for f in new_conflicts}, correlation_id=correlation_id)
+        _log(
+            issue=issue,
+            connection=connection,
+            direction=Direction.INBOUND,
+            action=Action.CONFLICT,
+            trigger=trigger,
+            before={f: local[f] for f in new_conflicts},
+            after={f: snapshot[f] for f in new_conflicts},
+            correlation_id=correlation_id,
+        )
     refresh_sync_status(issue)
     platform = connection.provider
     if new_conflicts:
@@ -435,28 +560,48 @@ def _merge_into(
 
 
 def apply_remote_deletion(
-    *, connection: Connection, external_id: str, trigger: str, correlation_id: str = "",
+    *,
+    connection: Connection,
+    external_id: str,
+    trigger: str,
+    correlation_id: str = "",
     deleted_at: datetime | None = None,
 ) -> ApplyResult:
     """The tracker no longer has the issue. Delete wins by default (ADR-011); under
     `update_wins` a mirror with unpushed local changes survives and is re-created remotely."""
     with transaction.atomic():
-        issue = (Issue.objects.select_for_update()
-                 .filter(connection=connection, external_id=external_id).first())
+        issue = (
+            Issue.objects.select_for_update()
+            .filter(connection=connection, external_id=external_id)
+            .first()
+        )
         if issue is None:
             return ApplyResult("missing")
         base = normalise(issue.base) if issue.base else None
-        local_changed = base is None or issue.snapshot() != base or issue.outbox.filter(
-            status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]).exists()
+        local_changed = (
+            base is None
+            or issue.snapshot() != base
+            or issue.outbox.filter(
+                status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]
+            ).exists()
+        )
         decision = merge.resolve_delete(
-            policy=merge.DeletePolicy(connection.delete_policy), deleted_side=merge.Side.REMOTE,
+            policy=merge.DeletePolicy(connection.delete_policy),
+            deleted_side=merge.Side.REMOTE,
             other_side_changed=bool(local_changed),
         )
         before = issue.snapshot()
         if decision == "delete" or not connection.allows_outbound:
-            _log(issue=None, connection=connection, direction=Direction.INBOUND,
-                 action=Action.DELETE, trigger=trigger, before=before,
-                 after={"external_id": external_id}, correlation_id=correlation_id)
+            _log(
+                issue=None,
+                connection=connection,
+                direction=Direction.INBOUND,
+                action=Action.DELETE,
+                trigger=trigger,
+                before=before,
+                after={"external_id": external_id},
+                correlation_id=correlation_id,
+            )
             issue.delete()
             return ApplyResult("deleted")
         # Keep it: the local edits outlive the remote delete, as a new remote issue.
@@ -467,11 +612,25 @@ def apply_remote_deletion(
         issue.base = None
         issue.save()
         OutboxEntry.objects.filter(issue=issue, status=OutboxStatus.PENDING).update(
-            status=OutboxStatus.DONE, completed_at=timezone.now(),
-            last_error="superseded: issue re-created after a remote delete")
-        enqueue_push(issue=issue, fields=issue.snapshot(), operation=OutboxOperation.CREATE,
-                     correlation_id=correlation_id)
-        _log(issue=issue, connection=connection, direction=Direction.INBOUND, action=Action.DELETE,
-             trigger=trigger, before=before, after={"kept": True}, correlation_id=correlation_id)
+            status=OutboxStatus.DONE,
+            completed_at=timezone.now(),
+            last_error="superseded: issue re-created after a remote delete",
+        )
+        enqueue_push(
+            issue=issue,
+            fields=issue.snapshot(),
+            operation=OutboxOperation.CREATE,
+            correlation_id=correlation_id,
+        )
+        _log(
+            issue=issue,
+            connection=connection,
+            direction=Direction.INBOUND,
+            action=Action.DELETE,
+            trigger=trigger,
+            before=before,
+            after={"kept": True},
+            correlation_id=correlation_id,
+        )
         refresh_sync_status(issue)
         return ApplyResult("kept", issue.pk)

@@ -34,10 +34,14 @@ def _claim(delivery_id: int) -> WebhookDelivery | None:
     claim expires (a delivery stuck in `processing` past the lease is claimable again)."""
     now = timezone.now()
     stale = now - PROCESSING_LEASE
-    claimed = WebhookDelivery.objects.filter(pk=delivery_id).filter(
-        Q(status__in=[DeliveryStatus.RECEIVED, DeliveryStatus.FAILED])
-        | Q(status=DeliveryStatus.PROCESSING, processed_at__lt=stale)
-    ).update(status=DeliveryStatus.PROCESSING, processed_at=now)
+    claimed = (
+        WebhookDelivery.objects.filter(pk=delivery_id)
+        .filter(
+            Q(status__in=[DeliveryStatus.RECEIVED, DeliveryStatus.FAILED])
+            | Q(status=DeliveryStatus.PROCESSING, processed_at__lt=stale)
+        )
+        .update(status=DeliveryStatus.PROCESSING, processed_at=now)
+    )
     if not claimed:
         return None
     return WebhookDelivery.objects.select_related("connection").get(pk=delivery_id)
@@ -45,7 +49,9 @@ def _claim(delivery_id: int) -> WebhookDelivery | None:
 
 def _finish(delivery: WebhookDelivery, status: str, error: str = "") -> None:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=status, processed_at=timezone.now(), error=error[:4000],
+        status=status,
+        processed_at=timezone.now(),
+        error=error[:4000],
         attempts=delivery.attempts + 1,
     )
 
@@ -78,8 +84,11 @@ def process_delivery(delivery_id: int) -> str:
             except NotFoundError:
                 if event.issue_external_id:
                     outcome = apply_remote_deletion(
-                        connection=connection, external_id=event.issue_external_id,
-                        trigger=trigger, correlation_id=correlation_id).outcome
+                        connection=connection,
+                        external_id=event.issue_external_id,
+                        trigger=trigger,
+                        correlation_id=correlation_id,
+                    ).outcome
                     _finish(delivery, DeliveryStatus.PROCESSED)
                     return outcome
                 _finish(delivery, DeliveryStatus.PROCESSED, "issue no longer exists")
@@ -89,13 +98,17 @@ def process_delivery(delivery_id: int) -> str:
                 return "failed"
             finally:
                 client.close()
-        result = apply_remote_issue(connection=connection, remote=issue, trigger=trigger,
-                                    correlation_id=correlation_id)
+        result = apply_remote_issue(
+            connection=connection, remote=issue, trigger=trigger, correlation_id=correlation_id
+        )
         outcome = result.outcome
     elif event.kind == EventKind.ISSUE_DELETED and event.issue_external_id:
-        outcome = apply_remote_deletion(connection=connection,
-                                        external_id=event.issue_external_id, trigger=trigger,
-                                        correlation_id=correlation_id).outcome
+        outcome = apply_remote_deletion(
+            connection=connection,
+            external_id=event.issue_external_id,
+            trigger=trigger,
+            correlation_id=correlation_id,
+        ).outcome
     else:
         # Comments are parsed now and stored with the delivery; applying them comes with the
         # comments capability.
@@ -115,7 +128,12 @@ def stuck_deliveries(limit: int = 500) -> list[int]:
                 Q(status=DeliveryStatus.RECEIVED, received_at__lt=cutoff)
                 | Q(status=DeliveryStatus.PROCESSING, processed_at__lt=stale_processing)
                 # A transient failure (tracker down while re-reading) gets a few more tries.
-                | Q(status=DeliveryStatus.FAILED, attempts__lt=MAX_DELIVERY_ATTEMPTS,
-                    processed_at__lt=cutoff)
-            ).order_by("received_at").values_list("id", flat=True)[:limit]
+                | Q(
+                    status=DeliveryStatus.FAILED,
+                    attempts__lt=MAX_DELIVERY_ATTEMPTS,
+                    processed_at__lt=cutoff,
+                )
+            )
+            .order_by("received_at")
+            .values_list("id", flat=True)[:limit]
         )

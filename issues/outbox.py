@@ -70,8 +70,9 @@ def _due() -> Q:
     )
 
 
-def claim_issue_batch(*, limit: int = 20, issue_id: int | None = None,
-                      lease: timedelta = LEASE) -> dict[int, list[int]]:
+def claim_issue_batch(
+    *, limit: int = 20, issue_id: int | None = None, lease: timedelta = LEASE
+) -> dict[int, list[int]]:
     """Claim due rows of up to `limit` issues: {issue_id: [row ids]} (one short transaction).
 
     Only the rows claimed are locked: the first SELECT picks up to `limit` due rows, the
@@ -96,7 +97,9 @@ def claim_issue_batch(*, limit: int = 20, issue_id: int | None = None,
         for row_id, row_issue in sorted(first + more):
             claimed.setdefault(row_issue, []).append(row_id)
         OutboxEntry.objects.filter(id__in=[r for rows in claimed.values() for r in rows]).update(
-            status=OutboxStatus.IN_PROGRESS, claimed_until=now + lease, claimed_by=WORKER_ID,
+            status=OutboxStatus.IN_PROGRESS,
+            claimed_until=now + lease,
+            claimed_by=WORKER_ID,
             attempts=F("attempts") + 1,
         )
     return claimed
@@ -118,8 +121,12 @@ def drain(*, limit: int = 20, issue_id: int | None = None) -> DrainReport:
 
 
 def _count(platform: str, before: DrainReport, after: DrainReport) -> None:
-    for result, status in (("pushed", "success"), ("skipped", "skipped"),
-                           ("retried", "failed"), ("failed", "failed")):
+    for result, status in (
+        ("pushed", "success"),
+        ("skipped", "skipped"),
+        ("retried", "failed"),
+        ("failed", "failed"),
+    ):
         delta = getattr(after, result) - getattr(before, result)
         if delta:
             OUTBOX_PUSHES.labels(platform=platform, result=result).inc(delta)
@@ -128,7 +135,10 @@ def _count(platform: str, before: DrainReport, after: DrainReport) -> None:
 
 def _settle(row_ids: list[int], *, status: str, error: str = "") -> None:
     OutboxEntry.objects.filter(id__in=row_ids, claimed_by=WORKER_ID).update(
-        status=status, completed_at=timezone.now(), claimed_until=None, last_error=error[:2000],
+        status=status,
+        completed_at=timezone.now(),
+        claimed_until=None,
+        last_error=error[:2000],
     )
 
 
@@ -146,14 +156,28 @@ def push_claimed(*, issue_id: int, row_ids: list[int], report: DrainReport) -> s
     client = client_for(connection)
     try:
         if issue.external_id is None and any(r.operation == OutboxOperation.CREATE for r in rows):
-            _push_create(issue=issue, connection=connection, row_ids=row_ids, client=client,
-                         correlation_id=correlation_id, reclaimed=reclaimed, report=report)
+            _push_create(
+                issue=issue,
+                connection=connection,
+                row_ids=row_ids,
+                client=client,
+                correlation_id=correlation_id,
+                reclaimed=reclaimed,
+                report=report,
+            )
         elif issue.external_id is None:
             _settle(row_ids, status=OutboxStatus.DONE, error="no remote issue to update")
         else:
             fields = sorted({f for r in rows for f in r.changes if f in FIELDS})
-            _push_update(issue=issue, connection=connection, fields=fields, row_ids=row_ids,
-                         client=client, correlation_id=correlation_id, report=report)
+            _push_update(
+                issue=issue,
+                connection=connection,
+                fields=fields,
+                row_ids=row_ids,
+                client=client,
+                correlation_id=correlation_id,
+                report=report,
+            )
     except ProviderError as exc:
         _record_failure(issue=issue, rows=rows, error=exc, report=report)
     finally:
@@ -161,8 +185,16 @@ def push_claimed(*, issue_id: int, row_ids: list[int], report: DrainReport) -> s
     return connection.provider
 
 
-def _push_update(*, issue: Issue, connection: Connection, fields: list[str], row_ids: list[int],
-                 client: ProviderClient, correlation_id: str, report: DrainReport) -> None:
+def _push_update(
+    *,
+    issue: Issue,
+    connection: Connection,
+    fields: list[str],
+    row_ids: list[int],
+    client: ProviderClient,
+    correlation_id: str,
+    report: DrainReport,
+) -> None:
     """Read, merge, then write only what the tracker lacks.
 
     The read first is what makes a push safe: a tracker edit that no webhook has brought yet
@@ -173,11 +205,16 @@ def _push_update(*, issue: Issue, connection: Connection, fields: list[str], row
         fresh = client.get_issue(issue.external_number)
     except NotFoundError:
         _settle(row_ids, status=OutboxStatus.DONE, error="issue deleted in the tracker")
-        apply_remote_deletion(connection=connection, external_id=str(issue.external_id),
-                              trigger=Trigger.POLL, correlation_id=correlation_id)
+        apply_remote_deletion(
+            connection=connection,
+            external_id=str(issue.external_id),
+            trigger=Trigger.POLL,
+            correlation_id=correlation_id,
+        )
         return
-    apply_remote_issue(connection=connection, remote=fresh, trigger=Trigger.POLL,
-                       correlation_id=correlation_id)
+    apply_remote_issue(
+        connection=connection, remote=fresh, trigger=Trigger.POLL, correlation_id=correlation_id
+    )
     issue.refresh_from_db()
     open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field", flat=True))
     desired = {f: v for f, v in issue.snapshot().items() if f in fields and f not in open_conflicts}
@@ -192,13 +229,27 @@ def _push_update(*, issue: Issue, connection: Connection, fields: list[str], row
     counters = {f: versions.local_counter(f) for f in to_write}
     answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
     report.pushed += 1
-    _record_answer(issue=issue, connection=connection, answer=answer, acknowledged=counters,
-                   row_ids=row_ids, correlation_id=correlation_id, written=to_write)
+    _record_answer(
+        issue=issue,
+        connection=connection,
+        answer=answer,
+        acknowledged=counters,
+        row_ids=row_ids,
+        correlation_id=correlation_id,
+        written=to_write,
+    )
 
 
-def _push_create(*, issue: Issue, connection: Connection, row_ids: list[int],
-                 client: ProviderClient,
-                 correlation_id: str, reclaimed: bool, report: DrainReport) -> None:
+def _push_create(
+    *,
+    issue: Issue,
+    connection: Connection,
+    row_ids: list[int],
+    client: ProviderClient,
+    correlation_id: str,
+    reclaimed: bool,
+    report: DrainReport,
+) -> None:
     values = issue.snapshot()
     if reclaimed:
         # The create may have reached the tracker before the worker died: find it first.
@@ -206,9 +257,16 @@ def _push_create(*, issue: Issue, connection: Connection, row_ids: list[int],
             for remote in page:
                 snap = remote_snapshot(remote)
                 if snap["title"] == values["title"] and snap["body"] == values["body"]:
-                    _record_answer(issue=issue, connection=connection, answer=remote,
-                                   acknowledged={}, row_ids=row_ids,
-                                   correlation_id=correlation_id, written=values, created=True)
+                    _record_answer(
+                        issue=issue,
+                        connection=connection,
+                        answer=remote,
+                        acknowledged={},
+                        row_ids=row_ids,
+                        correlation_id=correlation_id,
+                        written=values,
+                        created=True,
+                    )
                     return
     counters = {f: Versions(issue.versions).local_counter(f) for f in FIELDS}
     answer = client.create_issue(to_issue_fields(values))
@@ -216,13 +274,29 @@ def _push_create(*, issue: Issue, connection: Connection, row_ids: list[int],
     if values["state"] == "closed" and answer.state.value != "closed":
         answer = client.update_issue(answer.number, to_issue_fields({"state": "closed"}))
         report.pushed += 1
-    _record_answer(issue=issue, connection=connection, answer=answer, acknowledged=counters,
-                   row_ids=row_ids, correlation_id=correlation_id, written=values, created=True)
+    _record_answer(
+        issue=issue,
+        connection=connection,
+        answer=answer,
+        acknowledged=counters,
+        row_ids=row_ids,
+        correlation_id=correlation_id,
+        written=values,
+        created=True,
+    )
 
 
-def _record_answer(*, issue: Issue, connection: Connection, answer: RemoteIssue,
-                   acknowledged: dict[str, int], row_ids: list[int], correlation_id: str,
-                   written: dict, created: bool = False) -> None:
+def _record_answer(
+    *,
+    issue: Issue,
+    connection: Connection,
+    answer: RemoteIssue,
+    acknowledged: dict[str, int],
+    row_ids: list[int],
+    correlation_id: str,
+    written: dict,
+    created: bool = False,
+) -> None:
     """The tracker's answer becomes the base for what we wrote, in one short transaction,
     through the same inbound path as any remote state (so its echo is a no-op)."""
     with transaction.atomic():
@@ -232,16 +306,30 @@ def _record_answer(*, issue: Issue, connection: Connection, answer: RemoteIssue,
             locked.external_number = answer.number
             locked.remote_url = answer.remote_url
             locked.base = remote_snapshot(answer)
-            locked.save(update_fields=["external_id", "external_number", "remote_url", "base",
-                                       "updated_at"])
+            locked.save(
+                update_fields=["external_id", "external_number", "remote_url", "base", "updated_at"]
+            )
         _settle(row_ids, status=OutboxStatus.DONE)
-        _log(issue=locked, connection=connection, direction=Direction.OUTBOUND,
-             action=Action.CREATE if created else Action.UPDATE, trigger=Trigger.API,
-             before=None, after={**normalise({**locked.snapshot(), **written}),
-                                 "external_id": answer.external_id},
-             correlation_id=correlation_id)
-        apply_remote_issue(connection=connection, remote=answer, trigger=Trigger.API,
-                           correlation_id=correlation_id, acknowledged=acknowledged)
+        _log(
+            issue=locked,
+            connection=connection,
+            direction=Direction.OUTBOUND,
+            action=Action.CREATE if created else Action.UPDATE,
+            trigger=Trigger.API,
+            before=None,
+            after={
+                **normalise({**locked.snapshot(), **written}),
+                "external_id": answer.external_id,
+            },
+            correlation_id=correlation_id,
+        )
+        apply_remote_issue(
+            connection=connection,
+            remote=answer,
+            trigger=Trigger.API,
+            correlation_id=correlation_id,
+            acknowledged=acknowledged,
+        )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -249,8 +337,9 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=2 ** max(0, attempts - 1))
 
 
-def _record_failure(*, issue: Issue, rows: list[OutboxEntry], error: ProviderError,
-                    report: DrainReport) -> None:
+def _record_failure(
+    *, issue: Issue, rows: list[OutboxEntry], error: ProviderError, report: DrainReport
+) -> None:
     attempts = max(r.attempts for r in rows)
     permanent = error.permanent or attempts >= MAX_ATTEMPTS
     now = timezone.now()
@@ -260,19 +349,29 @@ def _record_failure(*, issue: Issue, rows: list[OutboxEntry], error: ProviderErr
         if permanent:
             report.failed += 1
             OutboxEntry.objects.filter(id__in=ids).update(
-                status=OutboxStatus.FAILED, claimed_until=None, last_error=message)
-            Issue.objects.filter(pk=issue.pk).update(sync_status=SyncStatus.ERROR,
-                                                     sync_error=message)
+                status=OutboxStatus.FAILED, claimed_until=None, last_error=message
+            )
+            Issue.objects.filter(pk=issue.pk).update(
+                sync_status=SyncStatus.ERROR, sync_error=message
+            )
         else:
             report.retried += 1
             delay = backoff(attempts)
             if isinstance(error, RateLimitedError):
                 delay = max(delay, timedelta(seconds=error.retry_after))
             OutboxEntry.objects.filter(id__in=ids).update(
-                status=OutboxStatus.PENDING, claimed_until=None, last_error=message,
-                next_attempt_at=now + delay)
-    logger.warning("push of issue %s failed (%s, attempt %s): %s", issue.pk,
-                   "permanent" if permanent else "will retry", attempts, message)
+                status=OutboxStatus.PENDING,
+                claimed_until=None,
+                last_error=message,
+                next_attempt_at=now + delay,
+            )
+    logger.warning(
+        "push of issue %s failed (%s, attempt %s): %s",
+        issue.pk,
+        "permanent" if permanent else "will retry",
+        attempts,
+        message,
+    )
 
 
 @transaction.atomic

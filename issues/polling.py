@@ -118,7 +118,8 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
         run.finished_at = timezone.now()
         run.save()
         SYNC_DURATION.labels(platform=connection.provider).observe(
-            (run.finished_at - run.started_at).total_seconds())
+            (run.finished_at - run.started_at).total_seconds()
+        )
         if not run.success:
             SYNC_OPERATIONS.labels(platform=connection.provider, status="failed").inc()
         updates: dict[str, Any] = {"last_polled_at": run.finished_at, "sync_lock_until": None}
@@ -140,16 +141,20 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
 def _webhook_health(connection: Connection, counts: RunCounts, run: SyncRun) -> dict[str, Any]:
     if counts.missed_by_webhooks and connection.webhook_healthy:
         return {"webhook_healthy": False, "webhook_unhealthy_since": run.finished_at}
-    if (not connection.webhook_healthy and connection.last_webhook_at
-            and connection.webhook_unhealthy_since
-            and connection.last_webhook_at > connection.webhook_unhealthy_since
-            and not counts.missed_by_webhooks):
+    if (
+        not connection.webhook_healthy
+        and connection.last_webhook_at
+        and connection.webhook_unhealthy_since
+        and connection.last_webhook_at > connection.webhook_unhealthy_since
+        and not counts.missed_by_webhooks
+    ):
         return {"webhook_healthy": True, "webhook_unhealthy_since": None}
     return {}
 
 
-def _apply_listed(connection: Connection, remote: RemoteIssue, counts: RunCounts,
-                  trigger: str) -> None:
+def _apply_listed(
+    connection: Connection, remote: RemoteIssue, counts: RunCounts, trigger: str
+) -> None:
     result = apply_remote_issue(connection=connection, remote=remote, trigger=trigger)
     _tally(counts, result.outcome, result.conflicts)
     if result.changed:
@@ -175,8 +180,9 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
     ones without a write, then apply the delete policy to what the tracker no longer has."""
     known: dict[str, Any] = {
         str(row["external_id"]): row
-        for row in Issue.objects.filter(connection=connection, external_id__isnull=False)
-        .values("id", "external_id", "versions", "remote_updated_at")
+        for row in Issue.objects.filter(connection=connection, external_id__isnull=False).values(
+            "id", "external_id", "versions", "remote_updated_at"
+        )
     }
     seen_ids: set[str] = set()
     for page in client.iter_issue_pages(since=None):
@@ -185,7 +191,8 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
         # A local create in flight may be one of these: looked for only when there is one
         # (one query a page, not one an issue).
         creates_in_flight = Issue.objects.filter(
-            connection=connection, external_id__isnull=True).exists()
+            connection=connection, external_id__isnull=True
+        ).exists()
         for remote in page:
             seen_ids.add(remote.external_id)
             counts.seen += 1
@@ -216,27 +223,38 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
         SyncRun.objects.filter(pk=run.pk).update(seen=counts.seen, total=run.total)
     gone = set(known) - seen_ids
     for external_id in sorted(gone):
-        result = apply_remote_deletion(connection=connection, external_id=external_id,
-                                       trigger=Trigger.RECONCILE)
+        result = apply_remote_deletion(
+            connection=connection, external_id=external_id, trigger=Trigger.RECONCILE
+        )
         if result.outcome in ("deleted", "kept"):
             counts.deleted += 1
             counts.drift += 1
 
 
-def _insert_new(connection: Connection, rows: list[Issue], remotes: list[RemoteIssue],
-                counts: RunCounts) -> None:
+def _insert_new(
+    connection: Connection, rows: list[Issue], remotes: list[RemoteIssue], counts: RunCounts
+) -> None:
     """A page's new issues in one INSERT, their audit entries in another. If a webhook
     mirrored one of them meanwhile (unique external id), the page's new issues take the
     one-by-one path instead, which merges into what is there."""
     try:
         with transaction.atomic():
             created = Issue.objects.bulk_create(rows)
-            SyncLog.objects.bulk_create([
-                SyncLog(connection=connection, issue=issue, provider=connection.provider,
-                        direction=Direction.INBOUND, action=Action.CREATE,
-                        trigger=Trigger.RECONCILE, before=None, after=issue.snapshot())
-                for issue in created
-            ])
+            SyncLog.objects.bulk_create(
+                [
+                    SyncLog(
+                        connection=connection,
+                        issue=issue,
+                        provider=connection.provider,
+                        direction=Direction.INBOUND,
+                        action=Action.CREATE,
+                        trigger=Trigger.RECONCILE,
+                        before=None,
+                        after=issue.snapshot(),
+                    )
+                    for issue in created
+                ]
+            )
     except IntegrityError:
         for remote in remotes:
             _apply_listed(connection, remote, counts, Trigger.RECONCILE)
@@ -249,11 +267,20 @@ def _new_issue(connection: Connection, remote: RemoteIssue, snapshot: dict[str, 
     versions = Versions(None)
     versions.remote_seen = snapshot
     return Issue(
-        connection=connection, external_id=remote.external_id, external_number=remote.number,
-        remote_url=remote.remote_url, title=snapshot["title"], body=snapshot["body"],
-        state=snapshot["state"], labels=snapshot["labels"], assignees=snapshot["assignees"],
-        milestone=snapshot["milestone"], base=snapshot, versions=versions.as_json(),
-        sync_status=SyncStatus.SYNCED, remote_created_at=remote.created_at,
+        connection=connection,
+        external_id=remote.external_id,
+        external_number=remote.number,
+        remote_url=remote.remote_url,
+        title=snapshot["title"],
+        body=snapshot["body"],
+        state=snapshot["state"],
+        labels=snapshot["labels"],
+        assignees=snapshot["assignees"],
+        milestone=snapshot["milestone"],
+        base=snapshot,
+        versions=versions.as_json(),
+        sync_status=SyncStatus.SYNCED,
+        remote_created_at=remote.created_at,
         remote_updated_at=remote.updated_at,
     )
 
@@ -263,11 +290,13 @@ def due_connections() -> list[int]:
     now = timezone.now()
     due = []
     for connection in Connection.objects.filter(enabled=True).only(
-            "id", "last_polled_at", "poll_interval_seconds", "webhook_healthy"):
+        "id", "last_polled_at", "poll_interval_seconds", "webhook_healthy"
+    ):
         interval = connection.poll_interval_seconds
         if not connection.webhook_healthy:
             interval = min(interval, UNHEALTHY_POLL_SECONDS)
         if connection.last_polled_at is None or (
-                connection.last_polled_at + timedelta(seconds=interval) <= now):
+            connection.last_polled_at + timedelta(seconds=interval) <= now
+        ):
             due.append(connection.pk)
     return due

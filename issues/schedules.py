@@ -30,8 +30,8 @@ def _every(seconds: int) -> IntervalSchedule:
 def global_schedules_sync() -> None:
     for name, (task, seconds) in GLOBAL_TASKS.items():
         PeriodicTask.objects.update_or_create(
-            name=name, defaults={"task": task, "interval": _every(seconds), "enabled": True,
-                                 "queue": "sync"},
+            name=name,
+            defaults={"task": task, "interval": _every(seconds), "enabled": True, "queue": "sync"},
         )
 
 
@@ -53,4 +53,5 @@ def connection_schedules_sync(*, connection: Connection) -> None:
 
 def connection_schedules_disable(*, connection_id: int) -> None:
     PeriodicTask.objects.filter(name=f"full sync of connection {connection_id}").update(
-        enabled=False)
+        enabled=False
+    )

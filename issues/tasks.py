@@ -59,8 +59,11 @@ def sync_issues_full(connection_id: int | None = None) -> list[int]:
     from integrations.models import Connection
     from syndarix_sync.queueing import publish
 
-    ids = ([connection_id] if connection_id is not None
-           else list(Connection.objects.filter(enabled=True).values_list("id", flat=True)))
+    ids = (
+        [connection_id]
+        if connection_id is not None
+        else list(Connection.objects.filter(enabled=True).values_list("id", flat=True))
+    )
     for cid in ids:
         publish(sync_project_issues, cid, True)
     return ids

@@ -63,27 +63,32 @@ class DatabaseStateCollector(Collector):
         from integrations.models import Connection
         from issues.models import OutboxStatus
 
-        mappings = GaugeMetricFamily("sync_mappings_total",
-                                     "Issues mirrored (linked to a remote issue).",
-                                     labels=["platform"])
+        mappings = GaugeMetricFamily(
+            "sync_mappings_total",
+            "Issues mirrored (linked to a remote issue).",
+            labels=["platform"],
+        )
         for provider, count in Connection.objects.values_list("provider").annotate(
             mappings=Count("issues", filter=Q(issues__external_id__isnull=False), distinct=True),
         ):
             mappings.add_metric([provider], count)
         yield mappings
 
-        outbox = GaugeMetricFamily("outbox_rows", "Outbox rows by status.",
-                                   labels=["platform", "status"])
+        outbox = GaugeMetricFamily(
+            "outbox_rows", "Outbox rows by status.", labels=["platform", "status"]
+        )
         for provider, status, count in (
             Connection.objects.values_list("provider", "outbox__status")
-            .annotate(n=Count("outbox")).exclude(outbox__status=None)
+            .annotate(n=Count("outbox"))
+            .exclude(outbox__status=None)
         ):
             if status != OutboxStatus.DONE:
                 outbox.add_metric([provider, status], count)
         yield outbox
 
-        conflicts = GaugeMetricFamily("sync_conflicts_open", "Open conflicts awaiting a human.",
-                                      labels=["platform"])
+        conflicts = GaugeMetricFamily(
+            "sync_conflicts_open", "Open conflicts awaiting a human.", labels=["platform"]
+        )
         for provider, count in Connection.objects.values_list("provider").annotate(
             n=Count("issues__conflicts", filter=Q(issues__conflicts__resolved=False))
         ):

@@ -16,17 +16,21 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 # Fail fast when the broker is down: the database row is the durable record, not the message.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
-                        "interval_max": 0.5}
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 
 
 def publish(task: Task, *args: Any, **kwargs: Any) -> bool:
     try:
-        task.apply_async(args=args, kwargs=kwargs, retry=True,
-                         retry_policy=PUBLISH_RETRY_POLICY)
+        task.apply_async(args=args, kwargs=kwargs, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
     except Exception:  # broker down: the sweep re-queues from the database
-        logger.warning("could not queue %s%r; the sweep will pick it up", task.name, args,
-                       exc_info=True)
+        logger.warning(
+            "could not queue %s%r; the sweep will pick it up", task.name, args, exc_info=True
+        )
         return False
     return True
 

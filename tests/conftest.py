@@ -83,5 +83,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_setup(item: pytest.Item) -> None:
     reason = item.stash.get(_MISSING_KEY, None)
     if reason is not None:
-        pytest.fail(f"REQUIRE_SERVICES=1 but a service this test needs is missing: {reason}",
-                    pytrace=False)
+        pytest.fail(
+            f"REQUIRE_SERVICES=1 but a service this test needs is missing: {reason}", pytrace=False
+        )

@@ -69,8 +69,16 @@ def issue_create(
 ) -> Issue:
     if not connection.allows_outbound:
         raise ReadOnlyConnectionError(f"connection {connection.name!r} is inbound only")
-    values = _validate({"title": title, "body": body, "state": state, "labels": labels,
-                        "assignees": assignees, "milestone": milestone})
+    values = _validate(
+        {
+            "title": title,
+            "body": body,
+            "state": state,
+            "labels": labels,
+            "assignees": assignees,
+            "milestone": milestone,
+        }
+    )
     issue = Issue(connection=connection, base=None)
     for field, value in values.items():
         setattr(issue, field, value)
@@ -80,11 +88,23 @@ def issue_create(
     issue.versions = versions.as_json()
     issue.sync_status = SyncStatus.PENDING if connection.create_remote else SyncStatus.SYNCED
     issue.save()
-    _log(issue=issue, connection=connection, direction=Direction.OUTBOUND, action=Action.CREATE,
-         trigger=trigger, before=None, after=issue.snapshot(), correlation_id=correlation_id)
+    _log(
+        issue=issue,
+        connection=connection,
+        direction=Direction.OUTBOUND,
+        action=Action.CREATE,
+        trigger=trigger,
+        before=None,
+        after=issue.snapshot(),
+        correlation_id=correlation_id,
+    )
     if connection.create_remote:
-        enqueue_push(issue=issue, fields=issue.snapshot(), operation=OutboxOperation.CREATE,
-                     correlation_id=correlation_id)
+        enqueue_push(
+            issue=issue,
+            fields=issue.snapshot(),
+            operation=OutboxOperation.CREATE,
+            correlation_id=correlation_id,
+        )
     return issue
 
 
@@ -130,13 +150,19 @@ def issue_update(
     issue.versions = versions.as_json()
     issue.save()
     after = issue.snapshot()
-    _log(issue=issue, connection=connection, direction=Direction.OUTBOUND,
-         action=_action(before, after), trigger=trigger, before=before, after=after,
-         correlation_id=correlation_id)
+    _log(
+        issue=issue,
+        connection=connection,
+        direction=Direction.OUTBOUND,
+        action=_action(before, after),
+        trigger=trigger,
+        before=before,
+        after=after,
+        correlation_id=correlation_id,
+    )
     # A not-yet-created issue needs no update row: its create sends the latest values.
     if issue.external_id is not None:
-        enqueue_push(issue=issue, fields={f: after[f] for f in diff},
-                     correlation_id=correlation_id)
+        enqueue_push(issue=issue, fields={f: after[f] for f in diff}, correlation_id=correlation_id)
     refresh_sync_status(issue)
     return issue
 
@@ -148,13 +174,21 @@ def _action(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
 
 
 def issue_close(*, issue: Issue, trigger: str = Trigger.API, correlation_id: str = "") -> Issue:
-    return issue_update(issue=issue, changes={"state": IssueState.CLOSED}, trigger=trigger,
-                        correlation_id=correlation_id)
+    return issue_update(
+        issue=issue,
+        changes={"state": IssueState.CLOSED},
+        trigger=trigger,
+        correlation_id=correlation_id,
+    )
 
 
 def issue_reopen(*, issue: Issue, trigger: str = Trigger.API, correlation_id: str = "") -> Issue:
-    return issue_update(issue=issue, changes={"state": IssueState.OPEN}, trigger=trigger,
-                        correlation_id=correlation_id)
+    return issue_update(
+        issue=issue,
+        changes={"state": IssueState.OPEN},
+        trigger=trigger,
+        correlation_id=correlation_id,
+    )
 
 
 @transaction.atomic
@@ -171,8 +205,7 @@ def conflict_resolve(
     conflict = Conflict.objects.select_for_update().select_related("issue").get(pk=conflict.pk)
     if conflict.resolved:
         raise IssueServiceError(f"conflict {conflict.pk} is already resolved")
-    issue = Issue.objects.select_for_update().select_related("connection").get(
-        pk=conflict.issue_id)
+    issue = Issue.objects.select_for_update().select_related("connection").get(pk=conflict.issue_id)
     field = conflict.field
     if strategy == ConflictResolution.REMOTE_WINS:
         chosen = conflict.remote_value
@@ -201,9 +234,16 @@ def conflict_resolve(
     conflict.resolved_at = timezone.now()
     conflict.resolved_by = user if isinstance(user, User) else None
     conflict.save()
-    _log(issue=issue, connection=issue.connection, direction=Direction.OUTBOUND,
-         action=Action.RESOLVE, trigger=Trigger.MANUAL, before=before, after=issue.snapshot(),
-         correlation_id=correlation_id)
+    _log(
+        issue=issue,
+        connection=issue.connection,
+        direction=Direction.OUTBOUND,
+        action=Action.RESOLVE,
+        trigger=Trigger.MANUAL,
+        before=before,
+        after=issue.snapshot(),
+        correlation_id=correlation_id,
+    )
     if chosen != remote_value and issue.external_id is not None:
         enqueue_push(issue=issue, fields={field: chosen}, correlation_id=correlation_id)
     refresh_sync_status(issue)

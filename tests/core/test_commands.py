@@ -56,8 +56,12 @@ def test_rotate_encryption_key_rewrites_secrets_under_the_new_key(settings) -> N
     settings.FIELD_ENCRYPTION_KEY = old
     settings.FIELD_ENCRYPTION_OLD_KEYS = []
     conn = Connection.objects.create(
-        name="c", provider="gitea", base_url="http://x", repository="a/b",
-        api_token="tok", webhook_secret="sec",
+        name="c",
+        provider="gitea",
+        base_url="http://x",
+        repository="a/b",
+        api_token="tok",
+        webhook_secret="sec",
     )
     settings.FIELD_ENCRYPTION_KEY = Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_OLD_KEYS = [old]

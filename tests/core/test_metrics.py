@@ -34,15 +34,22 @@ def sample(text: str, name: str, **labels: str) -> float:
 @pytest.mark.django_db
 def test_metrics_exposes_the_spec_names() -> None:
     text = scrape()
-    for name in ("sync_operations_total", "sync_duration_seconds", "sync_conflicts_total",
-                 "sync_mappings_total", "webhook_deliveries_total", "outbox_pushes_total"):
+    for name in (
+        "sync_operations_total",
+        "sync_duration_seconds",
+        "sync_conflicts_total",
+        "sync_mappings_total",
+        "webhook_deliveries_total",
+        "outbox_pushes_total",
+    ):
         assert f"# TYPE {name.removesuffix('_total')}" in text or f"# TYPE {name}" in text, name
 
 
 @pytest.mark.django_db
 def test_gauges_are_read_from_the_database() -> None:
-    conn = Connection.objects.create(name="c", provider="gitlab", base_url="http://x",
-                                     repository="g/p")
+    conn = Connection.objects.create(
+        name="c", provider="gitlab", base_url="http://x", repository="g/p"
+    )
     issue = Issue.objects.create(connection=conn, external_id="1", title="t")
     Issue.objects.create(connection=conn, external_id=None, title="local only")
     Conflict.objects.create(issue=issue, field="title", local_value="a", remote_value="b")
@@ -53,11 +60,9 @@ def test_gauges_are_read_from_the_database() -> None:
 
 @pytest.mark.django_db
 def test_webhook_answers_are_counted() -> None:
-    before = sample(scrape(), "webhook_deliveries_total", provider="gitea",
-                    outcome="rejected_404")
+    before = sample(scrape(), "webhook_deliveries_total", provider="gitea", outcome="rejected_404")
     Client().post("/webhooks/gitea/", data=b"{}", content_type="application/json")
-    after = sample(scrape(), "webhook_deliveries_total", provider="gitea",
-                   outcome="rejected_404")
+    after = sample(scrape(), "webhook_deliveries_total", provider="gitea", outcome="rejected_404")
     assert after == before + 1
 
 
@@ -71,7 +76,8 @@ def test_a_worker_process_counter_appears_in_what_the_web_serves() -> None:
         "from syndarix_sync.metrics import SYNC_OPERATIONS;"
         "SYNC_OPERATIONS.labels(platform='worker-test', status='success').inc(3)"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=60,
-                   env={**os.environ})
+    subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=60, env={**os.environ}
+    )
     after = sample(scrape(), "sync_operations_total", platform="worker-test", status="success")
     assert after == before + 3

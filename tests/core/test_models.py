@@ -79,10 +79,17 @@ def test_webhook_url_names_provider_and_connection() -> None:
 @pytest.mark.django_db
 def test_issue_snapshot_is_canonical() -> None:
     issue = Issue.objects.create(
-        connection=make_connection(), external_id="1", title="t", labels=["b", "a"],
+        connection=make_connection(),
+        external_id="1",
+        title="t",
+        labels=["b", "a"],
         assignees=["zed", "amy"],
     )
     assert issue.snapshot() == {
-        "title": "t", "body": "", "state": "open", "labels": ["a", "b"],
-        "assignees": ["amy", "zed"], "milestone": None,
+        "title": "t",
+        "body": "",
+        "state": "open",
+        "labels": ["a", "b"],
+        "assignees": ["amy", "zed"],
+        "milestone": None,
     }

@@ -12,13 +12,19 @@ from tests.shared_data import REPO_ROOT
 
 
 def _check_production(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG",
-                                                            "FIELD_ENCRYPTION_KEY",
-                                                            "ALLOWED_HOSTS"}}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "FIELD_ENCRYPTION_KEY", "ALLOWED_HOSTS"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO_ROOT, env={**base, "DJANGO_ENV": "production", **env},
-        capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO_ROOT,
+        env={**base, "DJANGO_ENV": "production", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -29,18 +35,25 @@ def test_production_refuses_to_start_without_secrets() -> None:
 
 
 def test_production_refuses_debug() -> None:
-    result = _check_production({
-        "SECRET_KEY": "x" * 60, "FIELD_ENCRYPTION_KEY": "k", "DEBUG": "1",
-        "ALLOWED_HOSTS": "sync.example.com",
-    })
+    result = _check_production(
+        {
+            "SECRET_KEY": "x" * 60,
+            "FIELD_ENCRYPTION_KEY": "k",
+            "DEBUG": "1",
+            "ALLOWED_HOSTS": "sync.example.com",
+        }
+    )
     assert result.returncode != 0 and "DEBUG" in result.stderr
 
 
 def test_production_settings_pass_the_deploy_check() -> None:
-    result = _check_production({
-        "SECRET_KEY": "k9#" + "Zq7!vL2@pW5$" * 5, "FIELD_ENCRYPTION_KEY": "a passphrase",
-        "ALLOWED_HOSTS": "sync.example.com",
-    })
+    result = _check_production(
+        {
+            "SECRET_KEY": "k9#" + "Zq7!vL2@pW5$" * 5,
+            "FIELD_ENCRYPTION_KEY": "a passphrase",
+            "ALLOWED_HOSTS": "sync.example.com",
+        }
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -39,7 +39,9 @@ class Harness:
 
     def post(self, hook: OutgoingWebhook) -> Any:
         return self.client.post(
-            "/webhooks/gitea/", data=hook.body, content_type="application/json",
+            "/webhooks/gitea/",
+            data=hook.body,
+            content_type="application/json",
             headers={k: v for k, v in hook.headers.items() if k.lower() != "content-type"},
         )
 
@@ -71,8 +73,12 @@ def harness(db: Any) -> Iterator[Harness]:
     fake = FakeGitea(repository="acme/widgets", token="gitea-token", webhook_secret=SECRET)
     fake.start()
     connection = Connection.objects.create(
-        name="acme", provider="gitea", base_url=fake.url, repository="acme/widgets",
-        api_token="gitea-token", webhook_secret=SECRET,
+        name="acme",
+        provider="gitea",
+        base_url=fake.url,
+        repository="acme/widgets",
+        api_token="gitea-token",
+        webhook_secret=SECRET,
     )
     try:
         yield Harness(fake, connection)

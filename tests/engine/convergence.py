@@ -40,7 +40,9 @@ SCALARS = ("title", "body", "state", "milestone")
 SETS = ("labels", "assignees")
 _ISSUE_WRITE = re.compile(r"/issues/(\d+)(/labels)?$")
 FAKES: dict[str, type[FakeTracker]] = {
-    "gitea": FakeGitea, "github": FakeGitHub, "gitlab": FakeGitLab,
+    "gitea": FakeGitea,
+    "github": FakeGitHub,
+    "gitlab": FakeGitLab,
 }
 PROVIDERS = tuple(FAKES)
 
@@ -69,8 +71,14 @@ class CountingFake(FakeTracker):
         issue = self.issues.get(number)
         if issue is None:
             return None
-        return (issue.title, issue.body, issue.state, tuple(issue.labels),
-                tuple(issue.assignees), issue.milestone)
+        return (
+            issue.title,
+            issue.body,
+            issue.state,
+            tuple(issue.labels),
+            tuple(issue.assignees),
+            issue.milestone,
+        )
 
 
 @dataclasses.dataclass
@@ -103,10 +111,12 @@ class Scenario:
         self.provider = provider
         self.rng = random.Random(seed)
         self.steps = steps
-        self.policy = self.rng.choice(["manual", "manual", "manual", "remote_wins",
-                                       "local_wins", "last_writer_wins"])
-        fake_class = type(f"Counting{FAKES[provider].__name__}", (CountingFake, FAKES[provider]),
-                          {})
+        self.policy = self.rng.choice(
+            ["manual", "manual", "manual", "remote_wins", "local_wins", "last_writer_wins"]
+        )
+        fake_class = type(
+            f"Counting{FAKES[provider].__name__}", (CountingFake, FAKES[provider]), {}
+        )
         self.fake = fake_class(repository="sim/repo", token="sim-token", webhook_secret=SECRET)
         self.fake.known_labels = list(LABELS)
         self.fake.known_milestones = ["v1", "v2"]
@@ -125,14 +135,21 @@ class Scenario:
         self.fake.start()
         try:
             self.connection = Connection.objects.create(
-                name=f"sim-{self.seed}", provider=self.provider, base_url=self.fake.url,
-                repository="sim/repo", api_token="sim-token", webhook_secret=SECRET,
+                name=f"sim-{self.seed}",
+                provider=self.provider,
+                base_url=self.fake.url,
+                repository="sim/repo",
+                api_token="sim-token",
+                webhook_secret=SECRET,
                 conflict_policy=self.policy,
             )
             for n in range(self.rng.randint(2, 4)):
                 self.fake.seed_issue(
-                    title=f"issue {n}", body="", labels=self.rng.sample(LABELS, 2),
-                    assignees=self.rng.sample(USERS, 1), milestone=self.rng.choice(MILESTONES),
+                    title=f"issue {n}",
+                    body="",
+                    labels=self.rng.sample(LABELS, 2),
+                    assignees=self.rng.sample(USERS, 1),
+                    milestone=self.rng.choice(MILESTONES),
                 )
             sync_connection(connection_id=self.connection.pk, full=True)
             for _ in range(self.steps):
@@ -142,17 +159,28 @@ class Scenario:
         finally:
             self.fake.stop()
         return Outcome(
-            seed=self.seed, provider=self.provider, policy=self.policy, steps=self.steps, edits=len(self.edits),
-            webhooks_sent=len(self.fake.sent_webhooks), webhooks_lost=self.stats["lost"],
-            webhooks_duplicated=self.stats["duplicated"], crashes=self.stats["crashes"],
+            seed=self.seed,
+            provider=self.provider,
+            policy=self.policy,
+            steps=self.steps,
+            edits=len(self.edits),
+            webhooks_sent=len(self.fake.sent_webhooks),
+            webhooks_lost=self.stats["lost"],
+            webhooks_duplicated=self.stats["duplicated"],
+            crashes=self.stats["crashes"],
             conflicts=Conflict.objects.filter(issue__connection=self.connection).count(),
-            rounds_to_quiescence=rounds, problems=problems,
+            rounds_to_quiescence=rounds,
+            problems=problems,
         )
 
     def _deliver(self, hook: OutgoingWebhook) -> None:
         headers = {k: v for k, v in hook.headers.items() if k.lower() != "content-type"}
-        response = self.http.post(f"/webhooks/{self.provider}/", data=hook.body,
-                                  content_type="application/json", headers=headers)
+        response = self.http.post(
+            f"/webhooks/{self.provider}/",
+            data=hook.body,
+            content_type="application/json",
+            headers=headers,
+        )
         if response.status_code == 202:
             process_delivery(response.json()["delivery"])
         elif response.status_code not in (200, 204):
@@ -217,8 +245,9 @@ class Scenario:
 
     def _remote_key(self, number: int) -> tuple[str, int]:
         """The ledger key of a tracker issue: a locally created one keeps its local key."""
-        mirror = Issue.objects.filter(connection=self.connection,
-                                      external_number=str(number)).first()
+        mirror = Issue.objects.filter(
+            connection=self.connection, external_number=str(number)
+        ).first()
         if mirror is not None and mirror.pk in self.local_keys:
             return self.local_keys[mirror.pk]
         return ("remote", number)
@@ -268,15 +297,20 @@ class Scenario:
         self.edits.append(Edit("local", self._key_for(issue), field, recorded))
 
     def _remote_create(self) -> None:
-        fake_issue = self.fake.seed_issue(title=f"remote new {self.rng.randint(0, 999)}",
-                                          labels=[self.rng.choice(LABELS)], notify=True)
+        fake_issue = self.fake.seed_issue(
+            title=f"remote new {self.rng.randint(0, 999)}",
+            labels=[self.rng.choice(LABELS)],
+            notify=True,
+        )
         self.stats["remote_creates"] += 1
         del fake_issue
 
     def _local_create(self) -> None:
-        issue = issue_create(connection=self.connection,
-                             title=f"local new {self.rng.randint(0, 99999)}",
-                             labels=[self.rng.choice(LABELS)])
+        issue = issue_create(
+            connection=self.connection,
+            title=f"local new {self.rng.randint(0, 99999)}",
+            labels=[self.rng.choice(LABELS)],
+        )
         self.local_keys[issue.pk] = ("local", issue.pk)
         self.stats["local_creates"] += 1
 
@@ -300,17 +334,21 @@ class Scenario:
             return
         rows = OutboxEntry.objects.filter(id__in=claimed[issue.pk])
         fields = {f for row in rows for f in row.changes}
-        open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field",
-                                                                                flat=True))
+        open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field", flat=True))
         values = {f: v for f, v in issue.snapshot().items() if f in fields - open_conflicts}
         if not values:
             return
         client = client_for(self.connection)
         try:
             fresh = client.get_issue(issue.external_number)
-            snap = {"title": fresh.title, "body": fresh.body, "state": fresh.state.value,
-                    "labels": sorted(fresh.labels), "assignees": sorted(fresh.assignees),
-                    "milestone": fresh.milestone}
+            snap = {
+                "title": fresh.title,
+                "body": fresh.body,
+                "state": fresh.state.value,
+                "labels": sorted(fresh.labels),
+                "assignees": sorted(fresh.assignees),
+                "milestone": fresh.milestone,
+            }
             to_write = {f: v for f, v in values.items() if snap[f] != v}
             if to_write:
                 client.update_issue(issue.external_number, to_issue_fields(to_write))
@@ -335,7 +373,8 @@ class Scenario:
             run = sync_connection(connection_id=self.connection.pk, full=True)
             busy = OutboxEntry.objects.filter(
                 issue__connection=self.connection,
-                status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]).exists()
+                status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS],
+            ).exists()
             self.fake.drain_webhooks()
             if not busy and not self.pending_hooks and run.drift == 0:
                 return round_number
@@ -357,7 +396,9 @@ class Scenario:
             if len(issues) > 1:
                 problems.append(f"(c) duplicate mirror rows for remote #{number}")
         if set(by_external) != remote_numbers:
-            problems.append(f"(c) mirror has {sorted(by_external)}, tracker {sorted(remote_numbers)}")
+            problems.append(
+                f"(c) mirror has {sorted(by_external)}, tracker {sorted(remote_numbers)}"
+            )
         titles = [i.title for i in self.fake.issues.values()]
         for title in {t for t in titles if titles.count(t) > 1 and t.startswith("local new")}:
             problems.append(f"(c) duplicate remote issues titled {title!r}")
@@ -369,22 +410,28 @@ class Scenario:
             remote = self.fake.issues.get(int(number))
             if remote is None:
                 continue
-            remote_state = {"title": remote.title, "body": remote.body, "state": remote.state,
-                            "labels": sorted(remote.labels),
-                            "assignees": sorted(remote.assignees),
-                            "milestone": remote.milestone}
+            remote_state = {
+                "title": remote.title,
+                "body": remote.body,
+                "state": remote.state,
+                "labels": sorted(remote.labels),
+                "assignees": sorted(remote.assignees),
+                "milestone": remote.milestone,
+            }
             local_state = issue.snapshot()
             for field, value in remote_state.items():
                 if local_state[field] != value:
-                    problems.append(f"(a) #{number} {field}: mirror {local_state[field]!r} "
-                                    f"!= tracker {value!r}")
+                    problems.append(
+                        f"(a) #{number} {field}: mirror {local_state[field]!r} != tracker {value!r}"
+                    )
             for conflict in issue.conflicts.filter(resolved=False):
                 if conflict.remote_value != remote_state[conflict.field]:
-                    problems.append(f"(a) #{number} open conflict on {conflict.field} does not "
-                                    "hold the tracker's value")
+                    problems.append(
+                        f"(a) #{number} open conflict on {conflict.field} does not "
+                        "hold the tracker's value"
+                    )
                 if conflict.local_value == conflict.remote_value:
-                    problems.append(f"(a) #{number} conflict on {conflict.field} with equal "
-                                    "values")
+                    problems.append(f"(a) #{number} conflict on {conflict.field} with equal values")
             final[self._key_for(issue)] = remote_state
 
         # (b) every uncontested edit is present on both sides.
@@ -393,8 +440,9 @@ class Scenario:
             sides[(edit.key, edit.field)].add(edit.side)
         conflicted = {
             (self._key_for(c.issue), c.field)
-            for c in Conflict.objects.filter(issue__connection=self.connection)
-            .select_related("issue")
+            for c in Conflict.objects.filter(issue__connection=self.connection).select_related(
+                "issue"
+            )
         }
         last_scalar: dict[tuple[tuple[str, int], str], Any] = {}
         last_element: dict[tuple[tuple[str, int], str, str], bool] = {}
@@ -411,8 +459,9 @@ class Scenario:
             if (key, field) in conflicted:
                 continue
             if final[key][field] != value:
-                problems.append(f"(b) lost edit: {key} {field}={value!r}, "
-                                f"final {final[key][field]!r}")
+                problems.append(
+                    f"(b) lost edit: {key} {field}={value!r}, final {final[key][field]!r}"
+                )
         for (key, field, element), present in last_element.items():
             if key in deleted or key not in final or len(sides[(key, field)]) > 1:
                 continue
@@ -426,4 +475,5 @@ class Scenario:
     def _settle_failed(self) -> bool:
         return OutboxEntry.objects.filter(
             issue__connection=self.connection,
-            status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]).exists()
+            status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS],
+        ).exists()

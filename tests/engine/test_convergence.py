@@ -19,5 +19,4 @@ def test_both_sides_converge_and_nothing_is_lost(seed: int) -> None:
     provider = PROVIDERS[seed % len(PROVIDERS)]  # every provider's fake in turn
     outcome = Scenario(seed, provider=provider).run()
     assert outcome.rounds_to_quiescence > 0, outcome
-    assert outcome.problems == [], (
-        f"seed {seed} ({provider}, {outcome.policy}): {outcome.problems}")
+    assert outcome.problems == [], f"seed {seed} ({provider}, {outcome.policy}): {outcome.problems}"

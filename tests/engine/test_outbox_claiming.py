@@ -16,13 +16,19 @@ from issues.outbox import claim_issue_batch
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_never_take_the_same_row() -> None:
-    conn = Connection.objects.create(name="c", provider="gitea", base_url="http://127.0.0.1:9",
-                                     repository="a/b")
+    conn = Connection.objects.create(
+        name="c", provider="gitea", base_url="http://127.0.0.1:9", repository="a/b"
+    )
     now = timezone.now()
     for n in range(60):
         issue = Issue.objects.create(connection=conn, external_id=str(n), title=f"i{n}")
-        OutboxEntry.objects.create(connection=conn, issue=issue, operation="update",
-                                   changes={"title": f"t{n}"}, next_attempt_at=now)
+        OutboxEntry.objects.create(
+            connection=conn,
+            issue=issue,
+            operation="update",
+            changes={"title": f"t{n}"},
+            next_attempt_at=now,
+        )
     results: list[dict[int, list[int]]] = []
     barrier = threading.Barrier(4)
 

@@ -41,12 +41,14 @@ def test_incremental_poll_asks_since_the_cursor_minus_the_overlap(harness):
 
 def test_two_runs_never_overlap_on_one_connection(harness):
     Connection.objects.filter(pk=harness.connection.pk).update(
-        sync_lock_until=timezone.now() + timedelta(minutes=5))
+        sync_lock_until=timezone.now() + timedelta(minutes=5)
+    )
     with pytest.raises(SyncAlreadyRunning):
         sync_connection(connection_id=harness.connection.pk, full=False)
     # An expired lease (a killed worker's) does not block the next run.
     Connection.objects.filter(pk=harness.connection.pk).update(
-        sync_lock_until=timezone.now() - timedelta(seconds=1))
+        sync_lock_until=timezone.now() - timedelta(seconds=1)
+    )
     assert sync_connection(connection_id=harness.connection.pk, full=False).success
 
 
@@ -61,8 +63,9 @@ def test_every_run_is_recorded_with_counts(harness):
 
 @pytest.mark.django_db
 def test_saving_a_connection_updates_its_schedule_in_place() -> None:
-    connection = Connection.objects.create(name="c", provider="gitea", base_url="http://x",
-                                           repository="a/b")
+    connection = Connection.objects.create(
+        name="c", provider="gitea", base_url="http://x", repository="a/b"
+    )
     task = PeriodicTask.objects.get(name=f"full sync of connection {connection.pk}")
     assert json.loads(task.kwargs) == {"connection_id": connection.pk}
     assert task.interval.every == 86_400 and task.enabled
@@ -78,22 +81,31 @@ def test_saving_a_connection_updates_its_schedule_in_place() -> None:
 def test_sync_schedules_registers_the_global_tasks() -> None:
     call_command("sync_schedules", stdout=open("/dev/null", "w"))  # noqa: SIM115
     names = set(PeriodicTask.objects.values_list("task", flat=True))
-    assert {"issues.tasks.drain_outbox", "issues.tasks.sweep_webhook_deliveries",
-            "issues.tasks.sync_issues_incremental"} <= names
+    assert {
+        "issues.tasks.drain_outbox",
+        "issues.tasks.sweep_webhook_deliveries",
+        "issues.tasks.sync_issues_incremental",
+    } <= names
 
 
 @pytest.mark.django_db
 def test_due_connections_honour_intervals_and_poll_faster_when_webhooks_are_unhealthy():
     now = timezone.now()
-    fresh = Connection.objects.create(name="fresh", provider="gitea", base_url="http://x",
-                                      repository="a/1", last_polled_at=now)
-    Connection.objects.create(name="never", provider="gitea", base_url="http://x",
-                              repository="a/2")
+    fresh = Connection.objects.create(
+        name="fresh", provider="gitea", base_url="http://x", repository="a/1", last_polled_at=now
+    )
+    Connection.objects.create(name="never", provider="gitea", base_url="http://x", repository="a/2")
     unhealthy = Connection.objects.create(
-        name="unhealthy", provider="gitea", base_url="http://x", repository="a/3",
-        last_polled_at=now - timedelta(seconds=90), webhook_healthy=False)
-    Connection.objects.create(name="off", provider="gitea", base_url="http://x",
-                              repository="a/4", enabled=False)
+        name="unhealthy",
+        provider="gitea",
+        base_url="http://x",
+        repository="a/3",
+        last_polled_at=now - timedelta(seconds=90),
+        webhook_healthy=False,
+    )
+    Connection.objects.create(
+        name="off", provider="gitea", base_url="http://x", repository="a/4", enabled=False
+    )
     due = set(due_connections())
     names = set(Connection.objects.filter(pk__in=due).values_list("name", flat=True))
     assert names == {"never", "unhealthy"}

@@ -22,8 +22,12 @@ def mirrored(h, **seed):
 def test_remote_create_is_mirrored_by_its_webhook(harness):
     fake_issue, issue = mirrored(harness, labels=["bug"], assignees=["bob"], milestone="v1")
     assert issue.snapshot() == {
-        "title": "Crash on save", "body": "", "state": "open", "labels": ["bug"],
-        "assignees": ["bob"], "milestone": "v1",
+        "title": "Crash on save",
+        "body": "",
+        "state": "open",
+        "labels": ["bug"],
+        "assignees": ["bob"],
+        "milestone": "v1",
     }
     assert issue.remote_url.endswith(f"/acme/widgets/issues/{fake_issue.number}")
     assert issue.sync_status == SyncStatus.SYNCED
@@ -91,7 +95,10 @@ def test_concurrent_same_field_edits_make_a_conflict_under_manual(harness):
     issue = harness.issue(fake_issue.number)
     conflict = Conflict.objects.get(issue=issue, resolved=False)
     assert (conflict.field, conflict.local_value, conflict.remote_value) == (
-        "title", "local title", "remote title")
+        "title",
+        "local title",
+        "remote title",
+    )
     assert conflict.base_value == "Crash on save"
     assert issue.title == "remote title"  # the mirror keeps the remote value
     assert issue.sync_status == SyncStatus.CONFLICT
@@ -108,8 +115,11 @@ def test_concurrent_same_field_edits_make_a_conflict_under_manual(harness):
 
 @pytest.mark.parametrize(
     ("policy", "winner"),
-    [("remote_wins", "remote title"), ("local_wins", "local title"),
-     ("last_writer_wins", "remote title")],  # the tracker's edit came after the local one
+    [
+        ("remote_wins", "remote title"),
+        ("local_wins", "local title"),
+        ("last_writer_wins", "remote title"),
+    ],  # the tracker's edit came after the local one
 )
 def test_concurrent_same_field_edits_follow_the_policy(harness, policy, winner):
     harness.connection.conflict_policy = policy
@@ -200,8 +210,9 @@ def test_a_worker_killed_after_claiming_is_retried_and_the_tracker_written_once(
     from issues.canonical import to_issue_fields
     from issues.clients import client_for
 
-    client_for(harness.connection).update_issue(str(fake_issue.number),
-                                                to_issue_fields({"title": "written once"}))
+    client_for(harness.connection).update_issue(
+        str(fake_issue.number), to_issue_fields({"title": "written once"})
+    )
     patches_before = harness.fake.count_requests("PATCH")
     # Its lease has run out: another drain reclaims the row, sees the tracker has it, skips.
     report = harness.drain()
@@ -235,9 +246,7 @@ def test_opened_webhook_that_beats_the_create_answer_links_instead_of_duplicatin
     assert len(harness.fake.issues) == 1
 
 
-def test_missed_webhooks_are_caught_by_polling_and_mark_webhooks_unhealthy(
-    harness, monkeypatch
-):
+def test_missed_webhooks_are_caught_by_polling_and_mark_webhooks_unhealthy(harness, monkeypatch):
     from issues import polling
 
     # The fake's clock runs ahead (one second per write): count any change polling finds.

@@ -19,40 +19,64 @@ SECRET = "s3cret"
 
 
 def gitea_payload(repository: str = "acme/widgets", number: int = 7) -> bytes:
-    return json.dumps({
-        "action": "opened", "number": number,
-        "issue": {
-            "id": 900 + number, "number": number, "title": "Ünïcode title ✓", "body": "b",
-            "state": "open", "labels": [{"id": 1, "name": "bug"}], "assignees": None,
-            "milestone": None, "created_at": "2026-11-20T10:00:00Z",
-            "updated_at": "2026-11-20T10:00:00Z", "pull_request": None,
-            "html_url": f"http://tracker.test/{repository}/issues/{number}",
-        },
-        "repository": {"id": 1, "full_name": repository, "name": repository.split("/")[1]},
-        "sender": {"login": "alice"},
-    }).encode()
+    return json.dumps(
+        {
+            "action": "opened",
+            "number": number,
+            "issue": {
+                "id": 900 + number,
+                "number": number,
+                "title": "Ünïcode title ✓",
+                "body": "b",
+                "state": "open",
+                "labels": [{"id": 1, "name": "bug"}],
+                "assignees": None,
+                "milestone": None,
+                "created_at": "2026-11-20T10:00:00Z",
+                "updated_at": "2026-11-20T10:00:00Z",
+                "pull_request": None,
+                "html_url": f"http://tracker.test/{repository}/issues/{number}",
+            },
+            "repository": {"id": 1, "full_name": repository, "name": repository.split("/")[1]},
+            "sender": {"login": "alice"},
+        }
+    ).encode()
 
 
-def post(body: bytes, *, provider: str = "gitea", event: str = "issues", delivery: str = "d-1",
-         secret: str = SECRET, path: str | None = None, **headers: str):
+def post(
+    body: bytes,
+    *,
+    provider: str = "gitea",
+    event: str = "issues",
+    delivery: str = "d-1",
+    secret: str = SECRET,
+    path: str | None = None,
+    **headers: str,
+):
     signed = {"X-Gitea-Event": event, "X-Gitea-Delivery": delivery}
     if secret:
         signed["X-Gitea-Signature"] = gitea_signature(secret, body)
     signed.update(headers)
-    return Client().post(path or f"/webhooks/{provider}/", data=body,
-                         content_type="application/json", headers=signed)
+    return Client().post(
+        path or f"/webhooks/{provider}/", data=body, content_type="application/json", headers=signed
+    )
 
 
 @pytest.fixture
 def connection(db) -> Connection:
     return Connection.objects.create(
-        name="acme", provider="gitea", base_url="http://tracker.test", repository="acme/widgets",
-        api_token="t", webhook_secret=SECRET,
+        name="acme",
+        provider="gitea",
+        base_url="http://tracker.test",
+        repository="acme/widgets",
+        api_token="t",
+        webhook_secret=SECRET,
     )
 
 
-def test_accepted_delivery_is_stored_then_queued_after_commit(connection,
-                                                              django_capture_on_commit_callbacks):
+def test_accepted_delivery_is_stored_then_queued_after_commit(
+    connection, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = post(gitea_payload())
     assert response.status_code == 202
@@ -149,21 +173,32 @@ def test_30_mb_body_is_refused_before_it_is_read(connection):
 
 
 def test_github_signature_scheme_is_checked_for_github(db):
-    Connection.objects.create(name="gh", provider="github", base_url="https://api.github.com",
-                              repository="octo/repo", api_token="t", webhook_secret=SECRET)
+    Connection.objects.create(
+        name="gh",
+        provider="github",
+        base_url="https://api.github.com",
+        repository="octo/repo",
+        api_token="t",
+        webhook_secret=SECRET,
+    )
     payload = Path(__file__).parent.parent / "fixtures" / "github" / "issues__deleted.json"
     body = payload.read_bytes()
     repository = json.loads(body)["repository"]["full_name"]
     Connection.objects.filter(name="gh").update(repository=repository)
-    headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "g-1",
-               "X-Hub-Signature-256": github_signature(SECRET, body)}
-    ok = Client().post("/webhooks/github/", data=body, content_type="application/json",
-                       headers=headers)
+    headers = {
+        "X-GitHub-Event": "issues",
+        "X-GitHub-Delivery": "g-1",
+        "X-Hub-Signature-256": github_signature(SECRET, body),
+    }
+    ok = Client().post(
+        "/webhooks/github/", data=body, content_type="application/json", headers=headers
+    )
     assert ok.status_code == 202
     headers["X-Hub-Signature-256"] = github_signature("wrong", body)
     headers["X-GitHub-Delivery"] = "g-2"
-    bad = Client().post("/webhooks/github/", data=body, content_type="application/json",
-                        headers=headers)
+    bad = Client().post(
+        "/webhooks/github/", data=body, content_type="application/json", headers=headers
+    )
     assert bad.status_code == 401
 
 
@@ -183,7 +218,8 @@ def test_sweep_finds_deliveries_stored_but_never_processed(connection):
     post(gitea_payload(number=1), delivery="old")
     post(gitea_payload(number=2), delivery="fresh")
     WebhookDelivery.objects.filter(delivery_id="old").update(
-        received_at=timezone.now() - timedelta(minutes=5))
+        received_at=timezone.now() - timedelta(minutes=5)
+    )
     old = WebhookDelivery.objects.get(delivery_id="old")
     assert stuck_deliveries() == [old.pk]
 

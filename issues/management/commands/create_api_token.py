@@ -14,8 +14,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--name", default="", help="A label to recognise the token by.")
-        parser.add_argument("--connection", type=int, action="append", default=[],
-                            help="Scope the token to this connection id (repeatable).")
+        parser.add_argument(
+            "--connection",
+            type=int,
+            action="append",
+            default=[],
+            help="Scope the token to this connection id (repeatable).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         user, created = get_user_model().objects.get_or_create(username=options["username"])
