@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: install run test lint soak demo migrate clean
+.PHONY: install run test lint soak demo bench migrate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ demo: migrate
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py sync_schedules
 	SYNDARIX_PORT=$(PORT) DEMO_GITEA_PORT=$(DEMO_GITEA_PORT) exec $(VENV)/bin/honcho -f Procfile.demo start
+
+# Benchmarks: needs PostgreSQL + Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL); ~6-10 min.
+BENCH_RESULTS ?= bench-results.json
+bench: install
+	BENCH_RESULTS=$(BENCH_RESULTS) $(PY) -m bench.run
 
 lint: install
 	$(VENV)/bin/ruff check .

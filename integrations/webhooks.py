@@ -11,10 +11,12 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -51,6 +53,7 @@ _KEPT_HEADERS = (
 )
 # JSON nested deeper than this is not a tracker payload; refuse it before it costs recursion.
 MAX_JSON_DEPTH = 200
+LAST_WEBHOOK_RESOLUTION = timedelta(seconds=5)
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -67,6 +70,8 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | None:
 
 
 def _json_depth_ok(body: bytes) -> bool:
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return True  # cannot nest deeper than it has brackets: skip the byte-by-byte walk
     depth = 0
     in_string = escaped = False
     for byte in body:
@@ -211,10 +216,15 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
                 body=body,
                 correlation_id=correlation_id[:64],
             )
-            Connection.objects.filter(pk=connection.pk).update(last_webhook_at=delivery.received_at)
             queue_on_commit(process_webhook_event, delivery.pk)
     except IntegrityError:
         return JsonResponse({"status": "duplicate", "delivery_id": delivery_id}, status=200)
+    # Outside the delivery's transaction and at most every few seconds: a row lock on the
+    # connection held through each commit would serialise all deliveries to it.
+    Connection.objects.filter(pk=connection.pk).filter(
+        Q(last_webhook_at__isnull=True)
+        | Q(last_webhook_at__lt=delivery.received_at - LAST_WEBHOOK_RESOLUTION)
+    ).update(last_webhook_at=delivery.received_at)
     return JsonResponse(
         {"status": "accepted", "delivery": delivery.pk, "correlation_id": delivery.correlation_id},
         status=202,
