@@ -22,6 +22,14 @@ CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 _MISSING_KEY = pytest.StashKey[str]()  # why a test's service is missing, for the failure
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The provider contract tests skip without ../shared; CI has it, so there it is an error.
+    from tests.shared_data import SHARED_DIR, shared_available
+
+    if REQUIRE_SERVICES and not shared_available():
+        pytest.exit(f"REQUIRE_SERVICES=1 but no shared fixtures at {SHARED_DIR}", returncode=1)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Celery reads Django settings lazily: load them now, before any test's `settings`
     # override could be frozen into the app's configuration for the rest of the run.

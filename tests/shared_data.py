@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import os
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("SYNDARIX_SHARED_DIR", REPO_ROOT.parent / "shared"))
@@ -15,6 +18,13 @@ LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 def shared_available() -> bool:
     return (SHARED_DIR / "fixtures").is_dir()
+
+
+def missing_shared(reason: str) -> NoReturn:
+    """Skip on a machine without ../shared; fail in CI (REQUIRE_SERVICES=1), where it is."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"shared data missing in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def shared_fixture_paths(provider: str) -> list[Path]:

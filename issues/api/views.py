@@ -4,7 +4,7 @@ every change to issues and conflicts goes through issues.services, never a direc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -299,9 +299,24 @@ class IssueDetailApi(ApiView):
         return Response(IssueSerializer(issue).data)
 
 
-class IssueCloseApi(ApiView):
+class _IssueStateChangeApi(ApiView):
+    """Close and reopen: one service call each, the same answer."""
+
     queryset = Issue.objects.all()
     serializer_class = IssueSerializer
+    change: Callable[..., Issue]
+
+    def _change(self, request: Request) -> Response:
+        issue = self.get_object()
+        with service_errors(issue):
+            issue = type(self).change(
+                issue=issue, trigger=Trigger.API, correlation_id=correlation_id(request)
+            )
+        return Response(IssueSerializer(issue).data)
+
+
+class IssueCloseApi(_IssueStateChangeApi):
+    change = staticmethod(issue_close)
 
     @api_operation(
         summary="Close an issue",
@@ -312,17 +327,11 @@ class IssueCloseApi(ApiView):
     )
     @idempotent()
     def post(self, request: Request, pk: int) -> Response:
-        issue = self.get_object()
-        with service_errors(issue):
-            issue = issue_close(
-                issue=issue, trigger=Trigger.API, correlation_id=correlation_id(request)
-            )
-        return Response(IssueSerializer(issue).data)
+        return self._change(request)
 
 
-class IssueReopenApi(ApiView):
-    queryset = Issue.objects.all()
-    serializer_class = IssueSerializer
+class IssueReopenApi(_IssueStateChangeApi):
+    change = staticmethod(issue_reopen)
 
     @api_operation(
         summary="Reopen an issue",
@@ -333,12 +342,7 @@ class IssueReopenApi(ApiView):
     )
     @idempotent()
     def post(self, request: Request, pk: int) -> Response:
-        issue = self.get_object()
-        with service_errors(issue):
-            issue = issue_reopen(
-                issue=issue, trigger=Trigger.API, correlation_id=correlation_id(request)
-            )
-        return Response(IssueSerializer(issue).data)
+        return self._change(request)
 
 
 class IssueHistoryApi(ApiView, generics.ListAPIView):

@@ -23,7 +23,7 @@ from integrations.fake_trackers.base import OutgoingWebhook, RecordedRequest
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.providers.base import IssueFields, IssueState
 from integrations.providers.github import GitHubClient
-from tests.shared_data import spec_path
+from tests.shared_data import missing_shared, spec_path
 
 openapi_core = pytest.importorskip("openapi_core")
 from openapi_core.datatypes import RequestParameters  # noqa: E402
@@ -325,7 +325,7 @@ def test_fake_webhooks_have_the_top_level_shape_of_real_captures(
         if p.name.startswith("issues__") and "transfer" not in p.name
     }
     if not captures:
-        pytest.skip("no shared GitHub captures")
+        missing_shared("no shared GitHub captures")
     issue = fake.seed_issue(title="t", assignees=["bob"], milestone="v1", notify=True)
     fake.edit_issue(issue.number, title="t2", labels=["bug"], assignees=[], milestone=None)
     fake.edit_issue(issue.number, labels=[], assignees=["carol"], milestone="v2", state="closed")

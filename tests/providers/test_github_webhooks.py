@@ -20,6 +20,7 @@ from tests.shared_data import (
     LOCAL_FIXTURES,
     event_from_fixture_name,
     github_signature,
+    missing_shared,
     shared_fixture_paths,
 )
 
@@ -243,7 +244,7 @@ SHARED_EXPECTATIONS: dict[str, dict[str, Any]] = {
 def test_shared_payload_field_values_are_read_exactly(name: str) -> None:
     path = next((p for p in SHARED if p.name == name), None)
     if path is None:
-        pytest.skip(f"{name} is not in /work/shared (absent or renamed)")
+        missing_shared(f"{name} is not in the shared fixtures (absent or renamed)")
     parsed = parse_fixture(path)
     assert parsed.issue is not None
     for field, value in SHARED_EXPECTATIONS[name].items():
@@ -253,7 +254,7 @@ def test_shared_payload_field_values_are_read_exactly(name: str) -> None:
 def test_transfer_reads_as_the_issue_leaving_the_source_repository() -> None:
     path = next((p for p in SHARED if p.name == "issues__transferred.json"), None)
     if path is None:
-        pytest.skip("issues__transferred.json is not in /work/shared")
+        missing_shared("issues__transferred.json is not in the shared fixtures")
     parsed = parse_fixture(path)
     assert parsed.kind is EventKind.ISSUE_DELETED
     assert parsed.repository == "CrisisCollab/TestWebhook"
@@ -263,7 +264,7 @@ def test_transfer_reads_as_the_issue_leaving_the_source_repository() -> None:
 def test_2015_comment_payload_without_assignees_list_uses_the_single_assignee() -> None:
     path = next((p for p in SHARED if p.name == "issue_comment.json"), None)
     if path is None:
-        pytest.skip("issue_comment.json is not in /work/shared")
+        missing_shared("issue_comment.json is not in the shared fixtures")
     payload = load(path)
     payload["issue"]["assignee"] = {"login": "baxterthehacker", "id": 6752317}
 
