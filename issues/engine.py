@@ -425,6 +425,19 @@ def _link_created(
     return dataclasses.replace(result, outcome="linked")
 
 
+def _stored_state(issue: Issue) -> tuple[Any, ...]:
+    return (
+        issue.snapshot(),
+        issue.base,
+        issue.versions,
+        issue.external_number,
+        issue.remote_url,
+        issue.remote_created_at,
+        issue.remote_updated_at,
+        issue.remote_deleted_at,
+    )
+
+
 def _merge_into(
     *,
     connection: Connection,
@@ -481,11 +494,13 @@ def _merge_into(
         push.pop(field, None)
 
     before = mirror
+    stored = _stored_state(issue)
     _remote_meta(issue, remote)
     _set_fields(issue, merged)
     issue.base = new_base
     issue.versions = versions.as_json()
-    issue.save()
+    if _stored_state(issue) != stored:
+        issue.save()  # echoes and redeliveries change nothing: no write for them
 
     # Conflicts: open or refresh one per field; close the ones the merge settled.
     for clash in result.conflicts:
