@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from integrations.models import Connection
 from issues.canonical import FIELDS, changed_fields, normalise, normalise_value
-from issues.engine import Versions, _log, enqueue_push, refresh_sync_status
+from issues.engine import Versions, _action_for, _log, enqueue_push, refresh_sync_status
 from issues.models import (
     Action,
     Conflict,
@@ -154,7 +154,7 @@ def issue_update(
         issue=issue,
         connection=connection,
         direction=Direction.OUTBOUND,
-        action=_action(before, after),
+        action=_action_for(before, after),
         trigger=trigger,
         before=before,
         after=after,
@@ -165,12 +165,6 @@ def issue_update(
         enqueue_push(issue=issue, fields={f: after[f] for f in diff}, correlation_id=correlation_id)
     refresh_sync_status(issue)
     return issue
-
-
-def _action(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
-    if before["state"] != after["state"]:
-        return Action.CLOSE if after["state"] == IssueState.CLOSED else Action.REOPEN
-    return Action.UPDATE
 
 
 def issue_close(*, issue: Issue, trigger: str = Trigger.API, correlation_id: str = "") -> Issue:
