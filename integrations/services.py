@@ -181,12 +181,14 @@ def delivery_reprocess(*, delivery_ids: Iterable[int]) -> int:
     Applying a delivery again is safe: the engine's stale guard and merge make a repeat a
     no-op when the mirror already has its state.
     """
-    from issues.inbound import PROCESSING_LEASE
+    from issues.inbound import processing_lease
     from issues.tasks import process_webhook_event
     from syndarix_sync.queueing import queue_on_commit
 
     # A delivery a worker is processing right now is left to that worker.
-    busy = Q(status=DeliveryStatus.PROCESSING, processed_at__gte=timezone.now() - PROCESSING_LEASE)
+    busy = Q(
+        status=DeliveryStatus.PROCESSING, processed_at__gte=timezone.now() - processing_lease()
+    )
     rows = WebhookDelivery.objects.select_for_update().filter(id__in=set(delivery_ids))
     ids = list(rows.exclude(busy).values_list("id", flat=True))
     WebhookDelivery.objects.filter(id__in=ids).update(

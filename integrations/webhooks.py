@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -24,9 +23,10 @@ from django.views.decorators.http import require_http_methods
 from integrations import providers
 from integrations.models import Connection, WebhookDelivery
 from integrations.providers.base import EventKind, WebhookPayloadError, WebhookVerifier
+from syndarix_sync.logs import get_logger, new_correlation_id
 from syndarix_sync.metrics import WEBHOOK_DELIVERIES
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 # Headers kept with a delivery: enough to re-verify, dedupe and debug, nothing secret.
 _KEPT_HEADERS = (
@@ -57,7 +57,9 @@ LAST_WEBHOOK_RESOLUTION = timedelta(seconds=5)
 
 
 def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"detail": message}, status=status)
+    response = JsonResponse({"detail": message}, status=status)
+    response.reason_detail = message  # type: ignore[attr-defined]  # for the log line
+    return response
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes | None:
@@ -131,10 +133,29 @@ def receive_webhook(
     outcome = {202: "accepted", 200: "duplicate", 204: "ignored"}.get(
         response.status_code, f"rejected_{response.status_code}"
     )
-    WEBHOOK_DELIVERIES.labels(
-        provider=provider if providers.is_supported(provider) else "unknown", outcome=outcome
-    ).inc()
+    known = providers.is_supported(provider)
+    WEBHOOK_DELIVERIES.labels(provider=provider if known else "unknown", outcome=outcome).inc()
+    # The refusal's reason is in the answer; a log line with it lets an operator see why a
+    # tracker's deliveries bounce without reading the tracker's delivery history.
+    logger.log(
+        logging.WARNING if response.status_code >= 400 else logging.INFO,
+        "webhook",
+        provider=provider if known else "unknown",
+        outcome=outcome,
+        status=response.status_code,
+        connection=connection_id,
+        webhook_event=_event_header(request),
+        delivery=getattr(response, "delivery_pk", None),
+        reason=getattr(response, "reason_detail", None),
+    )
     return response
+
+
+def _event_header(request: HttpRequest) -> str | None:
+    for name in ("X-Gitea-Event", "X-GitHub-Event", "X-Gitlab-Event"):
+        if name in request.headers:
+            return request.headers[name][:100]
+    return None
 
 
 def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> HttpResponse:
@@ -201,7 +222,7 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
         return _error(404, f"no {provider} connection for repository {parsed.repository!r}")
 
     delivery_id = verifier.delivery_id(headers=headers, body=body)[:200]
-    correlation_id = headers.get("X-Correlation-ID") or uuid.uuid4().hex
+    correlation_id = getattr(request, "correlation_id", None) or new_correlation_id()
     from issues.tasks import process_webhook_event  # tasks import the engine; keep intake light
     from syndarix_sync.queueing import queue_on_commit
 
@@ -225,7 +246,9 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
         Q(last_webhook_at__isnull=True)
         | Q(last_webhook_at__lt=delivery.received_at - LAST_WEBHOOK_RESOLUTION)
     ).update(last_webhook_at=delivery.received_at)
-    return JsonResponse(
+    response = JsonResponse(
         {"status": "accepted", "delivery": delivery.pk, "correlation_id": delivery.correlation_id},
         status=202,
     )
+    response.delivery_pk = delivery.pk  # type: ignore[attr-defined]  # for the log line
+    return response

@@ -36,7 +36,10 @@ from issues.models import (
     SyncLog,
     SyncStatus,
 )
+from syndarix_sync.logs import current_correlation_id, get_logger
 from syndarix_sync.metrics import SYNC_CONFLICTS, SYNC_OPERATIONS
+
+logger = get_logger(__name__)
 
 Outcome = Literal[
     "created",
@@ -155,7 +158,7 @@ def _log(
     after: Any,
     correlation_id: str,
 ) -> None:
-    SyncLog.objects.create(
+    entry = SyncLog.objects.create(
         connection=connection,
         issue=issue,
         provider=connection.provider,
@@ -164,7 +167,17 @@ def _log(
         trigger=trigger,
         before=before,
         after=after,
-        correlation_id=correlation_id[:64],
+        correlation_id=(correlation_id or current_correlation_id())[:64],
+    )
+    # Field names, never values: an issue's text is the tracker's data, not log material.
+    logger.info(
+        "sync_log",
+        sync_log=entry.pk,
+        issue=issue.pk if issue is not None else None,
+        direction=direction,
+        action=action,
+        trigger=trigger,
+        fields=sorted(after) if isinstance(after, dict) else None,
     )
 
 
@@ -232,7 +245,7 @@ def enqueue_push(
         operation=operation,
         changes=dict(fields),
         next_attempt_at=timezone.now(),
-        correlation_id=correlation_id[:64],
+        correlation_id=(correlation_id or current_correlation_id())[:64],
     )
     from issues.tasks import push_issue_to_external
     from syndarix_sync.queueing import queue_on_commit

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -21,19 +21,26 @@ from integrations.providers.base import (
 from issues.clients import client_for
 from issues.engine import apply_remote_deletion, apply_remote_issue
 from issues.models import Trigger
+from syndarix_sync.logs import correlation, get_logger
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
-PROCESSING_LEASE = timedelta(minutes=5)
-SWEEP_AFTER = timedelta(minutes=1)
 MAX_DELIVERY_ATTEMPTS = 5
+
+
+def processing_lease() -> timedelta:
+    return timedelta(seconds=settings.WEBHOOK_PROCESSING_LEASE_SECONDS)
+
+
+def sweep_after() -> timedelta:
+    return timedelta(seconds=settings.WEBHOOK_SWEEP_AFTER_SECONDS)
 
 
 def _claim(delivery_id: int) -> WebhookDelivery | None:
     """Conditional update: only one worker processes a delivery, and a crashed worker's
     claim expires (a delivery stuck in `processing` past the lease is claimable again)."""
     now = timezone.now()
-    stale = now - PROCESSING_LEASE
+    stale = now - processing_lease()
     claimed = (
         WebhookDelivery.objects.filter(pk=delivery_id)
         .filter(
@@ -59,7 +66,23 @@ def _finish(delivery: WebhookDelivery, status: str, error: str = "") -> None:
 def process_delivery(delivery_id: int) -> str:
     delivery = _claim(delivery_id)
     if delivery is None:
+        logger.debug("delivery_not_claimable", delivery=delivery_id)
         return "not-claimable"
+    # The id the intake stored binds every line below, also when the sweep re-queued this
+    # delivery hours later from another process.
+    with correlation(
+        delivery.correlation_id or None,
+        delivery=delivery.pk,
+        provider=delivery.provider,
+        connection=delivery.connection_id,
+    ):
+        outcome = _process(delivery)
+        log = logger.warning if outcome == "failed" else logger.info
+        log("delivery_processed", webhook_event=delivery.event, outcome=outcome)
+        return outcome
+
+
+def _process(delivery: WebhookDelivery) -> str:
     connection = delivery.connection
     if connection is None or not connection.enabled:
         _finish(delivery, DeliveryStatus.IGNORED, "no enabled connection")
@@ -120,8 +143,8 @@ def process_delivery(delivery_id: int) -> str:
 
 def stuck_deliveries(limit: int = 500) -> list[int]:
     """Deliveries stored but not processed after a minute (queue down, worker killed)."""
-    cutoff = timezone.now() - SWEEP_AFTER
-    stale_processing = timezone.now() - PROCESSING_LEASE
+    cutoff = timezone.now() - sweep_after()
+    stale_processing = timezone.now() - processing_lease()
     with transaction.atomic():
         return list(
             WebhookDelivery.objects.filter(

@@ -9,11 +9,11 @@ values; a field the tracker already holds is not written.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import socket
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -45,12 +45,12 @@ from issues.models import (
     SyncStatus,
     Trigger,
 )
+from syndarix_sync.logs import correlation, get_logger, new_correlation_id
 from syndarix_sync.metrics import OUTBOX_PUSHES, SYNC_OPERATIONS
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 MAX_ATTEMPTS = 5
-LEASE = timedelta(minutes=5)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -71,7 +71,7 @@ def _due() -> Q:
 
 
 def claim_issue_batch(
-    *, limit: int = 20, issue_id: int | None = None, lease: timedelta = LEASE
+    *, limit: int = 20, issue_id: int | None = None, lease: timedelta | None = None
 ) -> dict[int, list[int]]:
     """Claim due rows of up to `limit` issues: {issue_id: [row ids]} (one short transaction).
 
@@ -79,6 +79,8 @@ def claim_issue_batch(
     second adds the other due rows of the same issues so they are pushed as one call.
     """
     now = timezone.now()
+    if lease is None:
+        lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
     with transaction.atomic():
         due = OutboxEntry.objects.select_for_update(skip_locked=True).filter(_due())
         if issue_id is not None:
@@ -151,7 +153,30 @@ def push_claimed(*, issue_id: int, row_ids: list[int], report: DrainReport) -> s
         _settle(row_ids, status=OutboxStatus.DONE, error="issue no longer exists")
         return "unknown"
     connection = issue.connection
-    correlation_id = rows[-1].correlation_id
+    # The newest row's id: the change that made this push necessary. Bound from the row, so a
+    # push reclaimed by another worker after a crash still logs under the original id.
+    correlation_id = rows[-1].correlation_id or new_correlation_id()
+    with correlation(correlation_id, issue=issue.pk, connection=connection.pk):
+        _push_rows(
+            issue=issue,
+            connection=connection,
+            rows=rows,
+            row_ids=row_ids,
+            correlation_id=correlation_id,
+            report=report,
+        )
+    return connection.provider
+
+
+def _push_rows(
+    *,
+    issue: Issue,
+    connection: Connection,
+    rows: list[OutboxEntry],
+    row_ids: list[int],
+    correlation_id: str,
+    report: DrainReport,
+) -> None:
     reclaimed = any(r.attempts > 1 for r in rows)
     client = client_for(connection)
     try:
@@ -182,7 +207,6 @@ def push_claimed(*, issue_id: int, row_ids: list[int], report: DrainReport) -> s
         _record_failure(issue=issue, rows=rows, error=exc, report=report)
     finally:
         client.close()
-    return connection.provider
 
 
 def _push_update(
@@ -220,6 +244,7 @@ def _push_update(
     desired = {f: v for f, v in issue.snapshot().items() if f in fields and f not in open_conflicts}
     to_write = changed_fields(remote_snapshot(fresh), desired)
     if not to_write:
+        logger.info("push_skipped", reason="the tracker already holds these values", rows=row_ids)
         report.skipped += 1
         _settle(row_ids, status=OutboxStatus.DONE)
         with transaction.atomic():
@@ -228,6 +253,7 @@ def _push_update(
     versions = Versions(issue.versions)
     counters = {f: versions.local_counter(f) for f in to_write}
     answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
+    logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1
     _record_answer(
         issue=issue,
@@ -270,6 +296,7 @@ def _push_create(
                     return
     counters = {f: Versions(issue.versions).local_counter(f) for f in FIELDS}
     answer = client.create_issue(to_issue_fields(values))
+    logger.info("pushed", operation="create", external_number=answer.number, rows=row_ids)
     report.pushed += 1
     if values["state"] == "closed" and answer.state.value != "closed":
         answer = client.update_issue(answer.number, to_issue_fields({"state": "closed"}))
@@ -344,6 +371,7 @@ def _record_failure(
     permanent = error.permanent or attempts >= MAX_ATTEMPTS
     now = timezone.now()
     message = str(error)[:2000]
+    retry_at = None
     with transaction.atomic():
         ids = [r.id for r in rows]
         if permanent:
@@ -359,18 +387,19 @@ def _record_failure(
             delay = backoff(attempts)
             if isinstance(error, RateLimitedError):
                 delay = max(delay, timedelta(seconds=error.retry_after))
+            retry_at = now + delay
             OutboxEntry.objects.filter(id__in=ids).update(
                 status=OutboxStatus.PENDING,
                 claimed_until=None,
                 last_error=message,
-                next_attempt_at=now + delay,
+                next_attempt_at=retry_at,
             )
     logger.warning(
-        "push of issue %s failed (%s, attempt %s): %s",
-        issue.pk,
-        "permanent" if permanent else "will retry",
-        attempts,
-        message,
+        "push_failed",
+        permanent=permanent,
+        attempt=attempts,
+        retry_at=retry_at.isoformat() if retry_at else None,
+        error=message,
     )
 
 

@@ -36,7 +36,10 @@ from issues.models import (
     SyncStatus,
     Trigger,
 )
+from syndarix_sync.logs import correlation, get_logger
 from syndarix_sync.metrics import SYNC_DURATION, SYNC_OPERATIONS
+
+logger = get_logger(__name__)
 
 CURSOR_OVERLAP = timedelta(seconds=5)
 RUN_LEASE = timedelta(minutes=30)
@@ -97,44 +100,58 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
     if trigger == Trigger.MANUAL:
         kind = RunKind.MANUAL
     run = SyncRun.objects.create(connection=connection, kind=kind, full=full)
-    started = timezone.now()
-    counts = RunCounts()
-    client = client_for(connection)
-    try:
-        if full:
-            _full(connection, client, counts, run)
-        else:
-            _incremental(connection, client, counts, started)
-        run.success = True
-    except ProviderError as exc:
-        run.success = False
-        run.error = f"{'permanent' if exc.permanent else 'transient'}: {exc}"[:4000]
-    finally:
-        client.close()
-        counts.requests = client.requests_made
-        for name, value in dataclasses.asdict(counts).items():
-            if hasattr(run, name):
-                setattr(run, name, value)
-        run.finished_at = timezone.now()
-        run.save()
-        SYNC_DURATION.labels(platform=connection.provider).observe(
-            (run.finished_at - run.started_at).total_seconds()
-        )
-        if not run.success:
-            SYNC_OPERATIONS.labels(platform=connection.provider, status="failed").inc()
-        updates: dict[str, Any] = {"last_polled_at": run.finished_at, "sync_lock_until": None}
-        if run.success:
+    # A poll answers to nobody's request: it gets its own id (or keeps the one of the API
+    # call that triggered it), so its sync log rows and tracker calls can be found together.
+    with correlation(None, connection=connection.pk, sync_run=run.pk):
+        started = timezone.now()
+        counts = RunCounts()
+        client = client_for(connection)
+        try:
             if full:
-                updates["last_full_sync_at"] = started
-                # Everything changed before a full pass started is in the mirror now: the
-                # next poll need not list (and re-apply, one transaction each) all of it.
-                if connection.poll_cursor is None or connection.poll_cursor < started:
-                    updates["poll_cursor"] = started
+                _full(connection, client, counts, run)
             else:
-                # The cursor is the START of the run: changes made during it are not skipped.
-                updates["poll_cursor"] = started
-        updates.update(_webhook_health(connection, counts, run))
-        Connection.objects.filter(pk=connection.pk).update(**updates)
+                _incremental(connection, client, counts, started)
+            run.success = True
+        except ProviderError as exc:
+            run.success = False
+            run.error = f"{'permanent' if exc.permanent else 'transient'}: {exc}"[:4000]
+        finally:
+            client.close()
+            counts.requests = client.requests_made
+            for name, value in dataclasses.asdict(counts).items():
+                if hasattr(run, name):
+                    setattr(run, name, value)
+            run.finished_at = timezone.now()
+            run.save()
+            SYNC_DURATION.labels(platform=connection.provider).observe(
+                (run.finished_at - run.started_at).total_seconds()
+            )
+            if not run.success:
+                SYNC_OPERATIONS.labels(platform=connection.provider, status="failed").inc()
+            updates: dict[str, Any] = {"last_polled_at": run.finished_at, "sync_lock_until": None}
+            if run.success:
+                if full:
+                    updates["last_full_sync_at"] = started
+                    # Everything changed before a full pass started is in the mirror now: the
+                    # next poll need not list (and re-apply, one transaction each) all of it.
+                    if connection.poll_cursor is None or connection.poll_cursor < started:
+                        updates["poll_cursor"] = started
+                else:
+                    # The cursor is the START of the run: changes made during it are not skipped.
+                    updates["poll_cursor"] = started
+            updates.update(_webhook_health(connection, counts, run))
+            Connection.objects.filter(pk=connection.pk).update(**updates)
+        log = logger.info if run.success else logger.warning
+        log(
+            "sync_run_finished",
+            kind=kind,
+            full=full,
+            success=run.success,
+            error=run.error or None,
+            seen=counts.seen,
+            requests=counts.requests,
+            duration_ms=round((run.finished_at - run.started_at).total_seconds() * 1000, 1),
+        )
     return run
 
 

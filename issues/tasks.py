@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import shared_task
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(name="issues.tasks.process_webhook_event", acks_late=True)

@@ -11,3 +11,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syndarix_sync.settings")
 app = Celery("syndarix_sync")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Connects the signals that carry the correlation id from publisher to worker.
+import syndarix_sync.correlation  # noqa: E402,F401

@@ -7,13 +7,14 @@ periodic sweeps pick it up: publishing failures are logged, never raised into a 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import Task
 from django.db import transaction
 
-logger = logging.getLogger(__name__)
+from syndarix_sync.logs import get_logger
+
+logger = get_logger(__name__)
 
 # Fail fast when the broker is down: the database row is the durable record, not the message.
 PUBLISH_RETRY_POLICY = {
@@ -27,9 +28,14 @@ PUBLISH_RETRY_POLICY = {
 def publish(task: Task, *args: Any, **kwargs: Any) -> bool:
     try:
         task.apply_async(args=args, kwargs=kwargs, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
-    except Exception:  # broker down: the sweep re-queues from the database
+    except Exception as exc:  # noqa: BLE001 - broker down: the sweep re-queues from the database
+        # No traceback: during an outage every request would print the same one.
         logger.warning(
-            "could not queue %s%r; the sweep will pick it up", task.name, args, exc_info=True
+            "queue_unavailable",
+            task=task.name,
+            args=list(args),
+            error=f"{type(exc).__name__}: {exc}",
+            detail="the work is stored in the database; the sweep will queue it",
         )
         return False
     return True

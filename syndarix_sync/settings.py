@@ -14,6 +14,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from syndarix_sync.logs import configure_structlog
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("SYNDARIX_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -74,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every line logged for a request, redirects and refusals included, carries its id.
+    "syndarix_sync.correlation.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -171,6 +175,12 @@ CELERY_TIMEZONE = TIME_ZONE
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=25 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 PROVIDER_HTTP_TIMEOUT = env.float("PROVIDER_HTTP_TIMEOUT", default=15.0)
+# How long a worker owns what it claimed. Past this, another worker takes the rows over (the
+# first is presumed dead), so keep it well above the longest push or delivery it could take.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
+WEBHOOK_PROCESSING_LEASE_SECONDS = env.int("WEBHOOK_PROCESSING_LEASE_SECONDS", default=300)
+# A delivery still unprocessed this long after it arrived is re-queued by the sweep.
+WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=60)
 
 # --- metrics ------------------------------------------------------------------------------
 # prometheus-client's multiprocess mode: web and worker processes write samples here and
@@ -218,14 +228,29 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- logs -----------------------------------------------------------------------------------
+# One JSON object per line on stderr (`LOG_FORMAT=console` for humans), from structlog and the
+# standard library alike; see syndarix_sync/logs.py for the correlation id and redaction.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or console")
+configure_structlog()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "structured": {"()": "syndarix_sync.logs.build_formatter", "renderer": LOG_FORMAT}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The request middleware logs every request once, with its correlation id.
+        "django.server": {"level": "WARNING"},
+    },
 }
+# The worker keeps the logging set up above instead of installing its own plain-text handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 if PRODUCTION:
     if DEBUG:

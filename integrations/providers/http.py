@@ -28,6 +28,9 @@ from integrations.providers.base import (
     TransientError,
     ValidationFailedError,
 )
+from syndarix_sync.logs import get_logger
+
+logger = get_logger(__name__)
 
 USER_AGENT = "syndarix-sync/0.1 (+issue mirror)"
 _LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
@@ -188,27 +191,59 @@ class HttpTransport:
         ok_not_modified: bool = False,
     ) -> requests.Response:
         self.requests_made += 1
+        url = self.url(path)
+        started = time.perf_counter()
         try:
-            response = self.session.request(
-                method,
-                self.url(path),
-                params=params,
-                json=json,
-                headers=dict(headers or {}),
-                timeout=self.timeout,
-            )
-        except requests.exceptions.SSLError as exc:
-            raise PermanentError(f"{what}: TLS error: {exc}") from exc
-        except requests.exceptions.Timeout as exc:
-            raise TransientError(f"{what}: no answer within {self.timeout:g}s") from exc
-        except requests.exceptions.ConnectionError as exc:
-            raise TransientError(f"{what}: cannot connect to {self.api_root}: {exc}") from exc
-        except requests.exceptions.RequestException as exc:
-            raise ProviderError(f"{what}: {exc}") from exc
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=dict(headers or {}),
+                    timeout=self.timeout,
+                )
+            except requests.exceptions.SSLError as exc:
+                raise PermanentError(f"{what}: TLS error: {exc}") from exc
+            except requests.exceptions.Timeout as exc:
+                raise TransientError(f"{what}: no answer within {self.timeout:g}s") from exc
+            except requests.exceptions.ConnectionError as exc:
+                raise TransientError(f"{what}: cannot connect to {self.api_root}: {exc}") from exc
+            except requests.exceptions.RequestException as exc:
+                raise ProviderError(f"{what}: {exc}") from exc
+        except ProviderError as exc:
+            self._log(method, url, what, started, error=str(exc))
+            raise
+        self._log(method, url, what, started, status=response.status_code)
         if response.status_code == 304 and ok_not_modified:
             return response
         raise_for_response(response, what=what)
         return response
+
+    def _log(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        started: float,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """One line per call to a tracker. Reads are DEBUG (a poll makes one a minute per
+        connection); writes and failures always show. The query string is left out: it is
+        noise here, and the one place a careless tracker URL could carry a credential."""
+        failed = error is not None or (status is not None and status >= 400 and status != 404)
+        level = "warning" if failed else "info" if method not in ("GET", "HEAD") else "debug"
+        getattr(logger, level)(
+            "tracker_request",
+            what=what,
+            method=method,
+            url=url.split("?", 1)[0],
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            **({"error": error} if error else {}),
+        )
 
     def json(self, response: requests.Response, *, what: str) -> Any:
         try:

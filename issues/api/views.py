@@ -3,7 +3,6 @@ every change to issues and conflicts goes through issues.services, never a direc
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -72,6 +71,7 @@ from issues.services.issues import (
     issue_update,
 )
 from issues.tasks import sync_project_issues
+from syndarix_sync.logs import new_correlation_id
 from syndarix_sync.queueing import queue_on_commit
 
 ISSUES, SYNC, CONFIGS, CONFLICTS = "issues", "sync", "sync configs", "conflicts"
@@ -100,11 +100,9 @@ def _conflict(detail: str, code: str, **extra: Any) -> StateConflict:
 
 
 def correlation_id(request: Request) -> str:
-    """The caller's X-Correlation-ID (to follow a change through the audit log), or a new one."""
-    given = request.headers.get("X-Correlation-ID", "").strip()
-    if given and len(given) <= 64 and given.isascii() and given.isprintable():
-        return given
-    return uuid.uuid4().hex
+    """The request's correlation id (the caller's X-Correlation-ID when plain enough, bound by
+    CorrelationIdMiddleware for every log line), to follow a change through the audit log."""
+    return getattr(request._request, "correlation_id", None) or new_correlation_id()
 
 
 @contextmanager
