@@ -25,7 +25,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 SYNC_OPERATIONS = Counter(
@@ -96,11 +96,36 @@ class DatabaseStateCollector(Collector):
         yield conflicts
 
 
+_DECLARED = (SYNC_OPERATIONS, SYNC_DURATION, SYNC_CONFLICTS, WEBHOOK_DELIVERIES, OUTBOX_PUSHES)
+
+
+class _MultiProcessWithDeclared(Collector):
+    """The multiprocess files, plus every declared metric no process has touched yet.
+
+    A counter appears in the files only once some process has counted; until then a fresh
+    install would serve no `sync_operations_total` at all, and alerts written against it
+    would see "no data" instead of zero. Listing it (HELP and TYPE, no samples) fixes that.
+    """
+
+    def __init__(self) -> None:
+        self._files = multiprocess.MultiProcessCollector(None)
+
+    def collect(self) -> Iterator[Metric]:
+        seen = set()
+        for family in self._files.collect():
+            seen.add(family.name)
+            yield family
+        for declared in _DECLARED:
+            for family in declared.describe():
+                if family.name not in seen:
+                    yield family
+
+
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
+        registry.register(_MultiProcessWithDeclared())
         output = generate_latest(registry)
     else:
         output = generate_latest()

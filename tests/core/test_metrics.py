@@ -43,6 +43,18 @@ def test_metrics_exposes_the_spec_names() -> None:
         "outbox_pushes_total",
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in text or f"# TYPE {name}" in text, name
+    types = [line for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(types) == len(set(types)), "a metric family is listed twice"
+
+
+@pytest.mark.django_db
+def test_a_counter_nobody_has_touched_is_listed_once_and_a_touched_one_once_too() -> None:
+    from syndarix_sync.metrics import OUTBOX_PUSHES
+
+    OUTBOX_PUSHES.labels(platform="listed-test", result="pushed").inc()
+    text = scrape()
+    assert len(re.findall(r"^# TYPE outbox_pushes(_total)? counter$", text, re.M)) == 1
+    assert sample(text, "outbox_pushes_total", platform="listed-test", result="pushed") >= 1
 
 
 @pytest.mark.django_db
