@@ -13,6 +13,8 @@ from typing import Any
 
 import structlog
 from celery import signals
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from syndarix_sync.logs import clean_correlation_id, current_correlation_id, get_logger
@@ -37,23 +39,27 @@ class CorrelationIdMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(correlation_id=cid)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            response[HEADER] = cid
-            status = response.status_code
-            level = "debug" if request.path in _QUIET_PATHS and status < 500 else None
-            if level is None:
-                level = "error" if status >= 500 else "warning" if status >= 400 else "info"
-            getattr(logger, level)(
-                "request",
-                method=request.method,
-                path=request.path,  # never the query string: it may carry a token
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            )
-            return response
-        finally:
-            structlog.contextvars.clear_contextvars()
+        response = self.get_response(request)
+        response[HEADER] = cid
+        status = response.status_code
+        level = "debug" if request.path in _QUIET_PATHS and status < 500 else None
+        if level is None:
+            level = "error" if status >= 500 else "warning" if status >= 400 else "info"
+        getattr(logger, level)(
+            "request",
+            method=request.method,
+            path=request.path,  # never the query string: it may carry a token
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        # Still bound: Django logs a failed request's traceback after the middleware returns.
+        # `request_finished` unbinds it once the response is sent.
+        return response
+
+
+@receiver(request_finished)
+def _unbind_request_context(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
 
 
 @signals.before_task_publish.connect

@@ -244,9 +244,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own console handler (plain text, DEBUG only) is replaced: its records go to
+        # root and come out as JSON like every other line.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
-        # The request middleware logs every request once, with its correlation id.
-        "django.server": {"level": "WARNING"},
+        # The request middleware logs every request once, with its correlation id; these would
+        # say it a second time. Errors (with their traceback) still come through.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"handlers": [], "level": "ERROR", "propagate": True},
     },
 }
 # The worker keeps the logging set up above instead of installing its own plain-text handler.
