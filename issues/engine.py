@@ -33,8 +33,10 @@ from issues.models import (
     OutboxEntry,
     OutboxOperation,
     OutboxStatus,
+    RemoteTombstone,
     SyncLog,
     SyncStatus,
+    Trigger,
 )
 from syndarix_sync.logs import current_correlation_id, get_logger
 from syndarix_sync.metrics import SYNC_CONFLICTS, SYNC_OPERATIONS
@@ -331,6 +333,14 @@ def apply_remote_issue(
                     trigger=trigger,
                     correlation_id=correlation_id,
                 )
+            tombstone = RemoteTombstone.objects.filter(
+                connection=connection, external_id=remote.external_id
+            )
+            if tombstone.exists():
+                if trigger == Trigger.WEBHOOK:
+                    # A delivery older than the deletion, processed after it.
+                    return ApplyResult("stale")
+                tombstone.delete()  # a listing or a read: the tracker has it (again)
             if not connection.allows_inbound and acknowledged is None:
                 return ApplyResult("filtered")
             if not passes_filters(connection, snapshot):
@@ -598,6 +608,8 @@ def apply_remote_deletion(
     """The tracker no longer has the issue. Delete wins by default (ADR-011); under
     `update_wins` a mirror with unpushed local changes survives and is re-created remotely."""
     with transaction.atomic():
+        # Recorded even when there is no mirror row yet: the "opened" delivery may come later.
+        RemoteTombstone.objects.get_or_create(connection=connection, external_id=external_id)
         issue = (
             Issue.objects.select_for_update()
             .filter(connection=connection, external_id=external_id)

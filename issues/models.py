@@ -91,6 +91,30 @@ class Issue(models.Model):
         }
 
 
+class RemoteTombstone(models.Model):
+    """An issue the tracker told us it deleted.
+
+    Webhooks arrive late, twice and out of order: an "edited" delivery processed after the
+    "deleted" one (or an "opened" one after it) would otherwise find no mirror row and create
+    the issue again. Only a listing or a read — the tracker saying *now* that it has the
+    issue — lifts a tombstone.
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="tombstones")
+    external_id = models.CharField(max_length=100)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "external_id"], name="tombstone_unique_external_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}:{self.external_id} deleted {self.deleted_at:%Y-%m-%d}"
+
+
 class Direction(models.TextChoices):
     INBOUND = "inbound", "Inbound"
     OUTBOUND = "outbound", "Outbound"

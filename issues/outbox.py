@@ -407,7 +407,14 @@ def _record_failure(
 def outbox_retry(*, entry_ids: list[int]) -> int:
     """Admin "Retry now" / "Requeue failed": due immediately, attempts reset for failed rows."""
     now = timezone.now()
-    requeued = OutboxEntry.objects.filter(
+    rows = OutboxEntry.objects.filter(
         id__in=entry_ids, status__in=[OutboxStatus.FAILED, OutboxStatus.PENDING]
-    ).update(status=OutboxStatus.PENDING, next_attempt_at=now, attempts=0, claimed_until=None)
+    )
+    issue_ids = sorted(set(rows.values_list("issue_id", flat=True)))
+    requeued = rows.update(
+        status=OutboxStatus.PENDING, next_attempt_at=now, attempts=0, claimed_until=None
+    )
+    # The change is unacknowledged again, not in error: the issue says `pending` (SPEC §6).
+    for issue in Issue.objects.select_for_update().filter(pk__in=issue_ids).order_by("pk"):
+        refresh_sync_status(issue)
     return requeued

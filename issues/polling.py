@@ -30,6 +30,7 @@ from issues.models import (
     Action,
     Direction,
     Issue,
+    RemoteTombstone,
     RunKind,
     SyncLog,
     SyncRun,
@@ -46,6 +47,7 @@ RUN_LEASE = timedelta(minutes=30)
 # A remote change older than this that no webhook brought means webhooks are not arriving.
 WEBHOOK_GRACE = timedelta(seconds=120)
 UNHEALTHY_POLL_SECONDS = 60
+TOMBSTONE_TTL = timedelta(days=30)
 
 
 class SyncAlreadyRunning(Exception):
@@ -238,6 +240,7 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
         total = client.listing_total
         run.total = max(total, counts.seen) if total is not None else None
         SyncRun.objects.filter(pk=run.pk).update(seen=counts.seen, total=run.total)
+    _settle_tombstones(connection, seen_ids)
     gone = set(known) - seen_ids
     for external_id in sorted(gone):
         result = apply_remote_deletion(
@@ -246,6 +249,20 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
         if result.outcome in ("deleted", "kept"):
             counts.deleted += 1
             counts.drift += 1
+
+
+def _settle_tombstones(connection: Connection, seen_ids: set[str]) -> None:
+    """A complete listing is the tracker's word: a tombstone for an issue it lists is wrong,
+    and one older than TOMBSTONE_TTL has outlived any delivery still in flight."""
+    stale_before = timezone.now() - TOMBSTONE_TTL
+    obsolete = [
+        pk
+        for pk, external_id, deleted_at in RemoteTombstone.objects.filter(
+            connection=connection
+        ).values_list("pk", "external_id", "deleted_at")
+        if external_id in seen_ids or deleted_at < stale_before
+    ]
+    RemoteTombstone.objects.filter(pk__in=obsolete).delete()
 
 
 def _insert_new(
