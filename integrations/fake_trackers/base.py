@@ -47,11 +47,17 @@ class Fault:
     hang_seconds: float = 0.0
     method: str | None = None  # None = any
     path_contains: str | None = None
+    # Query parameters the request must carry with these values ({"page": "2"}); None = any.
+    query: dict[str, str] | None = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, query: dict[str, list[str]] | None = None) -> bool:
         if self.method and self.method != method:
             return False
-        return not (self.path_contains and self.path_contains not in path)
+        if self.path_contains and self.path_contains not in path:
+            return False
+        return not self.query or all(
+            (query or {}).get(name, [None])[0] == value for name, value in self.query.items()
+        )
 
 
 @dataclasses.dataclass
@@ -387,10 +393,12 @@ class FakeTracker:
 
         return Handler
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _take_fault(
+        self, method: str, path: str, query: dict[str, list[str]] | None = None
+    ) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.count > 0 and fault.matches(method, path):
+                if fault.count > 0 and fault.matches(method, path, query):
                     fault.count -= 1
                     if fault.count == 0:
                         self.faults.remove(fault)
@@ -426,7 +434,7 @@ class FakeTracker:
             return
 
     def _respond(self, record: RecordedRequest) -> Response:
-        fault = self._take_fault(record.method, record.path)
+        fault = self._take_fault(record.method, record.path, record.query)
         if fault is not None:
             if fault.hang_seconds:
                 time.sleep(fault.hang_seconds)

@@ -84,3 +84,56 @@ def harness(db: Any) -> Iterator[Harness]:
         yield Harness(fake, connection)
     finally:
         fake.stop()
+
+
+# --- any provider's fake (for the tracker-fault and delivery-chaos tests) --------------------
+
+
+class ProviderHarness(Harness):
+    """`Harness` for the Gitea, GitHub or GitLab fake: webhooks go to `/webhooks/<provider>/`."""
+
+    fake: Any  # any provider's FakeTracker
+
+    def __init__(self, fake: Any, connection: Connection) -> None:
+        super().__init__(fake, connection)
+
+    def post(self, hook: OutgoingWebhook) -> Any:
+        return self.client.post(
+            f"/webhooks/{self.connection.provider}/",
+            data=hook.body,
+            content_type="application/json",
+            headers={k: v for k, v in hook.headers.items() if k.lower() != "content-type"},
+        )
+
+
+@pytest.fixture
+def tracker_harness(db: Any) -> Iterator[Any]:
+    """A factory: `tracker_harness("gitlab")` starts that provider's fake on loopback, with a
+    connection to it, and stops it after the test. The fake knows the labels, users and
+    milestones of the convergence simulation."""
+    from tests.engine.convergence import FAKES, LABELS, USERS
+
+    started: list[Any] = []
+
+    def make(provider: str, *, repository: str = "acme/widgets") -> ProviderHarness:
+        fake = FAKES[provider](repository=repository, token="tracker-token", webhook_secret=SECRET)
+        fake.known_labels = list(LABELS)
+        fake.known_milestones = ["v1", "v2"]
+        fake.known_users.update(USERS)
+        fake.start()
+        started.append(fake)
+        connection = Connection.objects.create(
+            name=f"{provider}-{len(started)}",
+            provider=provider,
+            base_url=fake.url,
+            repository=repository,
+            api_token="tracker-token",
+            webhook_secret=SECRET,
+        )
+        return ProviderHarness(fake, connection)
+
+    try:
+        yield make
+    finally:
+        for fake in started:
+            fake.stop()

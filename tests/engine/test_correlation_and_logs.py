@@ -166,7 +166,7 @@ def test_an_api_callers_id_reaches_the_outbox_the_tracker_call_and_the_sync_log(
 
 @pytest.mark.parametrize(
     "given",
-    ["has space", "x" * 65, "new\nline", "quote\"d", "ünï", ""],
+    ["has space", "x" * 65, "new\nline", 'quote"d', "ünï", ""],
     ids=["space", "too-long", "newline", "quote", "non-ascii", "empty"],
 )
 def test_an_implausible_caller_id_is_replaced_by_a_fresh_one(db: Any, given: str) -> None:
@@ -264,7 +264,7 @@ def test_the_configured_handlers_write_one_json_object_per_line(tmp_path: Any) -
         "django.setup();"
         "from syndarix_sync.logs import correlation, get_logger;"
         "cm = correlation('cid-from-subprocess'); cm.__enter__();"
-        "logging.getLogger('django.request').warning('plain %s line', 'stdlib');"
+        "logging.getLogger('celery.worker').warning('plain %s line', 'stdlib');"
         "get_logger('issues.engine').info('sync_log', issue=1, api_token='tok-123');"
         "1/0"
     )
