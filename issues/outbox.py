@@ -50,7 +50,9 @@ from syndarix_sync.metrics import OUTBOX_PUSHES, SYNC_OPERATIONS
 
 logger = get_logger(__name__)
 
-MAX_ATTEMPTS = 5
+# SPEC §5: "after 5 retries a row is failed" — the first attempt and five retries.
+MAX_RETRIES = 5
+MAX_ATTEMPTS = 1 + MAX_RETRIES
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
