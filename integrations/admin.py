@@ -111,6 +111,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "last_webhook_at",
         "webhook_healthy",
         "webhook_unhealthy_since",
+        "rate_limited_until",
         "created_at",
         "updated_at",
     )
@@ -154,6 +155,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "last_webhook_at",
                     "webhook_healthy",
                     "webhook_unhealthy_since",
+                    "rate_limited_until",
                     "created_at",
                     "updated_at",
                 )

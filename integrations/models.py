@@ -90,6 +90,11 @@ class Connection(models.Model):
     webhook_healthy = models.BooleanField(default=True)
     webhook_unhealthy_since = models.DateTimeField(null=True, blank=True)
 
+    # Set when the tracker rate-limits us (from Retry-After or the reset header): until then
+    # scheduled polls skip the connection and the outbox leaves its rows alone, instead of
+    # spending a refused request each.
+    rate_limited_until = models.DateTimeField(null=True, blank=True)
+
     # A lease, claimed with a conditional UPDATE, so two sync runs never overlap on one
     # connection whichever worker or process they run in.
     sync_lock_until = models.DateTimeField(null=True, blank=True)

@@ -67,9 +67,12 @@ class DrainReport:
 
 def _due() -> Q:
     now = timezone.now()
-    return Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now) | Q(
+    due = Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now) | Q(
         status=OutboxStatus.IN_PROGRESS, claimed_until__lt=now
     )
+    # A subquery, not a join: the claim's FOR UPDATE must lock outbox rows only.
+    rate_limited = Connection.objects.filter(rate_limited_until__gt=now).values("id")
+    return due & ~Q(connection_id__in=rate_limited)
 
 
 def claim_issue_batch(
@@ -390,6 +393,12 @@ def _record_failure(
             if isinstance(error, RateLimitedError):
                 delay = max(delay, timedelta(seconds=error.retry_after))
             retry_at = now + delay
+            if isinstance(error, RateLimitedError):
+                # The whole connection waits, not just this issue: its other rows would each
+                # spend a refused request too.
+                Connection.objects.filter(pk=issue.connection_id).filter(
+                    Q(rate_limited_until__isnull=True) | Q(rate_limited_until__lt=retry_at)
+                ).update(rate_limited_until=retry_at)
             OutboxEntry.objects.filter(id__in=ids).update(
                 status=OutboxStatus.PENDING,
                 claimed_until=None,

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import Connection
-from integrations.providers.base import ProviderError, RemoteIssue
+from integrations.providers.base import ProviderError, RateLimitedError, RemoteIssue
 from issues.canonical import remote_snapshot
 from issues.clients import client_for
 from issues.engine import (
@@ -107,6 +107,7 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
     with correlation(None, connection=connection.pk, sync_run=run.pk):
         started = timezone.now()
         counts = RunCounts()
+        rate_limited_until = None
         client = client_for(connection)
         try:
             if full:
@@ -117,6 +118,8 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
         except ProviderError as exc:
             run.success = False
             run.error = f"{'permanent' if exc.permanent else 'transient'}: {exc}"[:4000]
+            if isinstance(exc, RateLimitedError):
+                rate_limited_until = timezone.now() + timedelta(seconds=exc.retry_after)
         finally:
             client.close()
             counts.requests = client.requests_made
@@ -130,7 +133,11 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
             )
             if not run.success:
                 SYNC_OPERATIONS.labels(platform=connection.provider, status="failed").inc()
-            updates: dict[str, Any] = {"last_polled_at": run.finished_at, "sync_lock_until": None}
+            updates: dict[str, Any] = {
+                "last_polled_at": run.finished_at,
+                "sync_lock_until": None,
+                "rate_limited_until": rate_limited_until,
+            }
             if run.success:
                 if full:
                     updates["last_full_sync_at"] = started
@@ -324,8 +331,10 @@ def due_connections() -> list[int]:
     now = timezone.now()
     due = []
     for connection in Connection.objects.filter(enabled=True).only(
-        "id", "last_polled_at", "poll_interval_seconds", "webhook_healthy"
+        "id", "last_polled_at", "poll_interval_seconds", "webhook_healthy", "rate_limited_until"
     ):
+        if connection.rate_limited_until and connection.rate_limited_until > now:
+            continue  # the tracker asked us to wait
         interval = connection.poll_interval_seconds
         if not connection.webhook_healthy:
             interval = min(interval, UNHEALTHY_POLL_SECONDS)

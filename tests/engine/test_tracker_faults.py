@@ -22,10 +22,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from integrations.fake_trackers.base import FakeTracker, Fault
-from integrations.models import DeliveryStatus, WebhookDelivery
+from integrations.models import Connection, DeliveryStatus, WebhookDelivery
 from issues.inbound import MAX_DELIVERY_ATTEMPTS, process_delivery, stuck_deliveries
 from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus, SyncLog, SyncStatus
-from issues.outbox import MAX_ATTEMPTS, backoff, outbox_retry
+from issues.outbox import MAX_ATTEMPTS, backoff, drain, outbox_retry
+from issues.polling import due_connections
 from issues.services.issues import issue_update
 from tests.engine.conftest import ProviderHarness
 
@@ -44,9 +45,13 @@ WRITE_METHODS = {"gitea": ("PATCH", "PUT"), "github": ("PATCH",), "gitlab": ("PU
 
 
 def travel(delta: timedelta) -> None:
-    """Let `delta` pass for the outbox: every pending row's due time comes `delta` closer."""
+    """Let `delta` pass for the outbox: every pending row's due time, and the end of any
+    connection's rate limit, come `delta` closer."""
     OutboxEntry.objects.filter(status=OutboxStatus.PENDING).update(
         next_attempt_at=F("next_attempt_at") - delta
+    )
+    Connection.objects.filter(rate_limited_until__isnull=False).update(
+        rate_limited_until=F("rate_limited_until") - delta
     )
 
 
@@ -260,6 +265,51 @@ def test_github_exhausted_rate_limit_waits_for_the_reset_instead_of_failing(trac
     assert h.drain().pushed == 1
     assert h.fake.issues[remote.number].title == "Pushed after the reset"
     assert h.issue(remote.number).sync_status == SyncStatus.SYNCED
+
+
+def test_a_rate_limited_push_holds_the_connections_other_rows_until_the_tracker_allows(harness):
+    """One 429 is enough to know the whole connection is limited: the drain does not spend a
+    refused request on each of its other issues."""
+    first = harness.fake.seed_issue(title="one")
+    second = harness.fake.seed_issue(title="two")
+    harness.poll(full=True)
+    for remote in (first, second):
+        issue_update(issue=harness.issue(remote.number), changes={"body": "edited"})
+    harness.fake.inject(Fault(status=429, retry_after=RETRY_AFTER, count=1))
+    harness.fake.reset_requests()
+
+    report = drain(limit=1)  # one issue per claim: the second is claimed after the 429
+    assert (report.claimed_issues, report.retried) == (1, 1)
+    assert harness.fake.count_requests() == 1
+    limited_until = Connection.objects.get().rate_limited_until
+    assert limited_until is not None
+    assert limited_until - timezone.now() > timedelta(seconds=RETRY_AFTER - 30)
+    waiting = OutboxEntry.objects.get(issue=harness.issue(second.number))
+    assert waiting.status == OutboxStatus.PENDING and waiting.attempts == 0
+
+    travel(timedelta(seconds=RETRY_AFTER))
+    report = drain()
+    assert (report.pushed, report.retried) == (2, 0)
+    for remote in (first, second):
+        assert harness.fake.issues[remote.number].body == "edited"
+
+
+def test_a_rate_limited_poll_is_not_scheduled_again_before_the_tracker_allows(harness):
+    harness.poll(full=True)
+    harness.fake.inject(Fault(status=429, retry_after=RETRY_AFTER, method="GET", count=1))
+    run = harness.poll()
+    assert not run.success and "rate limited" in run.error
+    connection = Connection.objects.get()
+    assert connection.rate_limited_until is not None
+    # Its interval is long up, but the tracker said when to come back.
+    Connection.objects.update(last_polled_at=timezone.now() - timedelta(hours=1))
+    assert connection.pk not in due_connections()
+    travel(timedelta(seconds=RETRY_AFTER))
+    assert connection.pk in due_connections()
+    harness.fake.seed_issue(title="made while we waited")
+    assert harness.poll().success
+    assert Connection.objects.get().rate_limited_until is None
+    assert Issue.objects.filter(title="made while we waited").exists()
 
 
 def test_too_many_transient_failures_fail_the_row_visibly_and_a_retry_then_succeeds(harness):
