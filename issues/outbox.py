@@ -53,7 +53,12 @@ logger = get_logger(__name__)
 # SPEC §5: "after 5 retries a row is failed" — the first attempt and five retries.
 MAX_RETRIES = 5
 MAX_ATTEMPTS = 1 + MAX_RETRIES
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_id() -> str:
+    """Who holds a claim. Read at claim time, not import time: prefork children of one
+    Celery worker import this module in the parent and must not share one id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclasses.dataclass
@@ -106,7 +111,7 @@ def claim_issue_batch(
         OutboxEntry.objects.filter(id__in=[r for rows in claimed.values() for r in rows]).update(
             status=OutboxStatus.IN_PROGRESS,
             claimed_until=now + lease,
-            claimed_by=WORKER_ID,
+            claimed_by=worker_id(),
             attempts=F("attempts") + 1,
         )
     return claimed
@@ -141,7 +146,7 @@ def _count(platform: str, before: DrainReport, after: DrainReport) -> None:
 
 
 def _settle(row_ids: list[int], *, status: str, error: str = "") -> None:
-    OutboxEntry.objects.filter(id__in=row_ids, claimed_by=WORKER_ID).update(
+    OutboxEntry.objects.filter(id__in=row_ids, claimed_by=worker_id()).update(
         status=status,
         completed_at=timezone.now(),
         claimed_until=None,

@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "syndarix_sync.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "syndarix_sync.urls"
