@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -219,6 +219,9 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
 
     connection = _match_repository(verified, parsed.repository)
     if connection is None:
+        if _match_repository(with_secret, parsed.repository) is not None:
+            # Signed with another connection's secret: the repository's own did not match.
+            return _error(401, "missing or wrong signature")
         return _error(404, f"no {provider} connection for repository {parsed.repository!r}")
 
     delivery_id = verifier.delivery_id(headers=headers, body=body)[:200]
@@ -242,10 +245,15 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
         return JsonResponse({"status": "duplicate", "delivery_id": delivery_id}, status=200)
     # Outside the delivery's transaction and at most every few seconds: a row lock on the
     # connection held through each commit would serialise all deliveries to it.
-    Connection.objects.filter(pk=connection.pk).filter(
-        Q(last_webhook_at__isnull=True)
-        | Q(last_webhook_at__lt=delivery.received_at - LAST_WEBHOOK_RESOLUTION)
-    ).update(last_webhook_at=delivery.received_at)
+    try:
+        Connection.objects.filter(pk=connection.pk).filter(
+            Q(last_webhook_at__isnull=True)
+            | Q(last_webhook_at__lt=delivery.received_at - LAST_WEBHOOK_RESOLUTION)
+        ).update(last_webhook_at=delivery.received_at)
+    except DatabaseError as exc:
+        # The delivery is committed: answering 503 now would only earn a redelivery. The
+        # timestamp is bookkeeping; the next delivery sets it.
+        logger.warning("last_webhook_at_not_updated", error=str(exc))
     response = JsonResponse(
         {"status": "accepted", "delivery": delivery.pk, "correlation_id": delivery.correlation_id},
         status=202,

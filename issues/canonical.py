@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -9,6 +10,27 @@ from integrations.providers.base import UNSET, IssueFields, IssueState, RemoteIs
 
 FIELDS: tuple[str, ...] = ("title", "body", "state", "labels", "assignees", "milestone")
 SET_FIELDS = frozenset({"labels", "assignees"})
+
+# The mirror's columns (issues.models.Issue). Trackers allow shorter titles (GitHub 256, Gitea
+# and GitLab 255) — but Trello allows 16,384, and a forged payload anything.
+MAX_TITLE_LENGTH = 1000
+MAX_MILESTONE_LENGTH = 300
+# What no column can hold: U+0000 (PostgreSQL text and jsonb refuse it) and a lone surrogate
+# (only a JSON escape such as "\ud800" yields one; it has no UTF-8 encoding).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(value: str) -> str:
+    """`value` as the mirror can store it: NUL removed, a lone surrogate → U+FFFD.
+
+    Everything else (other control characters, U+2028, bidi and combining marks, astral
+    characters, surrounding spaces) is kept exactly, without Unicode normalisation.
+    """
+    if value.isascii():
+        return value.replace("\x00", "")
+    if _UNSTORABLE.search(value) is None:
+        return value
+    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", value)
 
 
 def normalise_value(field: str, value: Any) -> Any:
@@ -27,16 +49,37 @@ def normalise(snapshot: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def remote_snapshot(remote: RemoteIssue) -> dict[str, Any]:
+    """The tracker's state as the mirror stores it.
+
+    Why the text is made storable here: the tracker's text went to the database unchanged,
+    and one NUL in a title (or a title over the column) made storing the issue fail — for a
+    webhook on every retry, for a poll on every run. A tracker's state cannot be refused, so
+    it is kept as closely as the columns allow: see storable_text; the title and milestone
+    are cut to their columns; a name left empty by it is dropped.
+    """
+    milestone = remote.milestone
+    if milestone:
+        milestone = storable_text(milestone)[:MAX_MILESTONE_LENGTH] or None
     return normalise(
         {
-            "title": remote.title,
-            "body": remote.body,
+            "title": storable_text(remote.title)[:MAX_TITLE_LENGTH],
+            "body": storable_text(remote.body),
             "state": remote.state.value,
-            "labels": remote.labels,
-            "assignees": remote.assignees,
-            "milestone": remote.milestone,
+            "labels": _storable_names(remote.labels),
+            "assignees": _storable_names(remote.assignees),
+            "milestone": milestone,
         }
     )
+
+
+def _storable_names(names: Iterable[str]) -> set[str]:
+    """Label names or logins as storable text; a name that was nothing but NUL is dropped."""
+    cleaned: set[str] = set()
+    for name in names:
+        text = storable_text(name)
+        if text or not name:
+            cleaned.add(text)
+    return cleaned
 
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

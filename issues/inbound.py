@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -76,7 +76,15 @@ def process_delivery(delivery_id: int) -> str:
         provider=delivery.provider,
         connection=delivery.connection_id,
     ):
-        outcome = _process(delivery)
+        try:
+            outcome = _process(delivery)
+        except (OperationalError, InterfaceError):
+            raise  # the database is unreachable: the lease runs out and the sweep retries
+        except DatabaseError as exc:
+            # The database refused this payload's data: counted as an attempt, so the sweep
+            # stops after MAX_DELIVERY_ATTEMPTS instead of retrying it forever.
+            _finish(delivery, DeliveryStatus.FAILED, f"could not store: {exc}")
+            outcome = "failed"
         log = logger.warning if outcome == "failed" else logger.info
         log("delivery_processed", webhook_event=delivery.event, outcome=outcome)
         return outcome

@@ -20,6 +20,21 @@ class IssueState(enum.StrEnum):
     CLOSED = "closed"
 
 
+# The mirror's column for an issue's URL (issues.models.Issue.remote_url).
+MAX_URL_LENGTH = 1000
+
+
+def _storable_url(url: str) -> bool:
+    """No NUL (PostgreSQL text cannot hold it) and no lone surrogate (no UTF-8 for it)."""
+    if "\x00" in url:
+        return False
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RemoteIssue:
     """The full state of one issue as the tracker sees it (the canonical shape, SPEC §4)."""
@@ -35,6 +50,14 @@ class RemoteIssue:
     remote_url: str
     created_at: datetime | None
     updated_at: datetime | None
+
+    def __post_init__(self) -> None:
+        # Why: the engine stores remote_url as given, and a URL no column can hold (too long,
+        # or with a NUL or lone surrogate from a forged payload's JSON escapes) made storing
+        # the issue fail on every retry. No tracker sends such a URL: it is dropped, not cut.
+        url = self.remote_url
+        if isinstance(url, str) and url and (len(url) > MAX_URL_LENGTH or not _storable_url(url)):
+            object.__setattr__(self, "remote_url", "")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

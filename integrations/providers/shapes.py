@@ -50,11 +50,18 @@ def require_mapping(value: Any, what: str) -> Mapping[str, Any]:
     return value
 
 
+# Every tracker's ids and numbers fit in 64 bits. JSON integers have no bound: a 150-digit
+# "id" would pass as an int and then fail to store (external_id holds 100 characters).
+MAX_ID = 2**63 - 1
+
+
 def require_int(data: Mapping[str, Any], key: str, what: str) -> int:
-    """`data[key]`, which must be an integer; `what` names `data` (`issue`)."""
+    """`data[key]`, which must be an integer that fits in 64 bits; `what` names `data`."""
     value = data.get(key)
     if not is_int(value):
         raise ShapeError(f"{what}.{key} is not an integer ({_found(data, key)})")
+    if not -MAX_ID <= value <= MAX_ID:
+        raise ShapeError(f"{what}.{key} is out of range (more than 64 bits)")
     return value
 
 
@@ -99,6 +106,7 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 __all__ = [
+    "MAX_ID",
     "ShapeError",
     "describe",
     "header",

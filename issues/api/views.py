@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -31,6 +33,7 @@ from issues.api.filters import (
     SyncRunFilter,
 )
 from issues.api.idempotency import idempotent
+from issues.api.parsers import JSONParser
 from issues.api.permissions import StaffWritesConnections, scoped
 from issues.api.schema import BAD_GATEWAY, FORBIDDEN, api_operation
 from issues.api.serializers import (
@@ -89,6 +92,12 @@ class StateConflict(APIException):
         self.payload = payload
 
 
+class RequestTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than the server accepts."
+    default_code = "request_too_large"
+
+
 class TrackerUnavailable(APIException):
     status_code = status.HTTP_502_BAD_GATEWAY
     default_detail = "The tracker could not be reached or refused the request."
@@ -138,6 +147,8 @@ def service_errors(issue: Issue | None = None) -> Iterator[None]:
 class ApiView(generics.GenericAPIView):
     scope_field = "connection_id"
     permission_classes = [IsAuthenticated]
+    # Refuses JSON nested deeper than any request needs (deep nesting was a 500).
+    parser_classes = [JSONParser]
 
     def get_queryset(self) -> QuerySet[Any]:
         return scoped(super().get_queryset(), self.request, self.scope_field)
@@ -145,6 +156,12 @@ class ApiView(generics.GenericAPIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, StateConflict):
             return Response(exc.payload, status=exc.status_code)
+        if isinstance(exc, RequestDataTooBig):
+            # Django raises it when the body over DATA_UPLOAD_MAX_MEMORY_SIZE is first read
+            # (before a byte of it is): uncaught, it became an HTML 400 instead of a JSON 413.
+            exc = RequestTooLarge(
+                f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+            )
         return super().handle_exception(exc)
 
     def get_object(self) -> Any:
