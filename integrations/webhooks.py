@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods
 from integrations import providers
 from integrations.models import Connection, WebhookDelivery
 from integrations.providers.base import EventKind, WebhookPayloadError, WebhookVerifier
+from syndarix_sync.json_depth import json_depth_within
 from syndarix_sync.logs import get_logger, new_correlation_id
 from syndarix_sync.metrics import WEBHOOK_DELIVERIES
 
@@ -69,30 +70,6 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | None:
         return None
     body = request.read(limit + 1)
     return None if len(body) > limit else body
-
-
-def _json_depth_ok(body: bytes) -> bool:
-    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
-        return True  # cannot nest deeper than it has brackets: skip the byte-by-byte walk
-    depth = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                return False
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return True
 
 
 def _candidates(provider: str, connection_id: int | None) -> list[Connection]:
@@ -198,7 +175,7 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
     if not verified:
         return _error(401, "missing or wrong signature")
 
-    if not _json_depth_ok(body):
+    if not json_depth_within(body, MAX_JSON_DEPTH):
         return _error(400, "JSON nested too deeply")
     try:
         payload = _decode(body, request.content_type or "")
