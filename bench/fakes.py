@@ -169,17 +169,7 @@ class BenchFakeMixin:
         """Every issue's synced fields, by number (to check the mirror against)."""
         tracker: FakeTracker = self  # type: ignore[assignment]
         with tracker.lock:
-            state = {
-                str(i.number): {
-                    "title": i.title,
-                    "body": i.body,
-                    "state": i.state,
-                    "labels": sorted(i.labels),
-                    "assignees": sorted(i.assignees),
-                    "milestone": i.milestone,
-                }
-                for i in tracker.issues.values()
-            }
+            state = {str(i.number): i.snapshot() for i in tracker.issues.values()}
         return Response(HTTPStatus.OK, state)
 
 

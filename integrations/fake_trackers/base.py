@@ -106,6 +106,17 @@ class FakeIssue:
         """A copy that shares no list with this issue: the `before` of a change."""
         return dataclasses.replace(self, labels=list(self.labels), assignees=list(self.assignees))
 
+    def snapshot(self) -> dict[str, Any]:
+        """The canonical fields, shaped as `Issue.snapshot()`: what tests compare the mirror to."""
+        return {
+            "title": self.title,
+            "body": self.body,
+            "state": self.state,
+            "labels": sorted(self.labels),
+            "assignees": sorted(self.assignees),
+            "milestone": self.milestone,
+        }
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -410,14 +410,7 @@ class Scenario:
             remote = self.fake.issues.get(int(number))
             if remote is None:
                 continue
-            remote_state = {
-                "title": remote.title,
-                "body": remote.body,
-                "state": remote.state,
-                "labels": sorted(remote.labels),
-                "assignees": sorted(remote.assignees),
-                "milestone": remote.milestone,
-            }
+            remote_state = remote.snapshot()
             local_state = issue.snapshot()
             for field, value in remote_state.items():
                 if local_state[field] != value:

@@ -178,17 +178,6 @@ def chaos(tracker_harness: Any, provider: str, seed: int) -> Chaos:
     return Chaos(tracker_harness(provider, repository="chaos/repo"), seed)
 
 
-def _fake_state(issue: FakeIssue) -> dict[str, Any]:
-    return {
-        "title": issue.title,
-        "body": issue.body,
-        "state": issue.state,
-        "labels": sorted(issue.labels),
-        "assignees": sorted(issue.assignees),
-        "milestone": issue.milestone,
-    }
-
-
 def _mirror(connection: Connection) -> dict[int, Issue]:
     rows = Issue.objects.filter(connection=connection)
     return {int(issue.external_number): issue for issue in rows}
@@ -200,7 +189,7 @@ def assert_mirror_equals_tracker(chaos: Chaos) -> None:
     assert sorted(mirror) == sorted(chaos.fake.issues), "mirror and tracker hold other issues"
     for number, remote in chaos.fake.issues.items():
         issue = mirror[number]
-        assert issue.snapshot() == _fake_state(remote), f"#{number}"
+        assert issue.snapshot() == remote.snapshot(), f"#{number}"
         assert issue.remote_updated_at == remote.updated_at, f"#{number} is not the newest state"
         assert issue.sync_status == "synced", f"#{number}"
         assert issue.external_id == str(remote.id)

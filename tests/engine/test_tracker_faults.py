@@ -94,18 +94,6 @@ def wait_for_hung_requests(fake: FakeTracker, timeout: float = 5.0) -> None:
     raise AssertionError("the fake is still serving a request")
 
 
-def remote_state(fake: FakeTracker, number: int) -> dict[str, Any]:
-    issue = fake.issues[number]
-    return {
-        "title": issue.title,
-        "body": issue.body,
-        "state": issue.state,
-        "labels": sorted(issue.labels),
-        "assignees": sorted(issue.assignees),
-        "milestone": issue.milestone,
-    }
-
-
 def assert_backed_off(entries: list[OutboxEntry], *, attempts: int, wait: timedelta) -> None:
     """Each row is pending again after its `attempts`-th failure, due in (about) `wait`."""
     for entry in entries:
@@ -215,7 +203,7 @@ def test_outbox_rides_out_500_then_429_then_a_hang_and_writes_each_change_once(
     assert SyncLog.objects.count() == logs
 
     for number, values in wanted.items():
-        assert remote_state(fake, number) == values
+        assert fake.issues[number].snapshot() == values
         issue = h.issue(number)
         assert issue.snapshot() == values
         assert issue.sync_status == SyncStatus.SYNCED and issue.sync_error == ""
@@ -374,7 +362,7 @@ def _assert_mirror_equals_tracker(h: ProviderHarness) -> None:
     mirror = {int(i.external_number): i for i in Issue.objects.filter(connection=h.connection)}
     assert sorted(mirror) == sorted(h.fake.issues)
     for number in h.fake.issues:
-        assert mirror[number].snapshot() == remote_state(h.fake, number), f"#{number}"
+        assert mirror[number].snapshot() == h.fake.issues[number].snapshot(), f"#{number}"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -518,7 +506,7 @@ def test_gitlab_hook_needing_a_reread_fails_while_the_tracker_is_down_then_the_s
     assert WebhookDelivery.objects.count() == 1
     issue = h.issue(remote.number)
     assert (issue.title, issue.milestone) == ("Retitled in GitLab", "v2")
-    assert issue.snapshot() == remote_state(h.fake, remote.number)
+    assert issue.snapshot() == h.fake.issues[remote.number].snapshot()
     travel_deliveries(sweep_after)
     assert stuck_deliveries() == []
     assert sum(h.fake.count_requests(m) for m in WRITES) == 0  # no echo push
@@ -547,4 +535,4 @@ def test_a_delivery_the_sweep_gives_up_on_is_still_caught_by_the_next_poll(track
     h.fake.faults.clear()
     run = h.poll()
     assert run.success and run.updated == 1
-    assert h.issue(remote.number).snapshot() == remote_state(h.fake, remote.number)
+    assert h.issue(remote.number).snapshot() == h.fake.issues[remote.number].snapshot()

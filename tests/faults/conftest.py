@@ -370,14 +370,7 @@ def mirror_differences(fake: FakeGitea, connection: Connection) -> list[str]:
         if local is None:
             differences.append(f"#{remote.number}: missing from the mirror")
             continue
-        expected = {
-            "title": remote.title,
-            "body": remote.body,
-            "state": remote.state,
-            "labels": sorted(remote.labels),
-            "assignees": sorted(remote.assignees),
-            "milestone": remote.milestone,
-        }
+        expected = remote.snapshot()
         for field, value in expected.items():
             actual = getattr(local, field)
             if field in ("labels", "assignees"):

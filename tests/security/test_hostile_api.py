@@ -24,7 +24,6 @@ request, a tracker's stored state cannot be refused):
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,6 +40,7 @@ from integrations.models import Connection
 from issues.models import Conflict, IdempotencyRecord, Issue, IssueState, OutboxEntry, SyncLog
 from issues.services.tokens import api_token_create
 from tests.api.conftest import make_conflict, make_issue
+from tests.security.streams import CountingStream
 
 THIRTY_MB = 30 * 1024 * 1024
 PADDING = b"x" * THIRTY_MB  # built once for the module
@@ -669,22 +669,6 @@ def tracker() -> Iterator[tuple[FakeGitea, int]]:
 @pytest.fixture
 def world(db: Any, tracker: tuple[FakeGitea, int]) -> HostileWorld:
     return HostileWorld(*tracker)
-
-
-class CountingStream:
-    def __init__(self, body: bytes) -> None:
-        self._stream = io.BytesIO(body)
-        self.bytes_read = 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._stream.read(size)
-        self.bytes_read += len(chunk)
-        return chunk
-
-    def readline(self, size: int = -1) -> bytes:
-        line = self._stream.readline(size)
-        self.bytes_read += len(line)
-        return line
 
 
 def send(endpoint: Endpoint, world: HostileWorld, sent: Sent) -> tuple[Any, CountingStream]:

@@ -30,7 +30,6 @@ another body" is, for GitLab, the token of another GitLab connection's hook.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -48,6 +47,7 @@ from integrations.providers.base import MAX_URL_LENGTH
 from issues.canonical import MAX_MILESTONE_LENGTH, MAX_TITLE_LENGTH
 from issues.inbound import process_delivery
 from issues.models import Issue, SyncLog
+from tests.security.streams import CountingStream
 from tests.shared_data import (
     gitea_signature,
     github_signature,
@@ -136,24 +136,6 @@ class ExpectedIssue:
     labels: list[str]
     milestone: str | None = None
     remote_url: str | None = None  # None: not checked
-
-
-class CountingStream:
-    """The request body as the WSGI server hands it over, counting what the view reads."""
-
-    def __init__(self, body: bytes) -> None:
-        self._stream = io.BytesIO(body)
-        self.bytes_read = 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._stream.read(size)
-        self.bytes_read += len(chunk)
-        return chunk
-
-    def readline(self, size: int = -1) -> bytes:
-        line = self._stream.readline(size)
-        self.bytes_read += len(line)
-        return line
 
 
 # --- per provider: how its deliveries look and are signed -----------------------------------
