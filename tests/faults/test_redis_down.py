@@ -8,7 +8,9 @@ the same port. The sweep is sent through the broker, as beat sends it.
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -133,3 +135,19 @@ def test_webhooks_are_acknowledged_while_redis_is_down_and_applied_once_after(
     assert all(r["attempts"] == 1 for r in rows), rows
     # Every change made in the tracker is in the mirror.
     assert mirror_differences(gitea, connection) == [], stack.tails()
+
+    # One delivery of the outage, followed by its correlation id across the two processes:
+    # the web's lines (answered 202, queue unavailable) and the worker's (processed after
+    # the sweep, an hour later for all it knows) — all JSON, all carrying the same id.
+    swept = WebhookDelivery.objects.get(pk=during_ids[-1])
+    web_lines = json_lines(stack.processes[0].log_text(), swept.correlation_id)
+    worker_lines = json_lines(stack.processes[1].log_text(), swept.correlation_id)
+    assert {"request", "webhook", "queue_unavailable"} <= {line["event"] for line in web_lines}
+    assert "delivery_processed" in {line["event"] for line in worker_lines}, stack.tails()
+    assert {line.get("task") for line in worker_lines} == {"issues.tasks.process_webhook_event"}
+
+
+def json_lines(log: str, correlation_id: str) -> list[dict[str, Any]]:
+    """The lines of a process's log that carry `correlation_id` (each must be JSON)."""
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("correlation_id") == correlation_id]
