@@ -99,7 +99,8 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     for name in ("X-RateLimit-Reset", "RateLimit-Reset"):
         reset = _header_float(headers, name)
         if reset is not None:
-            return max(0.0, reset - now) if reset > 86_400 else reset
+            # A negative delta (seen from proxies rewriting the header) means "now", not the past.
+            return max(0.0, reset - now) if reset > 86_400 else max(0.0, reset)
     return None
 
 
