@@ -49,7 +49,7 @@ SENSITIVE_KEYS = frozenset(
 # after the name is replaced, the name kept so the line still says what was there.
 _SECRET_IN_TEXT = re.compile(
     r"(?i)\b(authorization|private-token|x-gitlab-token|api_token|access_token|token|bearer|"
-    r"secret|password)(\"?\s*[:=]\s*\"?|\s+)(?:(?:token|bearer)\s+)?([^\s\"',;&)}]+)"
+    r"secret|password)([\"']?\s*[:=]\s*[\"']?|\s+)(?:(?:token|bearer)\s+)?([^\s\"',;&)}]+)"
 )
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -149,6 +149,9 @@ def configure_structlog() -> None:
         processors=[
             *_SHARED,
             structlog.processors.StackInfoRenderer(),
+            # Here too, not only in the formatter: any handler (a library's, a test's) gets
+            # the event already masked.
+            redact_secrets,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
