@@ -551,7 +551,8 @@ def _merge_into(
         conflict.resolved_at = timezone.now()
         conflict.save()
     _drop_from_pending_pushes(issue, conflicted)
-    if push and connection.allows_outbound:
+    queued = bool(push and connection.allows_outbound)
+    if queued:
         enqueue_push(issue=issue, fields=push, correlation_id=correlation_id, from_merge=True)
 
     after = issue.snapshot()
@@ -578,7 +579,16 @@ def _merge_into(
             after={f: snapshot[f] for f in new_conflicts},
             correlation_id=correlation_id,
         )
-    refresh_sync_status(issue)
+    # A synced issue that gained no outbox row and no conflict stays synced: the common case
+    # (a remote edit, an echo) skips the aggregate query.
+    if (
+        issue.sync_status != SyncStatus.SYNCED
+        or queued
+        or conflicted
+        or open_conflicts
+        or acknowledged
+    ):
+        refresh_sync_status(issue)
     platform = connection.provider
     if new_conflicts:
         SYNC_CONFLICTS.labels(platform=platform, type="manual").inc(len(new_conflicts))

@@ -17,16 +17,14 @@ app.autodiscover_tasks()
 
 @task_prerun.connect
 def _drop_broken_database_connections(task: Any = None, **_: Any) -> None:
-    """What Django does around each request, done before each task: a connection broken by a
-    PostgreSQL restart (or past CONN_MAX_AGE) is closed, and CONN_HEALTH_CHECKS pings the
-    one reused. Celery's own fixup checks only every CELERY_DB_REUSE_MAX tasks, so without
-    this a worker would fail task after task on a dead connection."""
-    from django.db import close_old_connections
+    """A connection that failed in an earlier task (PostgreSQL restarted, say) is checked and
+    replaced before this one runs. Celery's own fixup looks only every CELERY_DB_REUSE_MAX
+    tasks, so without this a worker fails task after task on a dead connection. Healthy
+    connections are left alone: no ping per task."""
+    from django.db import connections
 
     if task is not None and task.request.is_eager:
         return  # runs inside its caller, on the caller's connection and transaction
-    close_old_connections()
-
-
-# Connects the signals that carry the correlation id from publisher to worker.
-import syndarix_sync.correlation  # noqa: E402,F401
+    for connection in connections.all(initialized_only=True):
+        if connection.errors_occurred:
+            connection.close_if_unusable_or_obsolete()
