@@ -83,10 +83,12 @@ def scrub_text(text: str) -> str:
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
-    if depth > 6:
-        return value
-    if isinstance(value, str):
+    # Exact type checks first: nearly every value is a short str, an int or None.
+    kind = type(value)
+    if kind is str:
         return scrub_text(value)
+    if kind is int or value is None or kind is bool or kind is float or depth > 6:
+        return value
     if isinstance(value, Mapping):
         return {
             k: REDACTED if str(k).lower() in SENSITIVE_KEYS else _scrub(v, depth + 1)
@@ -98,14 +100,24 @@ def _scrub(value: Any, depth: int = 0) -> Any:
 
 
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    """The last processor before rendering: runs over the message, every key and the
-    formatted exception, so a secret is caught wherever it slipped in."""
-    for key in list(event_dict):
+    """Masks credential-named keys and credentials in every value, wherever they slipped in."""
+    for key, value in event_dict.items():
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = REDACTED
         else:
-            event_dict[key] = _scrub(event_dict[key])
+            event_dict[key] = _scrub(value)
     return event_dict
+
+
+def _redact_at_render(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """In the formatter: a standard-library record is masked here in full; a structlog event
+    was masked in its own chain already, and only its freshly formatted traceback is left."""
+    if event_dict.get("_from_structlog"):
+        for key in ("exception", "stack"):
+            if key in event_dict:
+                event_dict[key] = _scrub(event_dict[key])
+        return event_dict
+    return redact_secrets(logger, method, event_dict)
 
 
 def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -134,9 +146,9 @@ def build_formatter(renderer: str = "json") -> structlog.stdlib.ProcessorFormatt
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED,
         processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            redact_secrets,
+            _redact_at_render,  # reads `_from_structlog`: before the meta keys are removed
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             final,
         ],
     )
