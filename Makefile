@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
+# The MCP server for agents (streamable HTTP at http://127.0.0.1:$(MCP_PORT)/mcp), its own process.
+MCP_PORT ?= 8001
 
 .PHONY: install run test lint soak demo bench migrate clean
 
@@ -19,13 +21,13 @@ install: $(STAMP)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-# Web (gunicorn) + worker + scheduler in the foreground; one Ctrl-C stops all three.
+# Web (gunicorn) + worker + scheduler + MCP server in the foreground; one Ctrl-C stops all.
 run: migrate
 	rm -rf var/prometheus && mkdir -p var/prometheus  # metrics of a previous run's processes
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py sync_schedules
-	SYNDARIX_PORT=$(PORT) exec $(VENV)/bin/honcho -f Procfile start
+	SYNDARIX_PORT=$(PORT) SYNDARIX_MCP_PORT=$(MCP_PORT) exec $(VENV)/bin/honcho -f Procfile start
 
 test: install
 	$(PY) -m pytest
@@ -42,7 +44,7 @@ demo: migrate
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py sync_schedules
-	SYNDARIX_PORT=$(PORT) DEMO_GITEA_PORT=$(DEMO_GITEA_PORT) exec $(VENV)/bin/honcho -f Procfile.demo start
+	SYNDARIX_PORT=$(PORT) SYNDARIX_MCP_PORT=$(MCP_PORT) DEMO_GITEA_PORT=$(DEMO_GITEA_PORT) exec $(VENV)/bin/honcho -f Procfile.demo start
 
 # Benchmarks: needs PostgreSQL + Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL); ~6-10 min.
 BENCH_RESULTS ?= bench-results.json

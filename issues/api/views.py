@@ -10,8 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
@@ -57,12 +56,11 @@ from issues.engine import apply_remote_issue
 from issues.models import (
     Conflict,
     Issue,
-    OutboxEntry,
-    OutboxStatus,
     SyncLog,
     SyncRun,
     Trigger,
 )
+from issues.selectors import connection_sync_status
 from issues.services.issues import (
     IssueInConflictError,
     IssueServiceError,
@@ -581,38 +579,12 @@ class ConnectionSyncApi(ApiView):
 # --- sync state ------------------------------------------------------------------------------
 
 
-def _count_per_connection(rows: QuerySet[Any], connection_path: str) -> Coalesce:
-    """A correlated COUNT subquery per connection: one query for the page, no N+1, and no
-    row multiplication as separate JOINs under several Count()s would cause."""
-    counted = (
-        rows.filter(**{connection_path: OuterRef("pk")})
-        .order_by()
-        .values(connection_path)
-        .annotate(total=Count("pk"))
-        .values("total")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
-
-
 class SyncStatusApi(ApiView, generics.ListAPIView):
     serializer_class = SyncStatusSerializer
     scope_field = "id"
 
     def get_queryset(self) -> QuerySet[Connection]:
-        connections = Connection.objects.annotate(
-            pending_outbox=_count_per_connection(
-                OutboxEntry.objects.filter(
-                    status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]
-                ),
-                "connection",
-            ),
-            failed_outbox=_count_per_connection(
-                OutboxEntry.objects.filter(status=OutboxStatus.FAILED), "connection"
-            ),
-            open_conflicts=_count_per_connection(
-                Conflict.objects.filter(resolved=False), "issue__connection"
-            ),
-        ).order_by("name")
+        connections = connection_sync_status()
         return scoped(connections, self.request, self.scope_field)
 
     @api_operation(
