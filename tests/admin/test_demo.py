@@ -89,11 +89,11 @@ def test_procfile_demo_runs_the_service_and_the_simulated_gitea():
         for line in (ROOT / "Procfile.demo").read_text().splitlines()
         if line.strip()
     )
-    assert set(processes) == {"web", "worker", "beat", "gitea"}
+    assert set(processes) == {"web", "worker", "beat", "gitea", "mcp"}
     assert "manage.py demo" in processes["gitea"]
     assert "SYNDARIX_PORT" in processes["gitea"]
     run = dict(
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
     )
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "beat", "mcp"):
         assert processes[name] == run[name]
