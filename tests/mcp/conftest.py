@@ -121,3 +121,19 @@ def mcp_http(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+async def in_thread(work: Any) -> Any:
+    """Run ORM work from inside a client session (a worker thread, its own DB connection,
+    closed after: an open one would keep the test database from being dropped)."""
+    from django.db import connections
+
+    def run() -> Any:
+        try:
+            return work()
+        finally:
+            connections.close_all()
+
+    import anyio
+
+    return await anyio.to_thread.run_sync(run)

@@ -12,7 +12,7 @@ from mcp import MCPError
 
 from issues.models import ApiToken, Issue, OutboxEntry, SyncLog
 from tests.api.conftest import World
-from tests.mcp.conftest import TOOLS, http_client, stdio_client
+from tests.mcp.conftest import TOOLS, http_client, in_thread, stdio_client
 
 pytestmark = pytest.mark.postgres
 
@@ -233,9 +233,7 @@ def test_a_token_revoked_during_a_stdio_session_sees_nothing(world):
     async def session() -> tuple[Any, Any]:
         async with stdio_client(world.agent_key) as mcp:
             before = await mcp.call_tool("search_issues", {})
-            await anyio.to_thread.run_sync(
-                lambda: ApiToken.objects.filter(name="agent").update(revoked=True)
-            )
+            await in_thread(lambda: ApiToken.objects.filter(name="agent").update(revoked=True))
             after = await mcp.call_tool("search_issues", {})
         return before, after
 
