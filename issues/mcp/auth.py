@@ -37,10 +37,6 @@ class Caller:
     agent_id: str
     correlation_id: str
 
-    @property
-    def scope(self) -> frozenset[int] | None:
-        return token_scope(self.token)
-
 
 class _TokenRequest:
     """Just enough of a DRF request for the API's scope function, which reads `auth`."""

@@ -72,6 +72,9 @@ def test_tools_over_the_protocol(transport, world, request):
                 strategy="merge",
                 values={"body": "merged"},
             )
+            seen["own_agent"] = await call(
+                "create_issue", connection=alpha.pk, title="Named", agent_id="other agent!"
+            )
             seen["status"] = await call("sync_status")
             seen["sync"] = await call("sync_now", connection=alpha.pk)
             seen["issue_resource"] = json.loads(
@@ -120,8 +123,12 @@ def test_tools_over_the_protocol(transport, world, request):
     assert seen["issue_resource"]["title"] == "Retitled"
     overview = seen["connection_resource"]
     assert overview["connection"]["name"] == "alpha" and "api_token" not in overview["connection"]
-    assert {row["id"] for row in overview["issues"]} == {issue.pk, created["id"]}
-    assert overview["issue_count"] == 2
+    assert {row["id"] for row in overview["issues"]} == {
+        issue.pk,
+        created["id"],
+        seen["own_agent"]["id"],
+    }
+    assert overview["issue_count"] == 3
 
     # Audit: every change is in the sync log under a correlation id naming token and agent,
     # and queued for the tracker under the same id.
@@ -130,6 +137,9 @@ def test_tools_over_the_protocol(transport, world, request):
     assert logs.count() == 5  # create, update, close, reopen, resolve
     assert all(log.correlation_id.startswith(prefix) for log in logs)
     assert len({log.correlation_id for log in logs}) == 5
+    # An agent_id argument names the agent of that call (cleaned to the id's alphabet).
+    named = SyncLog.objects.get(issue_id=seen["own_agent"]["id"])
+    assert named.correlation_id.startswith(f"mcp:t{token.pk}:other_agent:")
     queued = OutboxEntry.objects.filter(issue=issue)
     assert queued.exists() and all(e.correlation_id.startswith(prefix) for e in queued)
 
