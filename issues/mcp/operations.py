@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.http import QueryDict
 from django_filters.utils import translate_validation
 from rest_framework.exceptions import APIException, NotFound
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import exception_handler
 
 from integrations.models import Connection
@@ -146,8 +147,6 @@ def _issue_with_sync_state(issue: Issue) -> dict[str, Any]:
 
 def _json(value: Any) -> Any:
     """Serializer output (datetimes as the API renders them) as plain JSON values."""
-    from rest_framework.utils.encoders import JSONEncoder
-
     return json.loads(json.dumps(value, cls=JSONEncoder))
 
 

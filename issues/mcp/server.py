@@ -132,6 +132,10 @@ class SyndarixMCP:
                     result = operation(caller, **kwargs)
                 except ToolFailure as exc:
                     status, result = exc.status, exc.body
+                except Exception:
+                    # A crash (the SDK answers "Error executing tool …"): audited all the same.
+                    logger.exception("mcp_call", action=action, status=500, agent=caller.agent_id)
+                    raise
                 # The audit line of every call, reads included; the changes themselves are in
                 # the sync log under the same correlation id.
                 logger.info(
