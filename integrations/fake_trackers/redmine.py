@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
 import random
 import re
 import signal
@@ -33,6 +34,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from integrations.fake_trackers.base import (
@@ -363,6 +365,18 @@ class FakeRedmine(FakeTracker):
         value = next((v for k, v in headers.items() if k.lower() == "x-redmine-api-key"), "")
         return hmac.compare_digest(value.encode(), self.token.encode())
 
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        base = super()._handler_class()
+
+        class Handler(base):  # type: ignore[valid-type,misc]
+            # Redmine behind thin sends no `Date` header: a client must not need one.
+            def send_response(self, code: int, message: str | None = None) -> None:
+                self.log_request(code)
+                self.send_response_only(code, message)
+                self.send_header("Server", "thin")
+
+        return Handler
+
     def etag_for(self, payload: bytes) -> str:
         return 'W/"' + hashlib.md5(payload).hexdigest() + '"'  # noqa: S324 - not security
 
@@ -380,6 +394,9 @@ class FakeRedmine(FakeTracker):
             )
         elif response.body is not None:
             response.headers.setdefault("Content-Type", JSON_TYPE)
+            if response.status == HTTPStatus.CREATED:  # Redmine tags a create's answer too
+                payload = json.dumps(response.body, sort_keys=True).encode()
+                response.headers.setdefault("ETag", self.etag_for(payload))
         response.headers.setdefault("Cache-Control", "max-age=0, private, must-revalidate")
         return response
 
