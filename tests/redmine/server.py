@@ -13,10 +13,12 @@ import dataclasses
 import json
 import os
 import shutil
+import socket
 import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -86,9 +88,14 @@ def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 def missing_reason() -> str | None:
     """A cheap check at collection time: None when a server is running or can be started."""
     if os.environ.get("REDMINE_URL"):
-        return (
-            None if os.environ.get("REDMINE_API_KEY") else "REDMINE_URL set without REDMINE_API_KEY"
-        )
+        if not os.environ.get("REDMINE_API_KEY"):
+            return "REDMINE_URL set without REDMINE_API_KEY"
+        parts = urlsplit(os.environ["REDMINE_URL"])
+        try:
+            with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), 2):
+                return None
+        except OSError as exc:
+            return f"no Redmine answers at REDMINE_URL={os.environ['REDMINE_URL']}: {exc}"
     if shutil.which("bash") is None:
         return "needs bash to run scripts/redmine-test-server"
     if not Path("/usr/share/redmine/config.ru").is_file() or shutil.which("thin") is None:
@@ -105,7 +112,10 @@ def obtain() -> RedmineServer:
     if os.environ.get("REDMINE_URL"):
         url = os.environ["REDMINE_URL"].rstrip("/")
         key = os.environ.get("REDMINE_API_KEY", "")
-        return RedmineServer(url=url, api_key=key, info=_describe(url, key))
+        try:
+            return RedmineServer(url=url, api_key=key, info=_describe(url, key))
+        except (requests.RequestException, ValueError, KeyError, StopIteration) as exc:
+            raise Unavailable(f"the Redmine at {url} is unusable: {exc!r}") from exc
     reason = missing_reason()
     if reason:
         raise Unavailable(reason)
