@@ -1,7 +1,8 @@
 """Test-wide setup: service detection, and a CI flag that turns "skip" into "fail".
 
-With REQUIRE_SERVICES=1 (set by .ci/run) a test marked `postgres`, `redis` or `browser` fails
-when what it needs (PostgreSQL, Redis, Playwright with a Chromium) is missing instead of
+With REQUIRE_SERVICES=1 (set by .ci/run) a test marked `postgres`, `redis`, `browser` or
+`redmine` fails when what it needs (PostgreSQL, Redis, Playwright with a Chromium, a real
+Redmine from scripts/redmine-test-server) is missing instead of
 skipping, so CI can never go green without them. On a bare machine the same tests skip and the
 summary says exactly what was skipped.
 """
@@ -76,6 +77,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         browser = _browser_missing()
         if browser:
             missing["browser"] = browser
+    if any(item.get_closest_marker("redmine") for item in items):
+        # Cheap: is a server running, or can scripts/redmine-test-server start one? It starts
+        # later, in the session fixture, only when a test that needs it runs.
+        from tests.redmine.server import missing_reason
+
+        redmine = missing_reason()
+        if redmine:
+            missing["redmine"] = redmine
     for item in items:
         for marker, reason in missing.items():
             if item.get_closest_marker(marker) is None:
