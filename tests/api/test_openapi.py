@@ -152,7 +152,7 @@ def fuzz_world(db: Any) -> Iterator[str]:
             issues[1], "labels", base_value=["bug"], local_value=["bug", "x"], remote_value=[]
         )
         user = get_user_model().objects.create_user("fuzzer", is_staff=True)
-        _, key = api_token_create(user=user)
+        _, key = api_token_create(user=user, all_connections=True)
         KNOWN_IDS.update(
             issues=[issue.pk for issue in issues],
             configs=[connection.pk],
