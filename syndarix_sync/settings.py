@@ -8,6 +8,7 @@ secrets have no default and insecure settings are refused at start-up.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -199,7 +200,16 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 # Ranges (CIDR) refused as tracker addresses on top of the built-in link-local and cloud
 # metadata ones (integrations/providers/netguard.py), e.g. "10.0.0.0/8,192.168.0.0/16".
-TRACKER_DENY_NETWORKS = env.list("TRACKER_DENY_NETWORKS", default=[])
+TRACKER_DENY_NETWORKS = [
+    net.strip() for net in env.list("TRACKER_DENY_NETWORKS", default=[]) if net.strip()
+]
+for _network in TRACKER_DENY_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRACKER_DENY_NETWORKS: {_network!r} is not a network (e.g. 10.0.0.0/8)"
+        ) from None
 PROVIDER_HTTP_TIMEOUT = env.float("PROVIDER_HTTP_TIMEOUT", default=15.0)
 # How long a worker owns what it claimed. Past this, another worker takes the rows over (the
 # first is presumed dead), so keep it well above the longest push or delivery it could take.

@@ -164,3 +164,10 @@ def test_mask_shows_at_most_a_quarter_of_a_secret(length: int) -> None:
 @pytest.mark.parametrize("secret", ["hunter2!", "ghp_1234", "s3cr3t-t0k3n", "abcdefghijklmno"])
 def test_mask_shows_nothing_of_a_short_secret(secret: str) -> None:
     assert mask(secret) == "••••••••"
+
+
+def test_a_malformed_deny_network_is_refused_at_start_up() -> None:
+    result = _run("", {"TRACKER_DENY_NETWORKS": "10.0.0.0/8,not-a-net"}, "check")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "TRACKER_DENY_NETWORKS" in last and "not-a-net" in last
