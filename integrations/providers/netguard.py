@@ -21,6 +21,7 @@ not leave the connection's origin.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from functools import cache
 from typing import Any
@@ -228,6 +229,11 @@ class SameOriginSession(requests.Session):
         # No proxies from the environment (see GuardedAdapter) and no ~/.netrc credentials
         # added to requests: every header a tracker request carries is set by its client.
         self.trust_env = False
+        # What trust_env would also drop: a CA bundle named in the environment, which
+        # self-hosted trackers behind a private CA rely on.
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.verify = bundle
 
     def get_redirect_target(self, response: requests.Response) -> str | None:
         target = super().get_redirect_target(response)

@@ -25,6 +25,7 @@ from tests.security.listeners import listening
 SECRET = "sx-tracker-secret-0123456789"
 REFUSED_URLS = [
     "http://169.254.169.254/latest/meta-data/",
+    "https://169.254.169.254/latest/meta-data/",
     "http://169.254.1.1:3000",
     "http://[fe80::1]:3000",
     "http://[fd00:ec2::254]/",
@@ -174,6 +175,14 @@ def test_a_redirect_to_another_scheme_on_the_same_host_is_another_origin() -> No
         with pytest.raises(PermanentError, match="another origin"):
             _client("gitlab", tracker.url).get_issue("1")
         assert len(tracker.seen) == 1
+
+
+def test_a_ca_bundle_from_the_environment_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trust_env is off (no proxies, no ~/.netrc), but a private CA keeps working."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    assert build_session().verify == "/etc/ssl/certs/ca-certificates.crt"
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert build_session().trust_env is False
 
 
 def test_the_listener_sees_the_credentials_it_should() -> None:
