@@ -25,7 +25,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from integrations.crypto import mask
 from integrations.models import Connection, WebhookDelivery
+from integrations.providers import netguard
 from integrations.services import connection_sync_request, connection_test, delivery_reprocess
+
+# Where the stored token goes: changing any of these needs the token again (SPEC §6).
+TOKEN_BOUND_FIELDS = ("base_url", "provider", "repository")
 
 
 class ConnectionForm(forms.ModelForm):
@@ -70,8 +74,33 @@ class ConnectionForm(forms.ModelForm):
         self.initial["api_token"] = ""
         self.initial["webhook_secret"] = ""
 
+    def clean_base_url(self) -> str:
+        value: str = self.cleaned_data.get("base_url") or ""
+        try:
+            netguard.check_url(value)
+        except netguard.AddressRefused as exc:
+            raise forms.ValidationError(
+                f"Not a tracker address: {exc}. Link-local and cloud metadata addresses are "
+                "refused (and TRACKER_DENY_NETWORKS)."
+            ) from None
+        return value
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if self.instance.pk:
+            # The stored token must never follow the connection to a new address: the form
+            # keeps it only while base_url, provider and repository stay as they were.
+            moved = [
+                name
+                for name in TOKEN_BOUND_FIELDS
+                if name in cleaned and cleaned[name] != getattr(self.instance, name)
+            ]
+            if moved and not cleaned.get("api_token"):
+                self.add_error(
+                    "api_token",
+                    f"Enter the token again: {', '.join(moved)} changed, and the stored token "
+                    "is never sent to a new address.",
+                )
         for name in ("api_token", "webhook_secret"):
             if not cleaned.get(name) and self.instance.pk:
                 cleaned[name] = getattr(self.instance, name)

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import models
 
 PREFIX = "enc1:"
+MASK_NOTHING_BELOW = 16
+MASK_SUFFIX_FROM = 32
 
 
 def _fernet_for(key: str) -> Fernet:
@@ -61,11 +63,17 @@ def rotate(stored: str) -> str:
 
 
 def mask(secret: str) -> str:
-    """What an admin may see of a secret: enough to recognise it, never enough to use it."""
+    """What an admin may see of a secret: enough to recognise it, never enough to use it.
+
+    Nothing of a short secret (a 9-character one used to show 6 of its characters); the
+    first four (often a type prefix such as `ghp_`) of a medium one; four and the last two
+    of a long one, where they leave most of it unknown."""
     if not secret:
         return ""
-    if len(secret) <= 8:
+    if len(secret) < MASK_NOTHING_BELOW:
         return "•" * 8
+    if len(secret) < MASK_SUFFIX_FROM:
+        return f"{secret[:4]}…"
     return f"{secret[:4]}…{secret[-2:]}"
 
 

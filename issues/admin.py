@@ -452,12 +452,31 @@ class ConflictAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "name", "user", "created_at", "last_used_at", "revoked")
-    list_filter = ("revoked",)
+    list_display = (
+        "prefix",
+        "name",
+        "user",
+        "scope",
+        "created_at",
+        "last_used_at",
+        "revoked",
+    )
+    list_filter = ("revoked", "all_connections")
     search_fields = ("name", "user__username", "prefix")
-    readonly_fields = ("prefix", "created_at", "last_used_at")
+    # Unscoped is chosen when the token is minted; the admin shows it but cannot grant it.
+    readonly_fields = ("prefix", "all_connections", "created_at", "last_used_at")
     exclude = ("key_hash",)
     filter_horizontal = ("connections",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
+        return super().get_queryset(request).prefetch_related("connections")
+
+    @admin.display(description="Scope")
+    def scope(self, token: ApiToken) -> str:
+        if token.all_connections:
+            return "every connection (unscoped)"
+        names = [c.name for c in token.connections.all()]
+        return ", ".join(names) if names else "nothing (its connections are gone)"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are minted by `manage.py create_api_token`, shown once

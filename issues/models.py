@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from integrations.models import Connection
+from issues.web_urls import WebUrlField
 
 
 class IssueState(models.TextChoices):
@@ -36,7 +37,7 @@ class Issue(models.Model):
     # Null until a locally created issue has been created in the tracker.
     external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - NULL is "not created yet", outside the unique constraint
     external_number = models.CharField(max_length=100, blank=True, default="")
-    remote_url = models.URLField(max_length=1000, blank=True, default="")
+    remote_url = WebUrlField(max_length=1000, blank=True, default="")  # http/https only
 
     title = models.CharField(max_length=1000)
     body = models.TextField(blank=True, default="")
@@ -298,7 +299,9 @@ def hash_token(key: str) -> str:
 class ApiToken(models.Model):
     """An API key for an agent. Only its SHA-256 is stored; the key is shown once at creation.
 
-    A token with connections in `connections` sees and changes only those (scoped token).
+    A token sees and changes only the connections in `connections` (a scoped token), unless
+    `all_connections` was chosen when it was created. The flag, never an empty list, makes a
+    token unscoped: a scoped token whose connections were all deleted sees nothing.
     """
 
     user = models.ForeignKey(
@@ -308,6 +311,11 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=12, editable=False)
     connections = models.ManyToManyField(Connection, blank=True, related_name="api_tokens")
+    all_connections = models.BooleanField(
+        default=False,
+        help_text="Unscoped: sees and changes every connection. Chosen when the token is "
+        "created; a token scoped to connections never becomes unscoped by losing them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
@@ -328,12 +336,21 @@ class IdempotencyRecord(models.Model):
     from here instead of changing anything twice.
 
     The row is claimed (committed, with no response yet) before the write runs, so a
-    concurrent retry sees it. A key is bound to one user and one request fingerprint (method,
+    concurrent retry sees it. A key is bound to one API token and one request fingerprint (method,
     path, query and body), and lives for 24 hours.
     """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_records"
+    )
+    # The key belongs to the token that sent it: another token of the same user (perhaps
+    # scoped to other connections) must never be answered from it.
+    token = models.ForeignKey(
+        "ApiToken",
+        on_delete=models.CASCADE,
+        related_name="idempotency_records",
+        null=True,
+        blank=True,
     )
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(max_length=64)
@@ -348,7 +365,7 @@ class IdempotencyRecord(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_user_key")
+            models.UniqueConstraint(fields=["token", "key"], name="idempotency_unique_token_key")
         ]
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -46,3 +47,34 @@ class DatabaseUnavailableMiddleware:
             )
             return database_unavailable_response()
         return None
+
+
+class ApiBodyLimitMiddleware:
+    """A request to /api/ with a body over API_MAX_BODY_BYTES is answered 413 (JSON) from its
+    Content-Length, before a byte of the body is read. Webhooks keep their own, larger limit
+    (WEBHOOK_MAX_BODY_BYTES); a request without Content-Length has no body under WSGI."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            limit: int = settings.API_MAX_BODY_BYTES
+            raw = request.META.get("CONTENT_LENGTH") or "0"
+            try:
+                length = int(raw)
+            except ValueError:
+                length = -1
+            if length < 0:
+                return JsonResponse(
+                    {"detail": "Invalid Content-Length.", "code": "bad_request"}, status=400
+                )
+            if length > limit:
+                return JsonResponse(
+                    {
+                        "detail": f"The request body is over {limit} bytes.",
+                        "code": "request_too_large",
+                    },
+                    status=413,
+                )
+        return self.get_response(request)

@@ -7,6 +7,8 @@ secrets have no default and insecure settings are refused at start-up.
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -38,9 +40,23 @@ def _local_secret(name: str) -> str:
     return path.read_text().strip()
 
 
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32 and len(key) == 44
+    except (ValueError, UnicodeError):
+        return False
+
+
 if PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY")
     FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY")
+    # A passphrase would be stretched with one unsalted SHA-256 (integrations/crypto.py).
+    if not _is_fernet_key(FIELD_ENCRYPTION_KEY):
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must be a Fernet key when DJANGO_ENV=production "
+            "(make one: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')"
+        )
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret("secret_key")
     FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="") or _local_secret(
@@ -79,6 +95,8 @@ MIDDLEWARE = [
     # First: every line logged for a request, redirects and refusals included, carries its id.
     "syndarix_sync.correlation.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: an API request over API_MAX_BODY_BYTES is a 413.
+    "syndarix_sync.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -174,7 +192,24 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # --- sync knobs -----------------------------------------------------------------------------
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=25 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
+# The API's own limit, answered 413 before the body is read (ApiBodyLimitMiddleware): an
+# agent's request is small, and 25 MB of `[],[],…` kept a web worker busy.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+# Django's own limit (admin forms, anything else that reads request.body); webhooks read
+# their body themselves, up to WEBHOOK_MAX_BODY_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+# Ranges (CIDR) refused as tracker addresses on top of the built-in link-local and cloud
+# metadata ones (integrations/providers/netguard.py), e.g. "10.0.0.0/8,192.168.0.0/16".
+TRACKER_DENY_NETWORKS = [
+    net.strip() for net in env.list("TRACKER_DENY_NETWORKS", default=[]) if net.strip()
+]
+for _network in TRACKER_DENY_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRACKER_DENY_NETWORKS: {_network!r} is not a network (e.g. 10.0.0.0/8)"
+        ) from None
 PROVIDER_HTTP_TIMEOUT = env.float("PROVIDER_HTTP_TIMEOUT", default=15.0)
 # How long a worker owns what it claimed. Past this, another worker takes the rows over (the
 # first is presumed dead), so keep it well above the longest push or delivery it could take.
@@ -190,6 +225,21 @@ PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_D
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", PROMETHEUS_MULTIPROC_DIR)
 Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
+# --- caches -------------------------------------------------------------------------------
+# Throttle counters must be shared by every web process (a per-process LocMemCache gave each
+# gunicorn worker its own budget): Redis when REDIS_URL is set, the database otherwise.
+if REDIS_URL:
+    _shared_cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+    }
+else:
+    _shared_cache = {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "syndarix_cache",
+    }
+CACHES = {"default": _shared_cache}
+
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -201,6 +251,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "issues.api.pagination.ApiPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["issues.api.throttling.ApiRateThrottle"],
+    # Counters live in the "throttle" cache, shared by every process (see CACHES).
     # Per user; generous so that agents are limited only when they misbehave.
     "DEFAULT_THROTTLE_RATES": {
         "api_read": env.str("API_THROTTLE_READ_RATE", default="6000/min"),
@@ -263,7 +314,14 @@ if PRODUCTION:
         raise ImproperlyConfigured("DEBUG must be off when DJANGO_ENV=production")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS is required when DJANGO_ENV=production")
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if any(host.strip() in ("*", ".") for host in ALLOWED_HOSTS):
+        raise ImproperlyConfigured(
+            "ALLOWED_HOSTS must name the service's hosts, not '*', when DJANGO_ENV=production"
+        )
+    # Only behind a proxy that sets X-Forwarded-Proto itself (and strips the client's):
+    # trusted otherwise, any client could claim https.
+    if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True

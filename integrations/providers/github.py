@@ -51,6 +51,7 @@ from integrations.providers.shapes import (
     require_int,
     require_mapping,
     require_str,
+    web_url,
 )
 
 API_VERSION = "2022-11-28"
@@ -151,7 +152,7 @@ def issue_from_json(value: Any, *, what: str = "issue") -> RemoteIssue:
         labels=_label_names(data.get("labels"), what),
         assignees=_assignee_logins(data, what),
         milestone=_milestone_title(data, what),
-        remote_url=require_str(data, "html_url", what),
+        remote_url=web_url(require_str(data, "html_url", what), f"{what}.html_url"),
         created_at=_timestamp(data, "created_at", what),
         updated_at=_timestamp(data, "updated_at", what),
     )

@@ -59,6 +59,7 @@ from integrations.providers.shapes import (
     require_int,
     require_mapping,
     require_str,
+    web_url,
 )
 
 API_PREFIX = "/api/v4"
@@ -142,7 +143,7 @@ def issue_from_api(data: Any) -> RemoteIssue:
             labels=_label_names(labels, "issue.labels", key="name"),
             assignees=_usernames(assignees, "issue.assignees"),
             milestone=milestone,
-            remote_url=optional_str(issue, "web_url", "issue") or "",
+            remote_url=web_url(optional_str(issue, "web_url", "issue"), "issue.web_url"),
             created_at=parse_timestamp(issue.get("created_at")),
             updated_at=parse_timestamp(issue.get("updated_at")),
         )
@@ -832,7 +833,7 @@ def _issue_from_hook(
             labels=labels,
             assignees=assignees,
             milestone=milestone,
-            remote_url=url or f"{base_url.rstrip('/')}/{repository}/-/issues/{iid}",
+            remote_url=web_url(url, where) or f"{base_url.rstrip('/')}/{repository}/-/issues/{iid}",
             created_at=parse_timestamp(attrs.get("created_at")),
             updated_at=parse_timestamp(attrs.get("updated_at")),
         ),

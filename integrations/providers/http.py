@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from integrations.providers.base import (
@@ -27,6 +26,12 @@ from integrations.providers.base import (
     RateLimitedError,
     TransientError,
     ValidationFailedError,
+)
+from integrations.providers.netguard import (
+    AddressRefused,
+    GuardedAdapter,
+    RedirectRefused,
+    SameOriginSession,
 )
 from syndarix_sync.logs import get_logger
 
@@ -51,8 +56,10 @@ def build_session(*, max_retries: int = 3, backoff_factor: float = 0.5) -> reque
         respect_retry_after_header=False,
         raise_on_status=False,
     )
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
-    session = requests.Session()
+    # Refused addresses are checked at connect time on the resolved address, and redirects
+    # are followed within the request's origin only (netguard: SPEC §8).
+    adapter = GuardedAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
+    session = SameOriginSession()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
@@ -204,6 +211,10 @@ class HttpTransport:
                     headers=dict(headers or {}),
                     timeout=self.timeout,
                 )
+            except AddressRefused as exc:
+                raise PermanentError(f"{what}: refused tracker address: {exc}") from exc
+            except RedirectRefused as exc:
+                raise PermanentError(f"{what}: {exc}") from exc
             except requests.exceptions.SSLError as exc:
                 raise PermanentError(f"{what}: TLS error: {exc}") from exc
             except requests.exceptions.Timeout as exc:

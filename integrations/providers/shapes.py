@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, TypeGuard
+from urllib.parse import urlsplit
+
+from syndarix_sync.logs import get_logger
+
+logger = get_logger(__name__)
 
 
 class ShapeError(ValueError):
@@ -89,6 +94,27 @@ def optional_list(data: Mapping[str, Any], key: str, what: str) -> list[Any] | N
     return value
 
 
+WEB_URL_SCHEMES = ("http", "https")
+
+
+def web_url(value: str | None, what: str) -> str:
+    """A tracker's link to a web page (an issue's `html_url`/`web_url`) if it is an http or
+    https URL with a host; otherwise "" — dropped and logged, never stored. Why: the mirror
+    renders it as a link, and a forged `javascript:` URL there runs in the admin's session."""
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value.strip())
+        ok = parts.scheme.lower() in WEB_URL_SCHEMES and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        scheme = value.split(":", 1)[0][:20] if ":" in value else ""
+        logger.warning("tracker_url_dropped", what=what, scheme=scheme)
+        return ""
+    return value
+
+
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """A header's value, looked up case-insensitively; None if absent (or not a string).
 
@@ -116,4 +142,5 @@ __all__ = [
     "require_int",
     "require_mapping",
     "require_str",
+    "web_url",
 ]

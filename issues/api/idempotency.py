@@ -1,6 +1,6 @@
 """`Idempotency-Key` for writes: a retried request is answered from the stored response.
 
-Same user + same key + same request (method, path, query, body) → the first response is
+Same token + same key + same request (method, path, query, body) → the first response is
 replayed and nothing changes twice. Same key with a different request → 409. A key is
 claimed in its own committed row before the write runs, so a concurrent retry sees it
 (409, still in progress) instead of racing it. Only successful (2xx) responses are stored:
@@ -26,7 +26,7 @@ from rest_framework.exceptions import APIException, NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from issues.models import IdempotencyRecord
+from issues.models import ApiToken, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -71,14 +71,18 @@ def _valid_key(raw: str) -> str:
 def _claim(*, request: Request, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
     """(record, True) when this request now owns the key; (existing record, False) if not."""
     user = request.user
-    if user is None or isinstance(user, AnonymousUser):
+    token = request.auth
+    if user is None or isinstance(user, AnonymousUser) or not isinstance(token, ApiToken):
         raise NotAuthenticated()  # the permission check runs first; a key needs an owner
+    # A key belongs to the token that sent it, not to its user: another token of the same
+    # user may be scoped to other connections, and a replay would show it their answer.
     now = timezone.now()
     for _ in range(3):
         with transaction.atomic():
-            IdempotencyRecord.objects.filter(user=user, created_at__lt=now - KEY_LIFETIME).delete()
+            expired = now - KEY_LIFETIME
+            IdempotencyRecord.objects.filter(token=token, created_at__lt=expired).delete()
             IdempotencyRecord.objects.filter(
-                user=user,
+                token=token,
                 key=key,
                 response_status__isnull=True,
                 created_at__lt=now - ABANDONED_AFTER,
@@ -87,6 +91,7 @@ def _claim(*, request: Request, key: str, fingerprint: str) -> tuple[Idempotency
                 with transaction.atomic():
                     record = IdempotencyRecord.objects.create(
                         user=user,
+                        token=token,
                         key=key,
                         request_fingerprint=fingerprint,
                         method=request.method or "",
@@ -94,7 +99,7 @@ def _claim(*, request: Request, key: str, fingerprint: str) -> tuple[Idempotency
                     )
                 return record, True
             except IntegrityError:
-                existing = IdempotencyRecord.objects.filter(user=user, key=key).first()
+                existing = IdempotencyRecord.objects.filter(token=token, key=key).first()
             if existing is not None:
                 return existing, False
         # The holder released the key between our insert and our read: try again.

@@ -14,6 +14,8 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from integrations.models import Connection
+from integrations.providers import netguard
+from issues.api.errors import public_error
 from issues.canonical import FIELDS
 from issues.models import (
     Conflict,
@@ -23,6 +25,7 @@ from issues.models import (
     SyncLog,
     SyncRun,
 )
+from issues.web_urls import web_url_or_empty
 
 # Ids are 64-bit (BigAutoField); a larger number would overflow the database driver.
 MAX_DB_ID = 2**63 - 1
@@ -118,12 +121,19 @@ ISSUE_FIELDS = (
 )
 
 
+class WebUrlOutputField(serializers.CharField):
+    """A tracker link as the API shows it: http/https only, else empty (SPEC §8)."""
+
+    def to_representation(self, value: Any) -> str:
+        return web_url_or_empty(value)
+
+
 class IssueSerializer(serializers.ModelSerializer):
     """A mirrored issue. `sync_status` is `pending` while a local change is not yet
     acknowledged by the tracker and `conflict` while the issue has an open conflict."""
 
     # Empty until the tracker has the issue, so not declared as a URI.
-    remote_url = serializers.CharField(read_only=True)
+    remote_url = WebUrlOutputField(read_only=True)
     labels = serializers.ListField(child=serializers.CharField(), read_only=True)
     assignees = serializers.ListField(child=serializers.CharField(), read_only=True)
 
@@ -215,6 +225,9 @@ class RefreshResultSerializer(serializers.Serializer):
 
 # --- connections -----------------------------------------------------------------------------
 
+# Where the stored token goes: changing any of these needs the token again.
+TOKEN_BOUND_FIELDS = ("base_url", "provider", "repository")
+
 
 class ConnectionSerializer(serializers.ModelSerializer):
     """A tracker connection. Secrets are write-only: omitted on update, they are kept."""
@@ -305,11 +318,39 @@ class ConnectionSerializer(serializers.ModelSerializer):
     def get_has_webhook_secret(self, connection: Connection) -> bool:
         return bool(connection.webhook_secret)
 
+    def validate_base_url(self, value: str) -> str:
+        try:
+            netguard.check_url(value)
+        except netguard.AddressRefused as exc:
+            raise serializers.ValidationError(
+                f"Not a tracker address: {exc}. Link-local and cloud metadata addresses are "
+                "refused (and TRACKER_DENY_NETWORKS)."
+            ) from None
+        return value
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         initial = getattr(self, "initial_data", {})
         unknown = sorted(set(initial) - set(self.fields)) if isinstance(initial, Mapping) else []
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        connection = self.instance
+        if isinstance(connection, Connection):
+            # The stored token must never be sent to a new address: whoever points the
+            # connection elsewhere gives the token for it in the same request.
+            moved = sorted(
+                name
+                for name in TOKEN_BOUND_FIELDS
+                if name in attrs and attrs[name] != getattr(connection, name)
+            )
+            if moved and not attrs.get("api_token"):
+                raise serializers.ValidationError(
+                    {
+                        "api_token": [
+                            f"Changing {', '.join(moved)} requires api_token in the same "
+                            "request: the stored token is never sent to a new address."
+                        ]
+                    }
+                )
         return attrs
 
 
@@ -358,6 +399,13 @@ class SyncStatusSerializer(serializers.ModelSerializer):
 
 class SyncRunSerializer(serializers.ModelSerializer):
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    error = serializers.SerializerMethodField(
+        help_text="Why the run failed, in words (the status, never the tracker's answer)."
+    )
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_error(self, run: SyncRun) -> str:
+        return public_error(run.error or "")
 
     class Meta:
         model = SyncRun
@@ -387,7 +435,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
 class MappingSerializer(serializers.ModelSerializer):
     """Which tracker issue a mirrored issue is (external_id is null until it exists there)."""
 
-    remote_url = serializers.CharField(read_only=True)
+    remote_url = WebUrlOutputField(read_only=True)
 
     class Meta:
         model = Issue

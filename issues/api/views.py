@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from integrations.models import Connection
 from integrations.providers import UnknownProviderError
 from integrations.providers.base import ProviderError
+from issues.api.errors import public_provider_error
 from issues.api.filters import (
     ConflictFilter,
     ConnectionFilter,
@@ -33,7 +34,7 @@ from issues.api.filters import (
 )
 from issues.api.idempotency import idempotent
 from issues.api.parsers import JSONParser
-from issues.api.permissions import StaffWritesConnections, scoped
+from issues.api.permissions import ConnectionWritePermission, scoped
 from issues.api.schema import BAD_GATEWAY, FORBIDDEN, api_operation
 from issues.api.serializers import (
     MAX_DB_ID,
@@ -157,9 +158,7 @@ class ApiView(generics.GenericAPIView):
         if isinstance(exc, RequestDataTooBig):
             # Django raises it when the body over DATA_UPLOAD_MAX_MEMORY_SIZE is first read
             # (before a byte of it is): uncaught, it became an HTML 400 instead of a JSON 413.
-            exc = RequestTooLarge(
-                f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
-            )
+            exc = RequestTooLarge(f"The request body is over {settings.API_MAX_BODY_BYTES} bytes.")
         return super().handle_exception(exc)
 
     def get_object(self) -> Any:
@@ -412,8 +411,9 @@ class IssueRefreshApi(ApiView):
         try:
             remote = client.get_issue(issue.external_number)
         except ProviderError as exc:
+            # The status and a reason in words; the tracker's body stays in the logs.
             raise TrackerUnavailable(
-                {"detail": f"The tracker answered: {exc}", "code": type(exc).__name__}
+                {"detail": public_provider_error(exc), "code": type(exc).__name__}
             ) from exc
         finally:
             client.close()
@@ -448,7 +448,7 @@ class ConnectionListCreateApi(ApiView, generics.ListAPIView):
     serializer_class = ConnectionSerializer
     filterset_class = ConnectionFilter
     scope_field = "id"
-    permission_classes = [IsAuthenticated, StaffWritesConnections]
+    permission_classes = [IsAuthenticated, ConnectionWritePermission]
 
     @api_operation(
         summary="List tracker connections",
@@ -460,7 +460,7 @@ class ConnectionListCreateApi(ApiView, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @api_operation(
-        summary="Add a tracker connection (staff only)",
+        summary="Add a tracker connection (needs the model permission)",
         description="`api_token` and `webhook_secret` are write-only. Paste the returned "
         "`webhook_url` into the tracker.",
         tag=CONFIGS,
@@ -481,7 +481,7 @@ class ConnectionDetailApi(ApiView):
     queryset = Connection.objects.all()
     serializer_class = ConnectionSerializer
     scope_field = "id"
-    permission_classes = [IsAuthenticated, StaffWritesConnections]
+    permission_classes = [IsAuthenticated, ConnectionWritePermission]
 
     @api_operation(
         summary="Read a tracker connection",
@@ -493,7 +493,7 @@ class ConnectionDetailApi(ApiView):
         return Response(ConnectionSerializer(self.get_object()).data)
 
     @api_operation(
-        summary="Replace a tracker connection (staff only)",
+        summary="Replace a tracker connection (needs the model permission)",
         tag=CONFIGS,
         has_id=True,
         write=True,
@@ -505,7 +505,7 @@ class ConnectionDetailApi(ApiView):
         return self._update(request, partial=False)
 
     @api_operation(
-        summary="Change a tracker connection (staff only)",
+        summary="Change a tracker connection (needs the model permission)",
         tag=CONFIGS,
         has_id=True,
         write=True,
@@ -517,7 +517,7 @@ class ConnectionDetailApi(ApiView):
         return self._update(request, partial=True)
 
     @api_operation(
-        summary="Delete a tracker connection and its mirror (staff only)",
+        summary="Delete a tracker connection and its mirror (needs the model permission)",
         description="Deletes the connection's mirrored issues, history and outbox with it.",
         tag=CONFIGS,
         has_id=True,

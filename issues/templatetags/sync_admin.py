@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from issues.conflict_display import FIELD_LABELS
 from issues.dashboard import dashboard_rows
+from issues.web_urls import web_url_or_empty
 
 register = template.Library()
 
@@ -27,6 +28,13 @@ def sync_dashboard(context: template.Context) -> dict[str, Any]:
         "can_view_outbox": user.has_perm("issues.view_outboxentry"),
         "can_view_conflicts": user.has_perm("issues.view_conflict"),
     }
+
+
+@register.filter
+def web_href(value: Any) -> str:
+    """A tracker URL fit for `<a href>`: http/https only, else "" (a `javascript:` URL from a
+    forged tracker answer would run in the admin's session)."""
+    return web_url_or_empty(value)
 
 
 @register.filter

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -27,6 +28,15 @@ def _fresh_throttle_budget() -> None:
     # Throttle counters live in the process-wide cache; one test's requests must not
     # count against the next test's user (ids are reused after each rollback).
     cache.clear()
+
+
+def connection_write_permissions() -> list[Permission]:
+    return list(
+        Permission.objects.filter(
+            content_type__app_label="integrations",
+            codename__in=["add_connection", "change_connection", "delete_connection"],
+        )
+    )
 
 
 def make_connection(name: str, **overrides: Any) -> Connection:
@@ -82,6 +92,8 @@ class World:
     def __init__(self) -> None:
         users = get_user_model().objects
         self.staff = users.create_user("admin-agent", is_staff=True)
+        # Connection writes need the model permissions (SPEC §6), as in the admin.
+        self.staff.user_permissions.add(*connection_write_permissions())
         self.agent = users.create_user("agent")
         self.alpha = make_connection("alpha")
         self.beta = make_connection("beta")
@@ -89,8 +101,10 @@ class World:
         self.beta_issue = make_issue(self.beta, 2, labels=["docs"], assignees=["bob"])
         self.alpha_conflict = make_conflict(self.alpha_issue, "body")
         self.beta_conflict = make_conflict(self.beta_issue, "body")
-        _, self.staff_key = api_token_create(user=self.staff, name="staff")
-        _, self.agent_key = api_token_create(user=self.agent, name="agent")
+        _, self.staff_key = api_token_create(user=self.staff, name="staff", all_connections=True)
+        self.agent_token, self.agent_key = api_token_create(
+            user=self.agent, name="agent", all_connections=True
+        )
         _, self.scoped_key = api_token_create(
             user=self.staff, name="alpha only", connection_ids=[self.alpha.pk]
         )

@@ -40,7 +40,9 @@ def tracker(db: Any, django_user_model: Any) -> Iterator[Tracker]:
         api_token="gitea-token",
         webhook_secret="s",
     )
-    _, key = api_token_create(user=django_user_model.objects.create_user("agent"))
+    _, key = api_token_create(
+        user=django_user_model.objects.create_user("agent"), all_connections=True
+    )
     try:
         yield Tracker(fake, connection, client_with(key))
     finally:

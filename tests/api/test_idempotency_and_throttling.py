@@ -119,6 +119,7 @@ def test_a_key_still_in_progress_is_409_until_its_claim_is_abandoned(world, rf):
     )
     IdempotencyRecord.objects.create(
         user=world.agent,
+        token=world.agent_token,
         key="busy",
         request_fingerprint=request_fingerprint(same_request),
         method="POST",

@@ -4,6 +4,7 @@ drives every operation with a valid staff token (bounded and deterministic)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from io import StringIO
 from typing import Any
@@ -81,7 +82,11 @@ def test_the_docs_page_loads_its_assets_locally(client):
     assert response.status_code == 200
     page = response.content.decode()
     assert "/api/schema/" in page
-    assert "swagger-ui" in page and "cdn" not in page.lower()
+    assert "swagger-ui" in page
+    # No asset from another host. (Not `"cdn" not in page`: the page's random CSRF token
+    # contains "cdn" about once in 500 loads, which failed a full run.)
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page, re.IGNORECASE)
+    assert "cdn.jsdelivr" not in page and "unpkg.com" not in page
 
 
 # --- schemathesis ----------------------------------------------------------------------------
@@ -152,7 +157,7 @@ def fuzz_world(db: Any) -> Iterator[str]:
             issues[1], "labels", base_value=["bug"], local_value=["bug", "x"], remote_value=[]
         )
         user = get_user_model().objects.create_user("fuzzer", is_staff=True)
-        _, key = api_token_create(user=user)
+        _, key = api_token_create(user=user, all_connections=True)
         KNOWN_IDS.update(
             issues=[issue.pk for issue in issues],
             configs=[connection.pk],

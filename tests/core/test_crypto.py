@@ -32,7 +32,12 @@ def test_key_rotation_keeps_old_values_readable_and_rewrites_them(settings) -> N
 
 @pytest.mark.parametrize(
     ("secret", "shown"),
-    [("", ""), ("short", "••••••••"), ("ghp_abcdefghijklmnop", "ghp_…op")],
+    [
+        ("", ""),
+        ("short", "••••••••"),
+        ("ghp_abcdefghijklmnop", "ghp_…"),
+        ("ghp_abcdefghijklmnopqrstuvwxyz0123456", "ghp_…56"),
+    ],
 )
 def test_mask_never_shows_the_whole_secret(secret: str, shown: str) -> None:
     assert crypto.mask(secret) == shown

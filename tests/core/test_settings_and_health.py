@@ -28,6 +28,9 @@ def _check_production(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+FERNET_KEY = "x2Cg1ZJ4ScR7Yk0mZ6lU3n0JzWcT9s8GQe5vJHk1pGQ="
+
+
 def test_production_refuses_to_start_without_secrets() -> None:
     result = _check_production({"ALLOWED_HOSTS": "sync.example.com"})
     assert result.returncode != 0
@@ -38,7 +41,7 @@ def test_production_refuses_debug() -> None:
     result = _check_production(
         {
             "SECRET_KEY": "x" * 60,
-            "FIELD_ENCRYPTION_KEY": "k",
+            "FIELD_ENCRYPTION_KEY": FERNET_KEY,
             "DEBUG": "1",
             "ALLOWED_HOSTS": "sync.example.com",
         }
@@ -50,7 +53,7 @@ def test_production_settings_pass_the_deploy_check() -> None:
     result = _check_production(
         {
             "SECRET_KEY": "k9#" + "Zq7!vL2@pW5$" * 5,
-            "FIELD_ENCRYPTION_KEY": "a passphrase",
+            "FIELD_ENCRYPTION_KEY": FERNET_KEY,
             "ALLOWED_HOSTS": "sync.example.com",
         }
     )

@@ -134,7 +134,7 @@ def test_an_api_callers_id_reaches_the_outbox_the_tracker_call_and_the_sync_log(
     h = gitea
     issue = mirror_one(h)
     user = get_user_model().objects.create_user("agent", password=ADMIN_PASSWORD)
-    _, key = api_token_create(user=user, name="agent")
+    _, key = api_token_create(user=user, name="agent", all_connections=True)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
@@ -183,7 +183,7 @@ def test_no_secret_reaches_any_log_line_even_at_debug_and_on_errors(
     h = gitea
     issue = mirror_one(h)
     user = get_user_model().objects.create_user("agent", password=ADMIN_PASSWORD)
-    _, key = api_token_create(user=user, name="agent")
+    _, key = api_token_create(user=user, name="agent", all_connections=True)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
 

@@ -18,7 +18,8 @@ request, a tracker's stored state cannot be refused):
 - Everything else — emoji, RTL text, bidi controls, combining marks (no normalisation),
   astral characters, CR, LF, TAB, ESC, DEL, U+2028 inside the text — is stored exactly.
 - Limits: title 1000 characters, body 262,144, a label or login 255, 100 labels; a request
-  body over DATA_UPLOAD_MAX_MEMORY_SIZE (25 MB) is 413, refused before it is read.
+  body over API_MAX_BODY_BYTES (1 MB, separate from the webhooks' 25 MB) is 413, refused
+  before it is read.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from integrations.fake_trackers.gitea import FakeGitea
 from integrations.models import Connection
 from issues.models import Conflict, IdempotencyRecord, Issue, IssueState, OutboxEntry, SyncLog
 from issues.services.tokens import api_token_create
-from tests.api.conftest import make_conflict, make_issue
+from tests.api.conftest import connection_write_permissions, make_conflict, make_issue
 from tests.security.streams import CountingStream
 
 THIRTY_MB = 30 * 1024 * 1024
@@ -57,7 +58,7 @@ ODD_LABELS = ["🐛 bug", "עברית", "e\u0301", "é", "esc\x1b[0m", " padded 
 LIMIT_TITLE = "𝔘" * 1000  # exactly the limit, in astral characters (4 bytes each in UTF-8)
 HUNDRED_LABELS = [f"label-{n:03d}-🏷" for n in range(100)]
 MANY_LABELS = [f"label-{n:05d}" for n in range(10_000)]
-OVERLONG_TEXT = "x" * 1_000_001
+OVERLONG_TEXT = "x" * 300_001  # over every text field's limit, under the API's body limit
 # JSON brackets inside strings are no nesting (an escaped quote does not end the string).
 BRACKETS_TEXT = 'a "quoted" \\ backslash \\" [' + "[" * 450 + "{" * 450
 
@@ -82,7 +83,8 @@ class HostileWorld:
 
     def __init__(self, tracker: FakeGitea, remote_id: int) -> None:
         staff = get_user_model().objects.create_user("hostile-admin", is_staff=True)
-        _, self.staff_key = api_token_create(user=staff, name="staff")
+        staff.user_permissions.add(*connection_write_permissions())
+        _, self.staff_key = api_token_create(user=staff, name="staff", all_connections=True)
         # Without the post_save hook that syncs its beat schedule (~25 ms, no part here).
         (self.alpha,) = Connection.objects.bulk_create(
             [
@@ -184,6 +186,8 @@ def _connection_body(name: str = "fresh", labels: list[str] | None = None) -> Bo
         "provider": "gitea",
         "base_url": "https://git.example.com",
         "repository": "acme/fresh",
+        # Moving a connection (base_url, provider, repository) needs the token again.
+        "api_token": "fresh-token",
     }
     if labels is not None:
         body["label_filter"] = labels
@@ -587,7 +591,8 @@ CASES = [
         keep=True,
         applies=lambda e: e.name in ("issues__create", "issues__update", "conflicts__resolve"),
     ),
-    Case("size__30_mb", _thirty_mb, body_refused(413)),
+    # Over API_MAX_BODY_BYTES: 413 before reading, whether or not the endpoint takes a body.
+    Case("size__30_mb", _thirty_mb, refused(413)),
     Case("content_type__text_plain", _raw(b'{"title": "x"}', "text/plain"), body_refused(415)),
     Case(
         "content_type__form",
@@ -699,8 +704,8 @@ def test_hostile_api_write(world: HostileWorld, endpoint: Endpoint, case: Case) 
     response, stream = send(endpoint, world, sent)
 
     assert response.status_code < 500, response.content[:500]
-    assert stream.bytes_read <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1
-    if len(sent.body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+    assert stream.bytes_read <= settings.API_MAX_BODY_BYTES + 1
+    if len(sent.body) > settings.API_MAX_BODY_BYTES:
         assert stream.bytes_read == 0  # refused (or ignored) without reading it
     if expected == SUCCESS:
         assert response.status_code == endpoint.success, response.content[:500]
