@@ -40,9 +40,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         if len(key) > MAX_KEY_LENGTH:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        return self._authenticate_key(key)
+        return self.authenticate_key(key)
 
-    def _authenticate_key(self, key: str) -> tuple[Any, ApiToken]:
+    def authenticate_key(self, key: str) -> tuple[Any, ApiToken]:
         token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(key)).first()
         if token is None or token.revoked:
             # One message for both: a caller cannot probe which revoked keys once existed.

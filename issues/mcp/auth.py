@@ -73,7 +73,7 @@ def authenticate(key: str | None) -> ApiToken:
     if len(key) > MAX_KEY_LENGTH or not key.isascii():
         raise NotAuthenticated("Invalid token.")
     try:
-        _user, token = ApiTokenAuthentication()._authenticate_key(key)
+        _user, token = ApiTokenAuthentication().authenticate_key(key)
     except AuthenticationFailed as exc:
         raise NotAuthenticated(str(exc.detail)) from exc
     return token

@@ -5,22 +5,16 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-def keep_empty_scope_tokens_unscoped(apps, schema_editor):
-    """Before this migration a token without connections saw every connection, by design.
-    Such tokens keep working as unscoped (the flag is set for them), so no agent loses access
-    on upgrade. A token that became empty only because its connections were deleted cannot
-    be told apart from one created unscoped: review the flag in the admin after upgrading.
-    From now on only the flag makes a token unscoped."""
-    ApiToken = apps.get_model("issues", "ApiToken")
-    ApiToken.objects.filter(connections__isnull=True).update(all_connections=True)
-
-
 def drop_unattributed_idempotency_records(apps, schema_editor):
     """Records stored per user cannot be tied to one token; they are 24-hour caches of
     answers, so they are dropped rather than replayed to the wrong token."""
     apps.get_model("issues", "IdempotencyRecord").objects.filter(token__isnull=True).delete()
 
 
+# Existing tokens without connections are NOT made unscoped here: a token created scoped whose
+# connections were deleted cannot be told apart from one created unscoped, and widening it would
+# be exactly the hole this migration closes (SPEC §8: unscoped by explicit choice only). Such
+# tokens see nothing after the upgrade until an admin ticks "all connections" (README, Security).
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -43,7 +37,6 @@ class Migration(migrations.Migration):
             name='token',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='idempotency_records', to='issues.apitoken'),
         ),
-        migrations.RunPython(keep_empty_scope_tokens_unscoped, migrations.RunPython.noop),
         migrations.RunPython(drop_unattributed_idempotency_records, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='idempotencyrecord',

@@ -46,7 +46,9 @@ def tracker(transactional_db: Any) -> Iterator[Tracker]:
         api_token="gitea-token",
         webhook_secret="s",
     )
-    token, key = api_token_create(user=get_user_model().objects.create_user("agent"))
+    token, key = api_token_create(
+        user=get_user_model().objects.create_user("agent"), all_connections=True
+    )
     try:
         yield Tracker(fake, connection, key, token.pk)
     finally:

@@ -128,9 +128,10 @@ def test_the_admin_shows_whether_a_token_is_unscoped(world: World, admin_client:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_keeps_existing_empty_scope_tokens_unscoped() -> None:
-    """Before the flag, a token without connections was all-access by design; upgrading keeps
-    such tokens working (unscoped), and tokens with connections stay scoped."""
+def test_the_migration_fails_closed_for_existing_empty_scope_tokens() -> None:
+    """Before the flag, a token without connections was all-access, including one whose
+    connections had been deleted. The upgrade cannot tell the two apart, so it widens nothing:
+    an empty-scope token sees nothing until an admin makes it unscoped explicitly."""
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
@@ -149,5 +150,5 @@ def test_the_migration_keeps_existing_empty_scope_tokens_unscoped() -> None:
     scoped.connections.add(conn)
     executor = MigrationExecutor(connection)
     executor.migrate(after)
-    assert ApiToken.objects.get(pk=empty.pk).all_connections is True
+    assert ApiToken.objects.get(pk=empty.pk).all_connections is False
     assert ApiToken.objects.get(pk=scoped.pk).all_connections is False
