@@ -22,7 +22,7 @@ from integrations.providers.base import (
     WebhookEvent,
     WebhookPayloadError,
 )
-from issues.clients import client_for
+from integrations.providers.registry import client_for
 from issues.engine import apply_remote_deletion, apply_remote_issue
 from issues.models import Trigger
 from syndarix_sync.logs import correlation, get_logger
