@@ -805,6 +805,10 @@ _PULL_REQUEST_EVENTS = frozenset(
 )
 
 
+# The keys an issue object must carry for its state to be taken from the payload.
+ISSUE_STATE_KEYS = ("title", "body", "state", "labels", "milestone", "html_url")
+
+
 class GitHubWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "github"
 
@@ -889,6 +893,20 @@ class GitHubWebhooks(WebhookVerifier):
             )
         if action not in ISSUE_STATE_ACTIONS:
             return ignored(f"issues action {action!r} is not one we know")
+        if any(key not in issue_data for key in ISSUE_STATE_KEYS) or not (
+            "assignees" in issue_data or "assignee" in issue_data
+        ):
+            # A signed payload that leaves a field out (GitHub's own `pinned` example has
+            # no `state`) is not malformed: it names the issue, whose state is re-read.
+            return WebhookEvent(
+                kind=EventKind.ISSUE,
+                event="issues",
+                action=action,
+                repository=repository,
+                issue=None,
+                issue_external_id=str(require_int(issue_data, "id", "issue")),
+                issue_number=str(require_int(issue_data, "number", "issue")),
+            )
         issue = issue_from_json(issue_data)
         return WebhookEvent(
             kind=EventKind.ISSUE,
