@@ -205,6 +205,12 @@ class TransientError(ProviderError):
     permanent = False
 
 
+class MalformedAnswerError(TransientError):
+    """The tracker answered 2xx with a document of the wrong shape (garbage JSON, a proxy's
+    HTML page, a missing field). The same class on every provider: transient, because a
+    half-deployed tracker or a captive proxy recovers, and the outbox's budget bounds it."""
+
+
 class PermanentError(ProviderError):
     """401, 403, 404, 410, 422 and friends: retrying only burns the budget."""
 

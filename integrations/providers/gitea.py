@@ -29,6 +29,7 @@ from integrations.providers.base import (
     IssueFields,
     IssueState,
     ListResult,
+    MalformedAnswerError,
     NotFoundError,
     PermanentError,
     ProviderClient,
@@ -304,7 +305,7 @@ class GiteaClient(ProviderClient):
         try:
             return parse_issue(data, base_url=self.base_url, repository=self.repository)
         except ShapeError as exc:
-            raise PermanentError(f"{what}: unexpected answer: {exc}") from exc
+            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
     @staticmethod
     def _index(number: str | int) -> str:
@@ -342,7 +343,7 @@ class GiteaClient(ProviderClient):
                 return
             items = self._json(response, page_what)
             if not isinstance(items, list):
-                raise PermanentError(f"{page_what}: unexpected answer: not a list")
+                raise MalformedAnswerError(f"{page_what}: unexpected answer: not a list")
             if page == 1:
                 total = response.headers.get("X-Total-Count", "").strip()
                 self.listing_total = int(total) if _ASCII_DIGITS.fullmatch(total) else None
@@ -552,7 +553,7 @@ class GiteaClient(ProviderClient):
         try:
             return _label_names(self._json(response, what), "labels")
         except ShapeError as exc:
-            raise PermanentError(f"{what}: unexpected answer: {exc}") from exc
+            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
     def _patch_body(self, current: RemoteIssue, fields: IssueFields) -> dict[str, Any]:
         patch: dict[str, Any] = {}
@@ -593,7 +594,7 @@ class GiteaClient(ProviderClient):
         try:
             return _label_names(self._json(response, what), "labels")
         except ShapeError as exc:
-            raise PermanentError(f"{what}: unexpected answer: {exc}") from exc
+            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
     # --- label and milestone lookups -------------------------------------------------------
 
@@ -608,7 +609,7 @@ class GiteaClient(ProviderClient):
         for _, items in self._pages(path, params, what=what):
             for item in items:
                 if not isinstance(item, Mapping):
-                    raise PermanentError(f"{what}: unexpected answer: item is not an object")
+                    raise MalformedAnswerError(f"{what}: unexpected answer: item is not an object")
                 name, ident = item.get(key), item.get("id")
                 if isinstance(name, str) and is_int(ident):
                     found.setdefault(name, int(ident))
@@ -659,7 +660,7 @@ class GiteaClient(ProviderClient):
         )
         data = self._json(response, what)
         if not isinstance(data, Mapping) or not is_int(data.get("id")):
-            raise PermanentError(f"{what}: unexpected answer: no label id")
+            raise MalformedAnswerError(f"{what}: unexpected answer: no label id")
         return int(data["id"])
 
     def _resolve_milestone(self, title: str) -> int:

@@ -29,6 +29,7 @@ from integrations.providers.base import (
     IssueFields,
     IssueState,
     ListResult,
+    MalformedAnswerError,
     NotFoundError,
     PermanentError,
     ProviderClient,
@@ -330,7 +331,7 @@ class GitHubClient(ProviderClient):
         try:
             return issue_from_json(value, what="issue")
         except ShapeError as exc:
-            raise TransientError(f"{what}: unexpected answer: {exc}") from exc
+            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
     def _check_next_url(self, url: str, *, what: str) -> str:
         # The token goes wherever we send the request: never follow a link off the API host.
@@ -362,7 +363,9 @@ class GitHubClient(ProviderClient):
                 return
             data = self._json(response, what=what)
             if not isinstance(data, list):
-                raise TransientError(f"{what}: expected a JSON list, got {type(data).__name__}")
+                raise MalformedAnswerError(
+                    f"{what}: expected a JSON list, got {type(data).__name__}"
+                )
             yield response, data
             next_url = parse_link_header(response.headers.get("Link")).get("next")
             if next_url is None:
@@ -597,7 +600,7 @@ class GitHubClient(ProviderClient):
         for _response, items in self._pages(f"{self._repo_path}/labels", params=params, what=what):
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                    raise TransientError(f"{what}: unexpected answer: a label without a name")
+                    raise MalformedAnswerError(f"{what}: unexpected answer: a label without a name")
                 labels[item["name"].casefold()] = item["name"]
         self._labels = labels
         return labels
@@ -638,7 +641,7 @@ class GitHubClient(ProviderClient):
                         data, "number", "milestone"
                     )
                 except ShapeError as exc:
-                    raise TransientError(f"{what}: unexpected answer: {exc}") from exc
+                    raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
         self._milestones = milestones
         return milestones
 

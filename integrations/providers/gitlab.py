@@ -35,6 +35,7 @@ from integrations.providers.base import (
     IssueFields,
     IssueState,
     ListResult,
+    MalformedAnswerError,
     NotFoundError,
     PermanentError,
     ProviderClient,
@@ -151,7 +152,9 @@ def issue_from_api(data: Any) -> RemoteIssue:
             updated_at=parse_timestamp(issue.get("updated_at")),
         )
     except ShapeError as exc:
-        raise TransientError(f"GitLab answered an issue of an unexpected shape: {exc}") from None
+        raise MalformedAnswerError(
+            f"GitLab answered an issue of an unexpected shape: {exc}"
+        ) from None
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -283,7 +286,7 @@ class GitLabClient(ProviderClient):
             first = False
             data = self.transport.json(response, what=what)
             if not isinstance(data, list):
-                raise TransientError(f"{what}: the answer is not a list of issues")
+                raise MalformedAnswerError(f"{what}: the answer is not a list of issues")
             issues = [
                 issue_from_api(item)
                 for item in data
@@ -499,7 +502,7 @@ class GitLabClient(ProviderClient):
                 try:
                     names.add(require_str(require_mapping(item, "label"), "name", "label"))
                 except ShapeError as exc:
-                    raise TransientError(f"{what}: {exc}") from None
+                    raise MalformedAnswerError(f"{what}: {exc}") from None
             self._labels = names
         return self._labels
 
@@ -518,7 +521,7 @@ class GitLabClient(ProviderClient):
                         require_int(milestone, "id", "milestone"),
                     )
                 except ShapeError as exc:
-                    raise TransientError(f"{what}: {exc}") from None
+                    raise MalformedAnswerError(f"{what}: {exc}") from None
             self._milestones = ids
         return self._milestones
 
@@ -550,21 +553,21 @@ class GitLabClient(ProviderClient):
         )
         data = self.transport.json(response, what=what)
         if not isinstance(data, list):
-            raise TransientError(f"{what}: the answer is not a list of members")
+            raise MalformedAnswerError(f"{what}: the answer is not a list of members")
         for item in data:
             try:
                 member = require_mapping(item, "member")
                 if require_str(member, "username", "member").lower() == login.lower():
                     return require_int(member, "id", "member")
             except ShapeError as exc:
-                raise TransientError(f"{what}: {exc}") from None
+                raise MalformedAnswerError(f"{what}: {exc}") from None
         return None
 
     def _list_all(self, path: str, params: Mapping[str, Any], what: str) -> Iterator[Any]:
         for response in self._paged_get(path, {**params, "per_page": PAGE_SIZE}, what):
             data = self.transport.json(response, what=what)
             if not isinstance(data, list):
-                raise TransientError(f"{what}: the answer is not a list")
+                raise MalformedAnswerError(f"{what}: the answer is not a list")
             yield from data
 
 

@@ -23,6 +23,7 @@ from urllib3.util.retry import Retry
 from integrations.providers.base import (
     AccessDeniedError,
     AuthenticationError,
+    MalformedAnswerError,
     NotFoundError,
     PermanentError,
     ProviderError,
@@ -286,7 +287,7 @@ class HttpTransport:
         try:
             return response.json()
         except ValueError as exc:
-            raise TransientError(f"{what}: the tracker answered something not JSON") from exc
+            raise MalformedAnswerError(f"{what}: the tracker answered something not JSON") from exc
 
     def close(self) -> None:
         self.session.close()

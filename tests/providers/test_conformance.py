@@ -17,6 +17,7 @@ from integrations.fake_trackers.base import Fault
 from integrations.providers.base import (
     IssueFields,
     IssueState,
+    MalformedAnswerError,
     NotFoundError,
     ProviderClient,
     RateLimitedError,
@@ -88,6 +89,21 @@ def test_a_5xx_to_a_read_is_retried(kit: Kit, fake: Any, client: Any):
 
     assert client.get_issue(str(issue.number)).title == "readable"
     assert sum(1 for r in fake.requests if r.method == "GET") == 2
+
+
+@pytest.mark.parametrize("path", ["/issues/", "/issues"], ids=["get", "list"])
+def test_a_malformed_answer_is_the_same_error_on_every_provider(fake: Any, client: Any, path):
+    """Failed before: PermanentError on Gitea (the outbox failed the row at once),
+    TransientError on GitHub and GitLab (retried five times)."""
+    issue = fake.seed_issue(title="t")
+    # A 200 whose body is an object without any issue field.
+    fake.inject(Fault(status=200, method="GET", path_contains=path, count=5))
+
+    with pytest.raises(MalformedAnswerError):
+        if path == "/issues/":
+            client.get_issue(str(issue.number))
+        else:
+            client.list_issues()
 
 
 # --- set writes: additions and removals --------------------------------------------------------
