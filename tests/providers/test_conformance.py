@@ -299,3 +299,11 @@ def test_a_value_the_tracker_stores_differently_is_no_change_there(
     client.update_issue(str(issue.number), IssueFields(**wanted), current=current)
 
     assert writes(fake, kit.update_method) + writes(fake, "POST") + writes(fake, "DELETE") == 0
+
+
+def test_every_issue_carries_the_trackers_own_status(fake: Any, client: Any):
+    issue = fake.seed_issue(title="t")
+    read = client.get_issue(str(issue.number))
+    closed = client.update_issue(str(issue.number), IssueFields(state=IssueState.CLOSED))
+    assert read.tracker_status in ("open", "opened")
+    assert closed.tracker_status == "closed"
