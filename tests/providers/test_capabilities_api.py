@@ -113,8 +113,8 @@ def test_config_json_is_validated_against_the_providers_options(world, monkeypat
 
 
 def _admin_client() -> Any:
-    from django.contrib.auth import get_user_model  # noqa: PLC0415
-    from django.test import Client  # noqa: PLC0415
+    from django.contrib.auth import get_user_model
+    from django.test import Client
 
     user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
     client = Client()
