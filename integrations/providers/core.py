@@ -19,12 +19,17 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from integrations.providers.base import (
+    AccessDeniedError,
+    AuthenticationError,
     ListResult,
     MalformedAnswerError,
+    NotFoundError,
     PermanentError,
     ProviderClient,
+    RateLimitedError,
     RateLimitGate,
     RemoteIssue,
+    TransientError,
 )
 from integrations.providers.http import HttpTransport, RateLimit, parse_link_header
 from integrations.providers.shapes import ShapeError
@@ -185,6 +190,71 @@ class RestClient(ProviderClient):
         goes, so a next link elsewhere is never followed."""
         ours, theirs = urlsplit(self.transport.api_root), urlsplit(url)
         return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+
+    # --- the connection check, the same ladder for every tracker --------------------------------
+
+    # How this tracker and its repository are named in messages, and what the repository
+    # document's "issues enabled" key is.
+    tracker_name: str = "the tracker"
+    repository_noun: str = "repository"
+    issues_enabled_key: str = "has_issues"
+    # What a 403 on the repository usually means on this tracker.
+    access_hint: str = ""
+
+    @abc.abstractmethod
+    def access_path(self) -> str:
+        """The repository (project, board…) document the connection check reads."""
+
+    def is_repository(self, data: Any) -> bool:
+        """Whether the answer looks like this tracker's repository document."""
+        return isinstance(data, Mapping) and "id" in data
+
+    def check_access(self) -> None:
+        """Read the repository; raise a ProviderError that says precisely what is wrong."""
+        where = f"{self.tracker_name} at {self.base_url}"
+        noun = f"{self.repository_noun} {self.repository}"
+        try:
+            response = self.transport.request("GET", self.access_path(), what=where)
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"{where} rejected the token (HTTP 401): the API token is wrong, expired "
+                "or revoked",
+                status=exc.status,
+            ) from exc
+        except AccessDeniedError as exc:
+            raise AccessDeniedError(
+                f"the token may not read {noun} (HTTP 403){self.access_hint}: {exc}",
+                status=exc.status,
+            ) from exc
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"repository {self.repository} not found at {self.base_url} "
+                "(or the token cannot see it)",
+                status=exc.status,
+            ) from exc
+        except RateLimitedError:
+            raise
+        except PermanentError as exc:
+            if exc.status is None:  # no HTTP status: a TLS failure
+                raise PermanentError(f"{where}: TLS error: {exc.__cause__ or exc}") from exc
+            raise
+        except TransientError as exc:
+            if exc.status is None and isinstance(exc.__cause__, requests.exceptions.Timeout):
+                raise TransientError(f"{where} did not answer within {self.timeout:g}s") from exc
+            if exc.status is None:
+                raise TransientError(
+                    f"{where} is unreachable (cannot connect to {self.base_url}): "
+                    f"{exc.__cause__ or exc}"
+                ) from exc
+            raise
+        data = self.transport.json(response, what=where)
+        if not self.is_repository(data):
+            raise PermanentError(
+                f"{where}: the answer for {self.repository} is not a {self.tracker_name} "
+                f"{self.repository_noun} (is the base URL right?)"
+            )
+        if data.get(self.issues_enabled_key) is False:
+            raise AccessDeniedError(f"issues are disabled in {noun}")
 
     def pages(
         self,

@@ -22,8 +22,6 @@ import requests
 
 from integrations.providers.base import (
     UNSET,
-    AccessDeniedError,
-    AuthenticationError,
     Capabilities,
     EventKind,
     IssueFields,
@@ -34,7 +32,6 @@ from integrations.providers.base import (
     ProviderError,
     RemoteComment,
     RemoteIssue,
-    TransientError,
     ValidationFailedError,
     WebhookEvent,
     WebhookPayloadError,
@@ -254,6 +251,14 @@ class GiteaClient(RestClient):
 
     def api_root(self) -> str:
         return self.base_url + API_PREFIX
+
+    tracker_name = "Gitea"
+
+    def access_path(self) -> str:
+        return self._repo_path
+
+    def is_repository(self, data: Any) -> bool:
+        return isinstance(data, Mapping) and isinstance(data.get("full_name"), str)
 
     def auth_headers(self, token: str) -> dict[str, str]:
         return {"Authorization": f"token {token}", "Accept": "application/json"}
@@ -540,47 +545,6 @@ class GiteaClient(RestClient):
         return known[title]
 
     # --- connection check ----------------------------------------------------------------
-
-    def check_access(self) -> None:
-        what = f"Gitea at {self.base_url}"
-        try:
-            response = self.transport.request("GET", self._repo_path, what=what)
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"{what} rejected the API token (HTTP 401): check that it is valid and not expired",
-                status=exc.status,
-            ) from exc
-        except AccessDeniedError as exc:
-            raise AccessDeniedError(
-                f"{what}: the token may not read repository {self.repository} (HTTP 403): {exc}",
-                status=exc.status,
-            ) from exc
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"repository {self.repository} not found at {self.base_url}"
-                " (or the token cannot see it)",
-                status=exc.status,
-            ) from exc
-        except PermanentError as exc:
-            if exc.status is None:  # no HTTP status: a TLS failure
-                raise PermanentError(f"{what}: TLS error: {exc.__cause__ or exc}") from exc
-            raise
-        except TransientError as exc:
-            if exc.status is None and isinstance(exc.__cause__, requests.exceptions.Timeout):
-                raise TransientError(
-                    f"{what} did not answer within {self.timeout:g}s", status=None
-                ) from exc
-            if exc.status is None:
-                raise TransientError(f"{what} is unreachable: {exc.__cause__ or exc}") from exc
-            raise
-        data = self._json(response, what)
-        if not isinstance(data, Mapping) or not isinstance(data.get("full_name"), str):
-            raise PermanentError(
-                f"{what}: the answer for {self.repository} is not a Gitea repository"
-                " (is the base URL the Gitea web root?)"
-            )
-        if data.get("has_issues") is False:
-            raise PermanentError(f"{what}: repository {self.repository} has issues disabled")
 
 
 # --- webhooks --------------------------------------------------------------------------------

@@ -21,18 +21,14 @@ import requests
 
 from integrations.providers.base import (
     UNSET,
-    AccessDeniedError,
-    AuthenticationError,
     Capabilities,
     EventKind,
     IssueFields,
     IssueState,
     MalformedAnswerError,
     NotFoundError,
-    PermanentError,
     RemoteComment,
     RemoteIssue,
-    TransientError,
     ValidationFailedError,
     WebhookEvent,
     WebhookPayloadError,
@@ -234,6 +230,14 @@ class GitHubClient(RestClient):
 
     def api_root(self) -> str:
         return self.base_url
+
+    tracker_name = "GitHub"
+
+    def access_path(self) -> str:
+        return self._repo_path
+
+    def is_repository(self, data: Any) -> bool:
+        return isinstance(data, Mapping) and isinstance(data.get("full_name"), str)
 
     def auth_headers(self, token: str) -> dict[str, str]:
         return {
@@ -492,33 +496,6 @@ class GitHubClient(RestClient):
         return milestones[title]
 
     # --- access -----------------------------------------------------------------------
-
-    def check_access(self) -> None:
-        what = f"check access to {self.repository}"
-        try:
-            response = self.transport.request("GET", self._repo_path, what=what)
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"GitHub at {self.base_url} rejected the token (HTTP 401): "
-                "it is wrong, expired or revoked",
-                status=exc.status,
-            ) from exc
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"repository {self.repository} not found at {self.base_url} "
-                "(or the token cannot see it)",
-                status=exc.status,
-            ) from exc
-        except AccessDeniedError as exc:
-            raise AccessDeniedError(
-                f"the token may not read repository {self.repository}: {exc}",
-                status=exc.status,
-            ) from exc
-        data = self._json(response, what=what)
-        if not isinstance(data, dict) or not isinstance(data.get("full_name"), str):
-            raise TransientError(f"{what}: the answer is not a GitHub repository")
-        if data.get("has_issues") is False:
-            raise PermanentError(f"repository {self.repository} has issues disabled")
 
 
 # --- webhooks ------------------------------------------------------------------------------

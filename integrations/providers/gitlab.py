@@ -26,8 +26,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from integrations.providers.base import (
-    AccessDeniedError,
-    AuthenticationError,
     Capabilities,
     EventKind,
     IssueFields,
@@ -37,7 +35,6 @@ from integrations.providers.base import (
     PermanentError,
     RemoteComment,
     RemoteIssue,
-    TransientError,
     ValidationFailedError,
     WebhookEvent,
     WebhookPayloadError,
@@ -192,6 +189,14 @@ class GitLabClient(RestClient):
     def auth_headers(self, token: str) -> dict[str, str]:
         return {"PRIVATE-TOKEN": token, "Accept": "application/json"}
 
+    tracker_name = "GitLab"
+    repository_noun = "GitLab project"
+    issues_enabled_key = "issues_enabled"
+    access_hint = ": it needs the api scope and at least Reporter access"
+
+    def access_path(self) -> str:
+        return self._project_path
+
     # --- listing -----------------------------------------------------------------------------
 
     def issue_listing(self, since: datetime | None) -> tuple[str, dict[str, Any], str]:
@@ -303,34 +308,6 @@ class GitLabClient(RestClient):
         return int(text)
 
     # --- access ------------------------------------------------------------------------------
-
-    def check_access(self) -> None:
-        what = f"read GitLab project {self.project}"
-        try:
-            response = self.transport.request("GET", self._project_path, what=what)
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"GitLab at {self.base_url} rejected the token (HTTP 401): it is wrong, "
-                "expired or revoked",
-                status=exc.status,
-            ) from exc
-        except AccessDeniedError as exc:
-            raise AccessDeniedError(
-                f"the token may not read GitLab project {self.project} (HTTP 403): it needs "
-                "the api scope and at least Reporter access",
-                status=exc.status,
-            ) from exc
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"repository {self.project} not found on {self.base_url} "
-                "(or this token cannot see it)",
-                status=exc.status,
-            ) from exc
-        data = self.transport.json(response, what=what)
-        if not isinstance(data, Mapping) or "id" not in data:
-            raise TransientError(f"{what}: the answer is not a GitLab project")
-        if data.get("issues_enabled") is False:
-            raise AccessDeniedError(f"issues are disabled in GitLab project {self.project}")
 
     # --- names → ids, cached per client ------------------------------------------------------
 
