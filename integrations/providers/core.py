@@ -401,6 +401,24 @@ class RestClient(ProviderClient):
                 found.setdefault(name, value)
         return found
 
+    def name_cache(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        what: str,
+        name_key: str,
+        value_key: str,
+        fold: bool = False,
+    ) -> NameCache[Any]:
+        """A NameCache over one listing of named things (labels, milestones)."""
+        return NameCache(
+            lambda: self.list_named(
+                path, params, what=what, name_key=name_key, value_key=value_key
+            ),
+            fold=fold,
+        )
+
     def single_page_etag(
         self, response: requests.Response | None, pages: int, first_size: int
     ) -> str | None:

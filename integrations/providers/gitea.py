@@ -246,23 +246,19 @@ class GiteaClient(RestClient):
         except ValueError as exc:
             raise ValidationFailedError(str(exc)) from exc
         self._repo_path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
-        self._labels: NameCache[int] = NameCache(
-            lambda: self.list_named(
-                f"{self._repo_path}/labels",
-                {},
-                what=self._what("list labels"),
-                name_key="name",
-                value_key="id",
-            )
+        self._labels: NameCache[int] = self.name_cache(
+            f"{self._repo_path}/labels",
+            {},
+            what=self._what("list labels"),
+            name_key="name",
+            value_key="id",
         )
-        self._milestones: NameCache[int] = NameCache(
-            lambda: self.list_named(
-                f"{self._repo_path}/milestones",
-                {"state": "all"},
-                what=self._what("list milestones"),
-                name_key="title",
-                value_key="id",
-            )
+        self._milestones: NameCache[int] = self.name_cache(
+            f"{self._repo_path}/milestones",
+            {"state": "all"},
+            what=self._what("list milestones"),
+            name_key="title",
+            value_key="id",
         )
 
     def api_root(self) -> str:

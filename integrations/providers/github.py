@@ -224,24 +224,20 @@ class GitHubClient(RestClient):
         self._repo_path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
         # Lookups that pushes need; refreshed once on a miss, since someone may have added one.
         # Label names (GitHub matches them ignoring case) and milestone title → number.
-        self._labels: NameCache[str] = NameCache(
-            lambda: self.list_named(
-                f"{self._repo_path}/labels",
-                {},
-                what=f"list labels of {self.repository}",
-                name_key="name",
-                value_key="name",
-            ),
+        self._labels: NameCache[str] = self.name_cache(
+            f"{self._repo_path}/labels",
+            {},
+            what=f"list labels of {self.repository}",
+            name_key="name",
+            value_key="name",
             fold=True,
         )
-        self._milestones: NameCache[int] = NameCache(
-            lambda: self.list_named(
-                f"{self._repo_path}/milestones",
-                {"state": "all"},
-                what=f"list milestones of {self.repository}",
-                name_key="title",
-                value_key="number",
-            )
+        self._milestones: NameCache[int] = self.name_cache(
+            f"{self._repo_path}/milestones",
+            {"state": "all"},
+            what=f"list milestones of {self.repository}",
+            name_key="title",
+            value_key="number",
         )
         self._issue_cache: OrderedDict[str, tuple[str, RemoteIssue]] = OrderedDict()
 

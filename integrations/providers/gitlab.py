@@ -179,23 +179,19 @@ class GitLabClient(RestClient):
         self._project_path = "projects/" + quote(project, safe="")
         # The project's label names (group labels included) and milestone title → id (group
         # milestones can be set on a project's issues too).
-        self._labels: NameCache[str] = NameCache(
-            lambda: self.list_named(
-                f"{self._project_path}/labels",
-                {},
-                what=f"list labels of GitLab project {self.project}",
-                name_key="name",
-                value_key="name",
-            )
+        self._labels: NameCache[str] = self.name_cache(
+            f"{self._project_path}/labels",
+            {},
+            what=f"list labels of GitLab project {self.project}",
+            name_key="name",
+            value_key="name",
         )
-        self._milestones: NameCache[int] = NameCache(
-            lambda: self.list_named(
-                f"{self._project_path}/milestones",
-                {"include_ancestors": "true"},
-                what=f"list milestones of GitLab project {self.project}",
-                name_key="title",
-                value_key="id",
-            )
+        self._milestones: NameCache[int] = self.name_cache(
+            f"{self._project_path}/milestones",
+            {"include_ancestors": "true"},
+            what=f"list milestones of GitLab project {self.project}",
+            name_key="title",
+            value_key="id",
         )
         self._user_ids: dict[str, int] = {}  # lower-cased username → id
 
