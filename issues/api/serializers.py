@@ -325,6 +325,14 @@ class ConnectionSerializer(serializers.ModelSerializer):
     def get_has_webhook_secret(self, connection: Connection) -> bool:
         return bool(connection.webhook_secret)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = self._validate_provider_options(attrs)
+        initial = getattr(self, "initial_data", {})
+        unknown = sorted(set(initial) - set(self.fields)) if isinstance(initial, Mapping) else []
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
     def _validate_provider_options(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Only a provider with a client can sync; its options are checked against its
         schema (unknown keys are a 400)."""
@@ -342,14 +350,6 @@ class ConnectionSerializer(serializers.ModelSerializer):
                 attrs["config_json"] = validate_config(options, attrs.get("config_json", current))
             except ValueError as exc:
                 raise serializers.ValidationError({"config_json": [str(exc)]}) from exc
-        return attrs
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs = self._validate_provider_options(attrs)
-        initial = getattr(self, "initial_data", {})
-        unknown = sorted(set(initial) - set(self.fields)) if isinstance(initial, Mapping) else []
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return attrs
 
 
