@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from integrations.models import Connection
 from integrations.providers import UnknownProviderError
 from integrations.providers.base import ProviderError
+from integrations.providers.registry import client_for
 from issues.api.errors import public_provider_error
 from issues.api.filters import (
     ConflictFilter,
@@ -52,7 +53,6 @@ from issues.api.serializers import (
     SyncTriggerQuerySerializer,
     SyncTriggerResultSerializer,
 )
-from issues.clients import client_for
 from issues.engine import apply_remote_issue
 from issues.models import (
     Conflict,
@@ -296,7 +296,9 @@ class IssueDetailApi(ApiView):
     @idempotent()
     def patch(self, request: Request, pk: int) -> Response:
         issue = self.get_object()
-        serializer = IssueUpdateInputSerializer(data=request.data)
+        serializer = IssueUpdateInputSerializer(
+            data=request.data, context={"connection": issue.connection}
+        )
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         force = changes.pop("force", False)
