@@ -61,12 +61,13 @@ MAX_ID = 2**63 - 1
 
 
 def require_int(data: Mapping[str, Any], key: str, what: str) -> int:
-    """`data[key]`, which must be an integer that fits in 64 bits; `what` names `data`."""
+    """`data[key]`, which must be an id or number: an integer from 0 to 2^63-1 (what the
+    mirror's columns hold; no tracker numbers anything below zero). `what` names `data`."""
     value = data.get(key)
     if not is_int(value):
         raise ShapeError(f"{what}.{key} is not an integer ({_found(data, key)})")
-    if not -MAX_ID <= value <= MAX_ID:
-        raise ShapeError(f"{what}.{key} is out of range (more than 64 bits)")
+    if not 0 <= value <= MAX_ID:
+        raise ShapeError(f"{what}.{key} is out of range (negative or more than 64 bits)")
     return value
 
 
