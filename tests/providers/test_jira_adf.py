@@ -176,3 +176,52 @@ def test_a_document_nested_without_end_is_cut_not_followed():
     for _ in range(2000):
         node = {"type": "blockquote", "content": [node]}
     assert isinstance(adf_to_text(doc(node)), str)
+
+
+NODE_TYPES = [
+    "paragraph",
+    "heading",
+    "bulletList",
+    "orderedList",
+    "listItem",
+    "codeBlock",
+    "blockquote",
+    "table",
+    "tableRow",
+    "tableCell",
+    "panel",
+    "mention",
+    "emoji",
+    "date",
+    "status",
+    "inlineCard",
+    "mediaSingle",
+    "rule",
+    "hardBreak",
+    "unknownThing",
+]
+JSONISH = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+ADF_TREES = st.recursive(
+    st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=10)}) | JSONISH,
+    lambda children: st.fixed_dictionaries(
+        {"type": st.sampled_from(NODE_TYPES)},
+        optional={
+            "content": st.lists(children, max_size=4) | JSONISH,
+            "attrs": st.dictionaries(
+                st.sampled_from(["text", "id", "order", "language", "url", "timestamp"]),
+                JSONISH,
+                max_size=3,
+            )
+            | JSONISH,
+        },
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ADF_TREES, max_size=4))
+def test_any_document_jira_might_send_reads_as_text_without_failing(content: list[Any]):
+    """A description is the tracker's data: whatever nodes, attributes or junk it holds, it
+    reads as text (never an exception that would stop the issue from syncing)."""
+    assert isinstance(adf_to_text({"type": "doc", "version": 1, "content": content}), str)
