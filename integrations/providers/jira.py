@@ -39,7 +39,6 @@ from integrations.providers.base import (
     ListResult,
     MalformedAnswerError,
     NotFoundError,
-    PermanentError,
     ProviderClient,
     ProviderError,
     RateLimitGate,
@@ -372,8 +371,12 @@ class JiraClient(ProviderClient):
         )
         config = dict(config or {})
         email = config.get("email")
+        # Refused at the first call rather than here: every caller (poll, outbox, refresh)
+        # already turns a ProviderError from a call into a failed run or a clear answer.
+        self._config_error: str | None = None
         if not isinstance(email, str) or not email.strip():
-            raise ValidationFailedError("a Jira connection needs config_json.email (basic auth)")
+            self._config_error = "a Jira connection needs config_json.email (basic auth)"
+            email = ""
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", self.repository, re.ASCII):
             raise ValidationFailedError(f"{self.repository!r} is not a Jira project key")
         self.close_transition = str(config.get("close_transition") or "").strip()
@@ -415,6 +418,8 @@ class JiraClient(ProviderClient):
         return f"Jira {self.base_url}: {action} in {self.repository}"
 
     def _request(self, method: str, path: str, *, what: str, **options: Any) -> requests.Response:
+        if self._config_error is not None:
+            raise AuthenticationError(f"{what}: {self._config_error}")
         try:
             return self._http.request(method, path, what=what, **options)
         except ValidationFailedError as exc:
@@ -567,7 +572,8 @@ class JiraClient(ProviderClient):
             if len(fields.assignees) > 1:
                 raise ValidationFailedError("Jira holds one assignee per issue", field="assignees")
             account = next(iter(fields.assignees), None)
-            out["assignee"] = {"accountId": account} if account else None
+            if account or current is not None:  # a create leaves Jira's default assignee alone
+                out["assignee"] = {"accountId": account} if account else None
         milestone = fields.milestone
         # UNSET leaves the fix versions alone; None clears them; a name sets that one.
         changed = current is None or milestone != current.milestone
@@ -713,8 +719,6 @@ class JiraClient(ProviderClient):
                 " cannot see it)",
                 status=exc.status,
             ) from exc
-        except PermanentError:
-            raise
 
 
 def _sort_key(issue: RemoteIssue) -> tuple[datetime, str]:

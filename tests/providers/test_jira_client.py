@@ -98,8 +98,11 @@ def test_basic_auth_needs_the_accounts_email(fake: FakeJira):
     )
     with pytest.raises(AuthenticationError):
         wrong.check_access()
-    with pytest.raises(ValidationFailedError, match=r"config_json\.email"):
-        JiraClient(base_url=fake.url, repository=fake.key, token=fake.token)
+    no_email = JiraClient(base_url=fake.url, repository=fake.key, token=fake.token)
+    fake.reset_requests()
+    with pytest.raises(AuthenticationError, match=r"config_json\.email"):
+        no_email.get_issue(f"{fake.key}-1")
+    assert fake.requests == []  # nothing is sent without the account's e-mail
 
 
 def test_check_access_names_a_missing_project(fake: FakeJira):
