@@ -17,6 +17,7 @@ Jira differs from the markdown trackers in four ways this module absorbs:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -27,21 +28,17 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
-from requests.auth import HTTPBasicAuth
 
 from integrations.providers.base import (
-    AccessDeniedError,
     AuthenticationError,
     Capabilities,
+    ConfigOption,
     EventKind,
     IssueFields,
     IssueState,
-    ListResult,
     MalformedAnswerError,
     NotFoundError,
-    ProviderClient,
     ProviderError,
-    RateLimitGate,
     RemoteIssue,
     ValidationFailedError,
     WebhookEvent,
@@ -49,7 +46,8 @@ from integrations.providers.base import (
     WebhookVerifier,
     set_delta,
 )
-from integrations.providers.http import HttpTransport, parse_timestamp
+from integrations.providers.core import NameCache, RestClient
+from integrations.providers.http import parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
     describe,
@@ -309,24 +307,11 @@ def refused_field(response: requests.Response | None) -> str | None:
 
 # --- the client ---------------------------------------------------------------------------------
 
-# config_json keys (SPEC §3, §6): `email` is required; the transition names override the
-# status-category rule for workflows with several done/to-do statuses.
-CONFIG_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["email"],
-    "properties": {
-        "email": {"type": "string", "minLength": 3, "description": "the API token's account"},
-        "close_transition": {"type": "string", "description": "transition name that closes"},
-        "reopen_transition": {"type": "string", "description": "transition name that reopens"},
-        "issue_type": {"type": "string", "description": "issue type of created issues (Task)"},
-    },
-}
 # JQL has minute precision: a cursor is floored to the minute and moved back by more than one.
 JQL_OVERLAP = timedelta(minutes=2)
 
 
-class JiraClient(ProviderClient):
+class JiraClient(RestClient):
     """One Jira Cloud project, over one HTTP session with basic auth (e-mail + API token)."""
 
     provider: ClassVar[str] = "jira"
@@ -343,94 +328,97 @@ class JiraClient(ProviderClient):
         assignee_case_insensitive=False,
         body_crlf_to_lf=False,
     )
+    # config_json (SPEC §3, §6): the e-mail of basic auth; transition names for workflows
+    # with several done / to-do statuses; the issue type of created issues.
+    config_options: ClassVar[tuple[ConfigOption, ...]] = (
+        ConfigOption(
+            "email",
+            "Account e-mail",
+            required=True,
+            help_text="The Atlassian account of the API token (basic auth: e-mail + token).",
+        ),
+        ConfigOption(
+            "close_transition",
+            "Close transition",
+            help_text="Transition name that closes; default: the one to a Done-category status.",
+        ),
+        ConfigOption(
+            "reopen_transition",
+            "Reopen transition",
+            help_text="Transition name that reopens; default: the one to a To Do-category status.",
+        ),
+        ConfigOption("issue_type", "Issue type", help_text="Of created issues; default Task."),
+    )
     # `/search/jql` returns at most 100 issues a page when fields are asked (5,000 for ids only).
     max_page_size: ClassVar[int] = 100
-    config_schema: ClassVar[dict[str, Any]] = CONFIG_SCHEMA
+    tracker_name = "Jira"
+    repository_noun = "project"
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        repository: str,
-        token: str,
-        timeout: float = 10.0,
-        allow_create_labels: bool = False,
-        max_retries: int = 3,
-        backoff_factor: float = 0.5,
-        gate: RateLimitGate | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=web_root(base_url),
-            repository=repository.strip(),
-            token=token,
-            timeout=timeout,
-            allow_create_labels=allow_create_labels,
-            max_retries=max_retries,
-            gate=gate,
-        )
-        config = dict(config or {})
-        email = config.get("email")
+    def _setup(self) -> None:
+        self.base_url = web_root(self.base_url)
+        self.repository = self.repository.strip()
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", self.repository, re.ASCII):
+            raise ValidationFailedError(f"{self.repository!r} is not a Jira project key")
+        email = self.config.get("email")
         # Refused at the first call rather than here: every caller (poll, outbox, refresh)
         # already turns a ProviderError from a call into a failed run or a clear answer.
         self._config_error: str | None = None
         if not isinstance(email, str) or not email.strip():
             self._config_error = "a Jira connection needs config_json.email (basic auth)"
             email = ""
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", self.repository, re.ASCII):
-            raise ValidationFailedError(f"{self.repository!r} is not a Jira project key")
-        self.close_transition = str(config.get("close_transition") or "").strip()
-        self.reopen_transition = str(config.get("reopen_transition") or "").strip()
-        self.issue_type = str(config.get("issue_type") or "Task").strip()
-        self._http = HttpTransport(
-            api_root=self.base_url + API_PREFIX,
-            headers={"Accept": "application/json"},
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            gate=gate,
-        )
-        self._http.session.auth = HTTPBasicAuth(email.strip(), token)
-        # Jira explains a 400 in its body; the transport raises before we see the response,
-        # so keep the last one to name the refused field.
-        self._last_response: requests.Response | None = None
-        self._http.session.hooks["response"].append(self._keep_response)
-        self._version_ids: dict[str, str] | None = None
+        self.email = email.strip()
+        self.close_transition = str(self.config.get("close_transition") or "").strip()
+        self.reopen_transition = str(self.config.get("reopen_transition") or "").strip()
+        self.issue_type = str(self.config.get("issue_type") or "Task").strip()
+        self.versions: NameCache[str] = NameCache(self._load_versions)
         self._zone: ZoneInfo | None = None
+        # Jira explains a 400 in its body; the transport raises before we see the response,
+        # so the last one is kept to name the refused field.
+        self._last_response: requests.Response | None = None
 
-    def _keep_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._last_response = response
+    def api_root(self) -> str:
+        return self.base_url + API_PREFIX
 
-    @property
-    def requests_made(self) -> int:
-        return self._http.requests_made
+    def auth_headers(self, token: str) -> dict[str, str]:
+        basic = base64.b64encode(f"{self.email}:{token}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {basic}", "Accept": "application/json"}
 
-    @property
-    def last_server_time(self) -> datetime | None:
-        return self._http.last_server_time
+    def access_path(self) -> str:
+        return f"project/{quote(self.repository, safe='')}"
 
-    def close(self) -> None:
-        self._http.close()
+    def is_repository(self, data: Any) -> bool:
+        return isinstance(data, Mapping) and isinstance(data.get("key"), str)
+
+    def check_access(self) -> None:
+        if self._config_error is not None:
+            raise AuthenticationError(f"Jira at {self.base_url}: {self._config_error}")
+        super().check_access()
 
     # --- helpers -----------------------------------------------------------------------------
 
     def _what(self, action: str) -> str:
         return f"Jira {self.base_url}: {action} in {self.repository}"
 
+    def _keep_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last_response = response
+
     def _request(self, method: str, path: str, *, what: str, **options: Any) -> requests.Response:
         if self._config_error is not None:
             raise AuthenticationError(f"{what}: {self._config_error}")
+        hooks = self.transport.session.hooks["response"]
+        if self._keep_response not in hooks:
+            hooks.append(self._keep_response)
         try:
-            return self._http.request(method, path, what=what, **options)
+            return self.transport.request(method, path, what=what, **options)
         except ValidationFailedError as exc:
             field = exc.field or refused_field(self._last_response)
             raise ValidationFailedError(str(exc), status=exc.status, field=field) from exc
 
+    def _json(self, method: str, path: str, *, what: str, **options: Any) -> Any:
+        return self.transport.json(self._request(method, path, what=what, **options), what=what)
+
     def _issue(self, data: Any, what: str) -> RemoteIssue:
-        try:
-            return parse_issue(data, base_url=self.base_url)
-        except ShapeError as exc:
-            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
+        return self.parse_answer(lambda d: parse_issue(d, base_url=self.base_url), data, what=what)
 
     @staticmethod
     def _key(number: str | int) -> str:
@@ -444,7 +432,7 @@ class JiraClient(ProviderClient):
         """JQL dates are read in the API user's profile time zone: ask for it once."""
         if self._zone is None:
             what = self._what("read the API user's time zone")
-            data = self._http.json(self._request("GET", "myself", what=what), what=what)
+            data = self._json("GET", "myself", what=what)
             name = data.get("timeZone") if isinstance(data, Mapping) else None
             try:
                 self._zone = ZoneInfo(name) if isinstance(name, str) and name else ZoneInfo("UTC")
@@ -461,69 +449,57 @@ class JiraClient(ProviderClient):
         local = (since - JQL_OVERLAP).astimezone(self._time_zone())
         return f'{project} AND updated >= "{local:%Y-%m-%d %H:%M}" ORDER BY updated ASC'
 
-    # --- listing -----------------------------------------------------------------------------
+    # --- listing: the core's list_issues over Jira's token paging ------------------------------
 
-    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
-        what = self._what("search issues")
-        params: dict[str, Any] = {
-            "jql": self.jql(since),
-            "maxResults": self.max_page_size,
-            "fields": ISSUE_FIELDS,
-            "properties": MARKER_PROPERTY,
-        }
+    def issue_listing(self, since: datetime | None) -> tuple[str, dict[str, Any], str]:
+        params = {"jql": self.jql(since), "fields": ISSUE_FIELDS, "properties": MARKER_PROPERTY}
+        return "search/jql", params, self._what("search issues")
+
+    def page_issues(self, items: list[Any], *, what: str) -> list[RemoteIssue]:
+        return [self._issue(item, what) for item in items]
+
+    def pages(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        what: str,
+        etag: str | None = None,
+    ) -> Iterator[tuple[requests.Response, list[Any]]]:
+        """`/search/jql` pages by an opaque `nextPageToken` in the body (absent, or `isLast`,
+        on the last page). Jira answers no conditional requests: `etag` is not sent."""
         token: str | None = None
         seen_tokens: set[str] = set()
+        page = 1
         while True:
-            query = dict(params, **({"nextPageToken": token} if token else {}))
-            data = self._http.json(
-                self._request("GET", "search/jql", what=what, params=query), what=what
-            )
+            page_what = f"{what} (page {page})"
+            query = {**params, "maxResults": self.max_page_size}
+            if token:
+                query["nextPageToken"] = token
+            response = self._request("GET", path, what=page_what, params=query)
+            data = self.transport.json(response, what=page_what)
             if not isinstance(data, Mapping) or not isinstance(data.get("issues"), list):
-                raise MalformedAnswerError(f"{what}: the answer has no issues list")
-            yield [self._issue(item, what) for item in data["issues"]]
+                raise MalformedAnswerError(f"{page_what}: unexpected answer: no issues list")
+            yield response, data["issues"]
             token = data.get("nextPageToken")
             if not isinstance(token, str) or not token or data.get("isLast") is True:
                 return
-            if token in seen_tokens:  # a tracker answering the same token twice: stop, not loop
-                raise MalformedAnswerError(f"{what}: nextPageToken repeated")
+            if token in seen_tokens:  # the same token twice would page forever
+                raise MalformedAnswerError(f"{page_what}: nextPageToken repeats")
             seen_tokens.add(token)
+            page += 1
 
-    def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
-        """Jira answers no conditional requests: `etag` is ignored and none is returned."""
-        before = self._http.requests_made
-        by_id: dict[str, RemoteIssue] = {}
-        for page in self.iter_issue_pages(since=since):
-            # The overlap and issues edited while we page both repeat issues: keep the newest.
-            for issue in page:
-                known = by_id.get(issue.external_id)
-                if known is None or _sort_key(issue) >= _sort_key(known):
-                    by_id[issue.external_id] = issue
-        return ListResult(
-            issues=sorted(by_id.values(), key=_sort_key),
-            not_modified=False,
-            etag=None,
-            requests=self._http.requests_made - before,
-            server_time=self.last_server_time,
-        )
-
-    def find_by_marker(self, marker: str, *, since: datetime | None = None) -> RemoteIssue | None:
-        for page in self.iter_issue_pages(since=since):
-            for issue in page:
-                if issue.marker == marker:
-                    return issue
-        return None
+    def single_page_etag(
+        self, response: requests.Response | None, pages: int, first_size: int
+    ) -> str | None:
+        return None  # no conditional search in Jira: nothing to store
 
     # --- single issues -----------------------------------------------------------------------
 
     def _fetch(self, key: str) -> RemoteIssue:
         what = self._what(f"get issue {key}")
-        response = self._request(
-            "GET",
-            f"issue/{key}",
-            what=what,
-            params={"fields": ISSUE_FIELDS, "properties": MARKER_PROPERTY},
-        )
-        return self._issue(self._http.json(response, what=what), what)
+        params = {"fields": ISSUE_FIELDS, "properties": MARKER_PROPERTY}
+        return self._issue(self._json("GET", f"issue/{key}", what=what, params=params), what)
 
     def get_issue(self, number: str) -> RemoteIssue:
         return self._fetch(self._key(number))
@@ -541,21 +517,30 @@ class JiraClient(ProviderClient):
             }
         }
         if fields.labels:
+            self._check_labels(fields.labels)
             body["fields"]["labels"] = sorted(fields.labels)
         if marker:
+            # An issue property: kept by Jira, returned on request, never shown to users.
             body["properties"] = [{"key": MARKER_PROPERTY, "value": {"create": marker}}]
         try:
-            response = self._request("POST", "issue", what=what, json=body)
+            created = self._json("POST", "issue", what=what, json=body)
         except ProviderError:
-            self._version_ids = None
+            self.versions.forget()
             raise
-        created = self._http.json(response, what=what)
         key = created.get("key") if isinstance(created, Mapping) else None
         if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
             raise MalformedAnswerError(f"{what}: the answer names no issue key")
         if fields.state == IssueState.CLOSED:
-            self._transition(key, IssueState.CLOSED, self._fetch(key))
+            self._transition(key, IssueState.CLOSED, status="(new)")
         return self._fetch(key)
+
+    @staticmethod
+    def _check_labels(labels: frozenset[str]) -> None:
+        bad = sorted(name for name in labels if not name or any(c.isspace() for c in name))
+        if bad:
+            raise ValidationFailedError(
+                f"Jira labels cannot be empty or contain spaces: {bad}", field="labels"
+            )
 
     def _scalar_fields(self, fields: IssueFields, *, current: RemoteIssue | None) -> dict[str, Any]:
         """The `fields` part of a create or edit: what differs from `current`."""
@@ -599,73 +584,50 @@ class JiraClient(ProviderClient):
                 edit["fields"] = scalars
             if fields.labels is not None:
                 add, remove = set_delta(current.labels, fields.labels)
-                bad = sorted(name for name in add if not name or any(c.isspace() for c in name))
-                if bad:
-                    raise ValidationFailedError(
-                        f"Jira labels cannot be empty or contain spaces: {bad}", field="labels"
-                    )
-                changes = [{"add": n} for n in sorted(add)] + [
-                    {"remove": n} for n in sorted(remove)
-                ]
+                self._check_labels(add)
+                changes = [{"add": n} for n in sorted(add)]
+                changes += [{"remove": n} for n in sorted(remove)]
                 if changes:
                     edit["update"] = {"labels": changes}
             wrote = False
             if edit:
-                what = self._what(f"update issue {key}")
-                self._request("PUT", f"issue/{key}", what=what, json=edit)
+                self._request(
+                    "PUT", f"issue/{key}", what=self._what(f"update issue {key}"), json=edit
+                )
                 wrote = True
             if fields.state is not None and fields.state != current.state:
-                self._transition(key, fields.state, current)
+                self._transition(key, fields.state, status=current.tracker_status)
                 wrote = True
         except ProviderError:
-            self._version_ids = None
+            self.versions.forget()
             raise
         return self._fetch(key) if wrote else current
 
     # --- transitions ---------------------------------------------------------------------------
 
-    def _transition(self, key: str, state: IssueState, current: RemoteIssue) -> None:
+    def _transition(self, key: str, state: IssueState, *, status: str) -> None:
         """Run the one transition that leads from the issue's status to a status of category
         done (close) or new (reopen), or the transition named in config_json. A workflow with
         no such direct transition is refused: we never walk a workflow, so we never loop."""
         what = self._what(f"{'close' if state == IssueState.CLOSED else 'reopen'} issue {key}")
-        data = self._http.json(
-            self._request("GET", f"issue/{key}/transitions", what=what), what=what
-        )
+        data = self._json("GET", f"issue/{key}/transitions", what=what)
         transitions = data.get("transitions") if isinstance(data, Mapping) else None
         if not isinstance(transitions, list):
-            raise MalformedAnswerError(f"{what}: the answer has no transitions list")
-        wanted_name = (
-            self.close_transition if state == IssueState.CLOSED else self.reopen_transition
-        )
-        wanted_category = "done" if state == IssueState.CLOSED else "new"
-        chosen = None
-        for transition in transitions:
-            if not isinstance(transition, Mapping):
-                continue
-            target = transition.get("to") if isinstance(transition.get("to"), Mapping) else {}
-            assert isinstance(target, Mapping)
-            category = target.get("statusCategory")
-            category_key = category.get("key") if isinstance(category, Mapping) else None
-            name = transition.get("name")
-            if wanted_name:
-                if isinstance(name, str) and name.casefold() == wanted_name.casefold():
-                    chosen = transition
-                    break
-            elif category_key == wanted_category:
-                chosen = transition
-                break
-        if chosen is None or not isinstance(chosen.get("id"), str):
+            raise MalformedAnswerError(f"{what}: unexpected answer: no transitions list")
+        closing = state == IssueState.CLOSED
+        wanted_name = self.close_transition if closing else self.reopen_transition
+        wanted_category = "done" if closing else "new"
+        chosen = next((t for t in transitions if _leads_to(t, wanted_name, wanted_category)), None)
+        if chosen is None:
             rule = (
                 f"named {wanted_name!r}"
                 if wanted_name
                 else f"to a status of category {wanted_category!r}"
             )
-            config_key = "close_transition" if state == IssueState.CLOSED else "reopen_transition"
+            config_key = "close_transition" if closing else "reopen_transition"
             raise ValidationFailedError(
-                f"{what}: the workflow has no transition {rule} from status"
-                f" {current.tracker_status!r}; move the issue in Jira, or name the transition in"
-                f" config_json.{config_key}",
+                f"{what}: the workflow has no transition {rule} from status {status!r}; move"
+                f" the issue in Jira, or name the transition in config_json.{config_key}",
                 field="state",
             )
         self._request(
@@ -674,55 +636,38 @@ class JiraClient(ProviderClient):
 
     # --- fix versions --------------------------------------------------------------------------
 
-    def _project(self, what: str) -> Mapping[str, Any]:
-        response = self._request("GET", f"project/{quote(self.repository, safe='')}", what=what)
-        data = self._http.json(response, what=what)
-        if not isinstance(data, Mapping) or not isinstance(data.get("key"), str):
-            raise MalformedAnswerError(f"{what}: the answer is not a Jira project")
-        return data
+    def _load_versions(self) -> dict[str, str]:
+        what = self._what("list fix versions")
+        project = self._json("GET", self.access_path(), what=what)
+        versions = project.get("versions") if isinstance(project, Mapping) else None
+        if not isinstance(versions, list):
+            raise MalformedAnswerError(f"{what}: unexpected answer: no versions list")
+        return {
+            v["name"]: str(v["id"])
+            for v in versions
+            if isinstance(v, Mapping) and isinstance(v.get("name"), str) and "id" in v
+        }
 
     def _version_id(self, name: str) -> str:
-        if self._version_ids is None or name not in self._version_ids:
-            project = self._project(self._what("list fix versions"))
-            versions = project.get("versions") if isinstance(project.get("versions"), list) else []
-            assert isinstance(versions, list)
-            self._version_ids = {
-                v["name"]: str(v["id"])
-                for v in versions
-                if isinstance(v, Mapping) and isinstance(v.get("name"), str) and "id" in v
-            }
-        found = self._version_ids.get(name)
-        if found is None:
+        found, missing = self.versions.resolve([name])
+        if missing:
             raise ValidationFailedError(
                 f"Jira project {self.repository} has no fix version {name!r}", field="milestone"
             )
-        return found
-
-    def check_access(self) -> None:
-        what = f"Jira at {self.base_url}"
-        try:
-            self._project(what)
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"{what} rejected the e-mail and API token (HTTP 401): check config_json.email"
-                " and that the token is valid",
-                status=exc.status,
-            ) from exc
-        except AccessDeniedError as exc:
-            raise AccessDeniedError(
-                f"{what}: the account may not browse project {self.repository}: {exc}",
-                status=exc.status,
-            ) from exc
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"project {self.repository} not found at {self.base_url} (or the account"
-                " cannot see it)",
-                status=exc.status,
-            ) from exc
+        return found[name]
 
 
-def _sort_key(issue: RemoteIssue) -> tuple[datetime, str]:
-    return (issue.updated_at or datetime.min.replace(tzinfo=UTC), issue.external_id)
+def _leads_to(transition: Any, name: str, category: str) -> bool:
+    """Whether `transition` is the one named `name` (when a name is configured), else one to a
+    status of `category`."""
+    if not isinstance(transition, Mapping) or not isinstance(transition.get("id"), str):
+        return False
+    if name:
+        given = transition.get("name")
+        return isinstance(given, str) and given.casefold() == name.casefold()
+    target = transition.get("to")
+    status_category = target.get("statusCategory") if isinstance(target, Mapping) else None
+    return isinstance(status_category, Mapping) and status_category.get("key") == category
 
 
 # --- webhooks ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.fake_trackers.jira import FakeJira
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient, split_marker
+from tests.shared_data import gitea_signature, github_signature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,12 @@ class Kit:
     base_url: Callable[[Any], str]
     # The HTTP method of an issue update (PATCH, or PUT on GitLab).
     update_method: str = "PATCH"
+    # The headers a tracker sends with a delivery of `body` for `event`, signed with `secret`.
+    sign: Callable[[bytes, str, str], dict[str, str]] = lambda body, event, secret: {}
+    # The event header value for a fixture file (Zulip naming: `<event>__<variant>.json`).
+    event_for: Callable[[str], str] = lambda stem: stem.split("__", 1)[0]
+    # Whether the signature covers the body (GitLab sends the secret itself).
+    signs_body: bool = True
     # Where a single issue's path and the issue listing's path are recognised (fault matching).
     issue_path: str = "/issues/"
     list_path: str = "/issues"
@@ -39,13 +46,18 @@ class Kit:
     ]
     # A label value the tracker refuses (undefined where labels are predefined).
     refused_label: str = "no-such-label"
-    # Provider-specific client options (Jira: config_json with the account's e-mail).
-    options: Callable[[Any], dict[str, Any]] = lambda fake: {}
+    # The tracker's own status names of a new and of a closed issue.
+    open_statuses: tuple[str, ...] = ("open", "opened")
+    closed_status: str = "closed"
+    # Shared captures that are no delivery of this tracker (refused as malformed).
+    rejected_fixtures: frozenset[str] = frozenset()
+    # The connection's config_json for this fake (Jira: the account's e-mail).
+    config: Callable[[Any], dict[str, Any]] = lambda fake: {}
 
     def client(self, fake: Any, **options: Any) -> ProviderClient:
         options.setdefault("timeout", 2.0)
         options.setdefault("backoff_factor", 0.01)
-        options = {**self.options(fake), **options}
+        options.setdefault("config", self.config(fake))
         cls = client_class(self.provider)
         return cls(
             base_url=self.base_url(fake),
@@ -55,21 +67,61 @@ class Kit:
         )
 
 
+def _gitlab_event(stem: str) -> str:
+    # `issue_hook__…` → `Issue Hook`; files named by variant only are issue hooks.
+    # The "Test" button sends the header of the event it tests (here an issue hook).
+    event = stem.split("__", 1)[0] if "__" in stem else "issue_hook"
+    if event == "test_hook":
+        event = "issue_hook"
+    return event.replace("_", " ").title()
+
+
 KITS = [
-    Kit("gitea", lambda: FakeGitea(webhook_secret="hook-secret"), lambda f: f.url),
-    Kit("github", lambda: FakeGitHub(webhook_secret="hook-secret"), lambda f: f.api_url),
-    Kit("gitlab", lambda: FakeGitLab(webhook_secret="hook-secret"), lambda f: f.url, "PUT"),
+    Kit(
+        "gitea",
+        lambda: FakeGitea(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        sign=lambda body, event, secret: {
+            "X-Gitea-Event": event,
+            "X-Gitea-Signature": gitea_signature(secret, body),
+            "X-Gitea-Delivery": "d-1",
+        },
+    ),
+    Kit(
+        "github",
+        lambda: FakeGitHub(webhook_secret="hook-secret"),
+        lambda f: f.api_url,
+        sign=lambda body, event, secret: {
+            "X-GitHub-Event": event,
+            "X-Hub-Signature-256": github_signature(secret, body),
+            "X-GitHub-Delivery": "d-1",
+        },
+    ),
+    Kit(
+        "gitlab",
+        lambda: FakeGitLab(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        "PUT",
+        sign=lambda body, event, secret: {"X-Gitlab-Event": event, "X-Gitlab-Token": secret},
+        event_for=_gitlab_event,
+        signs_body=False,
+    ),
     Kit(
         "jira",
         lambda: FakeJira(webhook_secret="hook-secret"),
         lambda f: f.url,
         "PUT",
+        # Jira names the event in the body; admin webhooks sign like GitHub's legacy header.
+        sign=lambda body, event, secret: {"X-Hub-Signature": github_signature(secret, body)},
         issue_path="/rest/api/3/issue/",
         list_path="/rest/api/3/search/jql",
         number=lambda fake, issue: f"{fake.key}-{issue.number}",
         fake_number=lambda key: int(key.rsplit("-", 1)[1]),
         stored_marker=lambda fake, issue: fake.properties[issue.number]["syndarix"]["create"],
         refused_label="no such label",  # free labels, but never with spaces
-        options=lambda fake: {"config": {"email": fake.email}},
+        open_statuses=("To Do",),
+        closed_status="Done",
+        rejected_fixtures=frozenset({"example_anomalous_payload.json"}),
+        config=lambda fake: {"email": fake.email},
     ),
 ]

@@ -109,7 +109,7 @@ def test_check_access_names_a_missing_project(fake: FakeJira):
     other = JiraClient(
         base_url=fake.url, repository="NOPE", token=fake.token, config={"email": fake.email}
     )
-    with pytest.raises(NotFoundError, match="project NOPE"):
+    with pytest.raises(NotFoundError, match="NOPE not found"):
         other.check_access()
 
 

@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from integrations.models import Connection, WebhookDelivery
+from tests.api.conftest import World
 from tests.factories import ConnectionFactory
 from tests.shared_data import SHARED_DIR, github_signature, shared_available
 
@@ -107,3 +108,45 @@ def test_a_body_over_the_limit_is_413(connections: list[Connection], settings: A
     settings.WEBHOOK_MAX_BODY_BYTES = 1000
     body = json.dumps({"webhookEvent": "jira:issue_created", "pad": "x" * 2000}).encode()
     assert post(body).status_code == 413
+
+
+# --- the API: a Jira connection and what Jira cannot hold (SPEC §3, §6) --------------------------
+
+JIRA = {
+    "name": "jira-proj",
+    "provider": "jira",
+    "base_url": "https://acme.atlassian.net",
+    "repository": "PROJ",
+    "api_token": "atlassian-api-token",
+    "webhook_secret": "hook-secret-456",
+}
+
+
+def _api_post(url: str, data: dict[str, Any]) -> Any:
+    world = World()
+    return world.client(world.staff_key).post(url, data, format="json")
+
+
+@pytest.mark.parametrize(
+    ("config", "status"),
+    [
+        ({"email": "bot@acme.example"}, 201),
+        ({"email": "bot@acme.example", "close_transition": "Resolve"}, 201),
+        ({}, 400),  # the e-mail of basic auth is required
+        ({"email": "bot@acme.example", "done_list": "Done"}, 400),  # Trello's key: unknown
+    ],
+    ids=["email", "transition", "no-email", "unknown-key"],
+)
+def test_a_jira_connection_takes_its_email_in_config_json(db: Any, config: Any, status: int):
+    response = _api_post("/api/v1/sync/configs/", {**JIRA, "config_json": config})
+    assert response.status_code == status, response.content
+    assert Connection.objects.filter(provider="jira").exists() is (status == 201)
+
+
+def test_two_assignees_on_a_jira_issue_are_refused_by_the_api(db: Any):
+    jira = ConnectionFactory(provider="jira", repository="PROJ", config_json={"email": "b@a.c"})
+    response = _api_post(
+        "/api/v1/issues/", {"connection": jira.pk, "title": "t", "assignees": ["a", "b"]}
+    )
+    assert response.status_code == 400, response.content
+    assert "assignees" in str(response.json())
