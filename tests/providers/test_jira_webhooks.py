@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
 
 from integrations.providers import webhooks
 from integrations.providers.base import EventKind, WebhookPayloadError
 from integrations.providers.delivery import parse_delivery
 from integrations.providers.jira import JiraWebhooks
+from tests.security.test_parser_fuzz import FUZZ, mutations
 from tests.shared_data import (
     SHARED_DIR,
     github_signature,
@@ -253,3 +255,30 @@ def test_the_delivery_id_is_jiras_identifier_else_a_body_hash():
     )
     hashed = verifier.delivery_id(headers={"X-Atlassian-Webhook-Identifier": "a b"}, body=b"x")
     assert hashed == verifier.delivery_id(headers={}, body=b"x") and len(hashed) == 64
+
+
+@pytest.mark.skipif(not shared_available(), reason=f"no {SHARED_DIR}")
+def test_mutated_captures_parse_or_are_refused_cleanly():
+    """The shared fuzz module's mutations (one subtree replaced or removed) over the Jira
+    captures: a WebhookEvent naming an issue by a valid key, or a WebhookPayloadError."""
+    payloads = [json.loads(p.read_bytes()) for p in shared_fixture_paths("jira")]
+
+    @FUZZ
+    @given(payload=mutations(payloads))
+    def check(payload: Any) -> None:
+        try:
+            parsed = parse_delivery(
+                verifier,
+                event="",
+                body=json.dumps(payload).encode(),
+                headers={},
+                base_url=BASE_URL,
+            )
+        except WebhookPayloadError:
+            return
+        assert isinstance(parsed.kind, EventKind) and parsed.issue is None
+        if parsed.kind in (EventKind.ISSUE, EventKind.ISSUE_DELETED):
+            assert parsed.issue_number and "-" in parsed.issue_number
+            assert parsed.issue_external_id and parsed.repository
+
+    check()
