@@ -14,8 +14,9 @@ from integrations.fake_trackers.base import FakeTracker
 from integrations.fake_trackers.gitea import FakeGitea
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
+from integrations.fake_trackers.jira import FakeJira
 from integrations.providers import client_class
-from integrations.providers.base import ProviderClient
+from integrations.providers.base import ProviderClient, split_marker
 from tests.shared_data import gitea_signature, github_signature
 
 
@@ -33,10 +34,30 @@ class Kit:
     event_for: Callable[[str], str] = lambda stem: stem.split("__", 1)[0]
     # Whether the signature covers the body (GitLab sends the secret itself).
     signs_body: bool = True
+    # Where a single issue's path and the issue listing's path are recognised (fault matching).
+    issue_path: str = "/issues/"
+    list_path: str = "/issues"
+    # The client's number of a fake issue, and back (Jira: the key `PROJ-12`).
+    number: Callable[[Any, Any], str] = lambda fake, issue: str(issue.number)
+    fake_number: Callable[[str], int] = int
+    # The create marker as the tracker keeps it (markdown trackers: a trailing comment).
+    stored_marker: Callable[[Any, Any], str | None] = lambda fake, issue: split_marker(issue.body)[
+        1
+    ]
+    # A label value the tracker refuses (undefined where labels are predefined).
+    refused_label: str = "no-such-label"
+    # The tracker's own status names of a new and of a closed issue.
+    open_statuses: tuple[str, ...] = ("open", "opened")
+    closed_status: str = "closed"
+    # Shared captures that are no delivery of this tracker (refused as malformed).
+    rejected_fixtures: frozenset[str] = frozenset()
+    # The connection's config_json for this fake (Jira: the account's e-mail).
+    config: Callable[[Any], dict[str, Any]] = lambda fake: {}
 
     def client(self, fake: Any, **options: Any) -> ProviderClient:
         options.setdefault("timeout", 2.0)
         options.setdefault("backoff_factor", 0.01)
+        options.setdefault("config", self.config(fake))
         cls = client_class(self.provider)
         return cls(
             base_url=self.base_url(fake),
@@ -84,5 +105,23 @@ KITS = [
         sign=lambda body, event, secret: {"X-Gitlab-Event": event, "X-Gitlab-Token": secret},
         event_for=_gitlab_event,
         signs_body=False,
+    ),
+    Kit(
+        "jira",
+        lambda: FakeJira(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        "PUT",
+        # Jira names the event in the body; admin webhooks sign like GitHub's legacy header.
+        sign=lambda body, event, secret: {"X-Hub-Signature": github_signature(secret, body)},
+        issue_path="/rest/api/3/issue/",
+        list_path="/rest/api/3/search/jql",
+        number=lambda fake, issue: f"{fake.key}-{issue.number}",
+        fake_number=lambda key: int(key.rsplit("-", 1)[1]),
+        stored_marker=lambda fake, issue: fake.properties[issue.number]["syndarix"]["create"],
+        refused_label="no such label",  # free labels, but never with spaces
+        open_statuses=("To Do",),
+        closed_status="Done",
+        rejected_fixtures=frozenset({"example_anomalous_payload.json"}),
+        config=lambda fake: {"email": fake.email},
     ),
 ]
