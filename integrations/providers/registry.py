@@ -6,7 +6,7 @@ the provider choices); this module adds what needs Django: settings and the gate
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -27,7 +27,10 @@ def client_for(connection: Connection, *, max_retries: int | None = None) -> Pro
     """`max_retries` overrides the transport's connection retries (the admin's connection
     test answers at once instead of retrying an unreachable host with back-off)."""
     cls = providers.client_class(connection.provider)
-    options = {} if max_retries is None else {"max_retries": max_retries}
+    options: dict[str, Any] = {} if max_retries is None else {"max_retries": max_retries}
+    if getattr(cls, "takes_config", False):
+        # Provider options (Trello's api_key, done_list): config_json where the model has it.
+        options["config"] = dict(getattr(connection, "config_json", None) or {})
     return cls(
         base_url=connection.base_url,
         repository=connection.repository,

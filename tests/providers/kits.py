@@ -14,6 +14,7 @@ from integrations.fake_trackers.base import FakeTracker
 from integrations.fake_trackers.gitea import FakeGitea
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
+from integrations.fake_trackers.trello import FakeTrello
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient
 
@@ -26,10 +27,16 @@ class Kit:
     base_url: Callable[[Any], str]
     # The HTTP method of an issue update (PATCH, or PUT on GitLab).
     update_method: str = "PATCH"
+    # What the paths of one issue and of the issue listing contain (for faults and counts).
+    item_path: str = "/issues/"
+    list_path: str = "/issues"
+    # Constructor options beyond base_url/repository/token (Trello's config with its key).
+    client_options: Callable[[Any], dict[str, Any]] = lambda fake: {}
 
     def client(self, fake: Any, **options: Any) -> ProviderClient:
         options.setdefault("timeout", 2.0)
         options.setdefault("backoff_factor", 0.01)
+        options = {**self.client_options(fake), **options}
         cls = client_class(self.provider)
         return cls(
             base_url=self.base_url(fake),
@@ -43,4 +50,13 @@ KITS = [
     Kit("gitea", lambda: FakeGitea(webhook_secret="hook-secret"), lambda f: f.url),
     Kit("github", lambda: FakeGitHub(webhook_secret="hook-secret"), lambda f: f.api_url),
     Kit("gitlab", lambda: FakeGitLab(webhook_secret="hook-secret"), lambda f: f.url, "PUT"),
+    Kit(
+        "trello",
+        lambda: FakeTrello(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        "PUT",
+        "/cards/",
+        "/cards",
+        lambda f: {"config": {"api_key": f.api_key}},
+    ),
 ]
