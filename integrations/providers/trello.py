@@ -291,7 +291,7 @@ class TrelloClient(ProviderClient):
             gate=gate,
         )
         try:
-            self.config = validate_config(config)
+            self.options = validate_config(config)
         except ValueError as exc:
             raise ValidationFailedError(f"Trello connection: {exc}") from exc
         if not re.fullmatch(r"[A-Za-z0-9]{1,64}", self.repository):
@@ -302,7 +302,7 @@ class TrelloClient(ProviderClient):
         self._http = HttpTransport(
             api_root=self.base_url + API_PREFIX,
             headers={
-                "Authorization": oauth_header(self.config.api_key, token),
+                "Authorization": oauth_header(self.options.api_key, token),
                 "Accept": "application/json",
             },
             timeout=timeout,
@@ -338,7 +338,7 @@ class TrelloClient(ProviderClient):
     def _card(self, data: Any, what: str) -> RemoteIssue:
         self._load_lists()
         try:
-            return parse_card(data, names=self._names, done_list=self.config.done_list)
+            return parse_card(data, names=self._names, done_list=self.options.done_list)
         except ShapeError as exc:
             raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
@@ -381,11 +381,11 @@ class TrelloClient(ProviderClient):
 
     def _open_list_id(self) -> str:
         """Where a new or reopened card goes: `new_list`, else the first list not `done_list`."""
-        if self.config.new_list:
-            return self._list_id(self.config.new_list, purpose="config_json.new_list")
+        if self.options.new_list:
+            return self._list_id(self.options.new_list, purpose="config_json.new_list")
         self._load_lists()
         for list_id, name in self._list_order:
-            if name != self.config.done_list:
+            if name != self.options.done_list:
                 return list_id
         raise ValidationFailedError(self._what("the board has no open list"), field="state")
 
@@ -511,12 +511,12 @@ class TrelloClient(ProviderClient):
             raise ValidationFailedError("Trello needs a card name", field="title")
         self._refuse_milestone(fields)
         what = self._what("create card")
-        closed_in_done = fields.state == IssueState.CLOSED and self.config.done_list
+        closed_in_done = fields.state == IssueState.CLOSED and self.options.done_list
         body: dict[str, Any] = {
             "name": fields.title,
             "desc": body_with_marker(fields.body, marker),
             "idList": (
-                self._list_id(self.config.done_list or "", purpose="config_json.done_list")
+                self._list_id(self.options.done_list or "", purpose="config_json.done_list")
                 if closed_in_done
                 else self._open_list_id()
             ),
@@ -580,7 +580,7 @@ class TrelloClient(ProviderClient):
             # Keep our create marker: it is how a lost create is found again.
             put["desc"] = body_with_marker(fields.body, current.marker)
         if fields.state is not None and fields.state != current.state:
-            done = self.config.done_list
+            done = self.options.done_list
             if fields.state == IssueState.CLOSED:
                 if done:
                     put["idList"] = self._list_id(done, purpose="config_json.done_list")
@@ -738,8 +738,8 @@ class TrelloClient(ProviderClient):
             raise MalformedAnswerError(f"{what}: the answer is not a Trello board")
         self._load_lists()
         for option, name in (
-            ("done_list", self.config.done_list),
-            ("new_list", self.config.new_list),
+            ("done_list", self.options.done_list),
+            ("new_list", self.options.new_list),
         ):
             if name is not None:
                 self._list_id(name, purpose=f"config_json.{option}")
