@@ -4,17 +4,24 @@ public callback URL, and every captured payload in shared/fixtures/trello parsed
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
+from hypothesis import given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
+from integrations.fake_trackers.trello import FakeTrello
 from integrations.models import Connection, WebhookDelivery
 from integrations.providers import webhooks
 from integrations.providers.base import EventKind, WebhookPayloadError
-from integrations.providers.trello import TrelloWebhooks
+from integrations.providers.shapes import ShapeError
+from integrations.providers.trello import BoardNames, TrelloWebhooks, parse_card
+from tests.security.test_parser_fuzz import mutations
 from tests.shared_data import missing_shared, shared_fixture_paths, trello_signature
 
 SECRET = "trello-app-secret"
@@ -322,3 +329,42 @@ def test_a_signed_malformed_body_is_a_400(connection: Connection, body: bytes):
 
     assert response.status_code == 400
     assert WebhookDelivery.objects.count() == 0
+
+
+# --- fuzz: a mutated capture or card is parsed or refused, never a crash -----------------------
+
+
+def _captures() -> list[Any]:
+    return [json.loads(p.read_bytes()) for p in FIXTURES]
+
+
+@fuzz_settings(max_examples=300, deadline=None, database=None)
+@given(data=st.data())
+def test_a_mutated_capture_is_parsed_or_refused(data: st.DataObject):
+    captures = _captures()
+    if not captures:
+        missing_shared("shared/fixtures/trello is not here")
+    payload = data.draw(mutations(captures))
+    event = verifier.event_name(headers={}, payload=payload if isinstance(payload, dict) else None)
+    with contextlib.suppress(WebhookPayloadError):
+        verifier.parse(event=event, payload=payload, base_url="")
+
+
+def _rendered_cards() -> list[Any]:
+    fake = FakeTrello()
+    try:
+        cards = [
+            fake.seed_issue(title="a", body="b", labels=["bug"], assignees=["alice"]),
+            fake.seed_issue(title="c", state="closed"),
+        ]
+        return [fake.render_card(c, members=True) for c in cards] + [fake.render_card(cards[0])]
+    finally:
+        fake._server.server_close()
+
+
+@fuzz_settings(max_examples=300, deadline=None, database=None)
+@given(data=st.data())
+def test_a_mutated_card_is_parsed_or_refused(data: st.DataObject):
+    card = data.draw(mutations(_rendered_cards()))
+    with contextlib.suppress(ShapeError):
+        parse_card(card, names=BoardNames(), done_list="Done")
