@@ -62,6 +62,7 @@ class CardMeta:
     id: str
     short_link: str
     list_id: str
+    board: str | None = None  # another board's id once the card moved there
 
 
 class FakeTrello(FakeTracker):
@@ -187,6 +188,16 @@ class FakeTrello(FakeTracker):
                 notify=notify,
             )
         return issue
+
+    def move_to_board(self, number: int, board: str, *, notify: bool = True) -> None:
+        """A human moves the card to another board: it lives on, just not on ours."""
+        with self.lock:
+            issue = self.issues[number]
+            issue.updated_at = self.now()
+            self._record(
+                "moveCardFromBoard", issue, extra={"boardTarget": {"id": board}}, notify=notify
+            )
+            self.cards[number].board = board
 
     def delete_issue(self, number: int, *, notify: bool = True) -> None:
         with self.lock:
@@ -337,7 +348,7 @@ class FakeTrello(FakeTracker):
         card: dict[str, Any] = {
             "id": meta.id,
             "idShort": issue.number,
-            "idBoard": self.repository,
+            "idBoard": meta.board or self.repository,
             "idList": meta.list_id,
             "name": issue.title,
             "desc": issue.body,
@@ -499,7 +510,8 @@ class FakeTrello(FakeTracker):
 
     def _cards(self, which: str) -> list[FakeIssue]:
         with self.lock:
-            cards = sorted(self.issues.values(), key=lambda i: self.cards[i.number].id)
+            ours = [i for i in self.issues.values() if self.cards[i.number].board is None]
+            cards = sorted(ours, key=lambda i: self.cards[i.number].id)
         if which == "all":
             return cards
         if which == "closed":
@@ -536,6 +548,8 @@ class FakeTrello(FakeTracker):
         if which.isascii() and which.isdigit():
             with self.lock:
                 issue = self.issues.get(int(which))
+                if issue is not None and self.cards[issue.number].board is not None:
+                    issue = None  # idShort is per board
             if issue is None:
                 raise HttpError(HTTPStatus.NOT_FOUND, "The requested resource was not found.")
             return self._card_answer(issue, params)

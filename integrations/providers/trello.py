@@ -492,7 +492,16 @@ class TrelloClient(ProviderClient):
         response = self._http.request(
             "GET", f"cards/{quote(card_id, safe='')}", what=what, params=self._card_params()
         )
-        return self._card(self._json(response, what), what)
+        data = self._json(response, what)
+        board = data.get("idBoard") if isinstance(data, Mapping) else None
+        if (
+            isinstance(board, str)
+            and _OBJECT_ID.fullmatch(self.repository)
+            and board != self.repository
+        ):
+            # Moved to another board: it lives on there, but it is no issue of this one.
+            raise NotFoundError(f"{what}: the card is now on board {board}", status=404)
+        return self._card(data, what)
 
     def get_issue(self, number: str) -> RemoteIssue:
         """A card by its `idShort`, through the board (the id alone is board-scoped)."""

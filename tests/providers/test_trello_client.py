@@ -376,3 +376,18 @@ def test_config_json_is_validated(config: dict[str, Any], problem: str):
 def test_a_valid_config():
     parsed = validate_config({"api_key": " k ", "done_list": "Done", "new_list": ""})
     assert (parsed.api_key, parsed.done_list, parsed.new_list) == ("k", "Done", None)
+
+
+def test_a_card_moved_to_another_board_is_not_listed_by_a_poll(fake: FakeTrello, client):
+    """The card still exists (GET /cards/{id} answers it), but on a board we do not mirror."""
+    stays = fake.seed_issue(title="stays")
+    leaves = fake.seed_issue(title="leaves")
+    since = fake.now()
+    fake.edit_issue(stays.number, notify=False, title="stays, edited")
+    fake.move_to_board(leaves.number, "6100000000000000000000b2", notify=False)
+
+    polled = client.list_issues(since=since)
+
+    assert [i.title for i in polled.issues] == ["stays, edited"]
+    with pytest.raises(NotFoundError):
+        client.get_issue(str(leaves.number))
