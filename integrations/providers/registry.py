@@ -6,12 +6,12 @@ the provider choices); this module adds what needs Django: settings and the gate
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from integrations import providers
-from integrations.providers.base import Capabilities, ProviderClient
+from integrations.providers.base import Capabilities, ConfigOption, ProviderClient
 from integrations.ratelimit import ConnectionGate
 
 if TYPE_CHECKING:
@@ -23,14 +23,16 @@ def capabilities(provider: str) -> Capabilities:
     return providers.client_class(provider).capabilities
 
 
+def config_options(provider: str) -> tuple[ConfigOption, ...]:
+    """The keys `provider` accepts in Connection.config_json."""
+    return providers.client_class(provider).config_options
+
+
 def client_for(connection: Connection, *, max_retries: int | None = None) -> ProviderClient:
     """`max_retries` overrides the transport's connection retries (the admin's connection
     test answers at once instead of retrying an unreachable host with back-off)."""
     cls = providers.client_class(connection.provider)
-    options: dict[str, Any] = {} if max_retries is None else {"max_retries": max_retries}
-    if getattr(cls, "takes_config", False):
-        # Provider options (Trello's api_key, done_list): config_json where the model has it.
-        options["config"] = dict(getattr(connection, "config_json", None) or {})
+    options = {} if max_retries is None else {"max_retries": max_retries}
     return cls(
         base_url=connection.base_url,
         repository=connection.repository,
@@ -38,5 +40,6 @@ def client_for(connection: Connection, *, max_retries: int | None = None) -> Pro
         timeout=settings.PROVIDER_HTTP_TIMEOUT,
         allow_create_labels=connection.allow_create_labels,
         gate=ConnectionGate(connection.pk) if connection.pk is not None else None,
+        config=connection.config_json or {},
         **options,
     )

@@ -31,17 +31,14 @@ from urllib.parse import quote
 import requests
 
 from integrations.providers.base import (
-    AccessDeniedError,
-    AuthenticationError,
     Capabilities,
+    ConfigOption,
     EventKind,
     IssueFields,
     IssueState,
     ListResult,
     MalformedAnswerError,
     NotFoundError,
-    ProviderClient,
-    RateLimitGate,
     RemoteIssue,
     ValidationFailedError,
     WebhookEvent,
@@ -49,8 +46,10 @@ from integrations.providers.base import (
     WebhookVerifier,
     body_with_marker,
     set_delta,
+    validate_config,
 )
-from integrations.providers.http import HttpTransport, format_timestamp, parse_timestamp
+from integrations.providers.core import RestClient
+from integrations.providers.http import format_timestamp, parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
     header,
@@ -71,24 +70,17 @@ _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 # --- config_json (SPEC §3/§6) -----------------------------------------------------------------
 
-CONFIG_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["api_key"],
-    "properties": {
-        "api_key": {"type": "string", "minLength": 1, "title": "API key"},
-        "done_list": {
-            "type": "string",
-            "title": "Done list",
-            "description": "A card in this list counts as closed; closing moves it there.",
-        },
-        "new_list": {
-            "type": "string",
-            "title": "New-card list",
-            "description": "Cards created here (default: the board's first list).",
-        },
-    },
-}
+CONFIG_OPTIONS = (
+    ConfigOption("api_key", "API key", required=True, help_text="The Trello API key."),
+    ConfigOption(
+        "done_list",
+        "Done list",
+        help_text="A card in this list counts as closed; closing moves it there.",
+    ),
+    ConfigOption(
+        "new_list", "New-card list", help_text="Where new cards go (default: the first list)."
+    ),
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -98,24 +90,17 @@ class TrelloConfig:
     new_list: str | None = None
 
 
-def validate_config(config: Mapping[str, Any] | None) -> TrelloConfig:
-    """`config_json` → TrelloConfig; ValueError naming the key for anything else."""
-    config = config or {}
-    if not isinstance(config, Mapping):
-        raise ValueError("config_json must be an object")
-    unknown = sorted(set(config) - set(CONFIG_SCHEMA["properties"]))
-    if unknown:
-        raise ValueError(f"unknown Trello option(s): {', '.join(unknown)}")
-    api_key = config.get("api_key")
-    if not isinstance(api_key, str) or not api_key.strip():
-        raise ValueError("api_key: a Trello connection needs the API key")
-    values: dict[str, str | None] = {}
-    for key in ("done_list", "new_list"):
-        value = config.get(key)
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"{key}: must be a list name")
-        values[key] = value.strip() if isinstance(value, str) and value.strip() else None
-    return TrelloConfig(api_key=api_key.strip(), **values)
+def trello_config(config: Mapping[str, Any] | None) -> TrelloConfig:
+    """`config_json` → TrelloConfig; ValueError naming every bad key."""
+    values = validate_config(CONFIG_OPTIONS, config)
+    api_key = str(values["api_key"]).strip()
+    if not api_key:
+        raise ValueError("api_key: required")
+
+    def name(key: str) -> str | None:
+        return str(values[key]).strip() or None if key in values else None
+
+    return TrelloConfig(api_key=api_key, done_list=name("done_list"), new_list=name("new_list"))
 
 
 def oauth_header(api_key: str, token: str) -> str:
@@ -241,7 +226,7 @@ CARD_ACTIONS = (
 # --- the API client -------------------------------------------------------------------------
 
 
-class TrelloClient(ProviderClient):
+class TrelloClient(RestClient):
     """One Trello board over one HTTP session with the OAuth header."""
 
     provider: ClassVar[str] = "trello"
@@ -258,74 +243,43 @@ class TrelloClient(ProviderClient):
         assignee_case_insensitive=True,  # Trello usernames are lower case
         body_crlf_to_lf=False,
     )
+    config_options: ClassVar[tuple[ConfigOption, ...]] = CONFIG_OPTIONS
     # /boards/{id}/cards takes `limit` up to 1000 and pages backwards with `before`.
     max_page_size: ClassVar[int] = 1000
-    # integrations.providers.registry passes `config=connection.config_json` to clients
-    # that say so.
-    takes_config: ClassVar[bool] = True
-    config_schema: ClassVar[dict[str, Any]] = CONFIG_SCHEMA
+    tracker_name = "Trello"
+    repository_noun = "board"
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        repository: str,
-        token: str,
-        config: Mapping[str, Any] | None = None,
-        timeout: float = 10.0,
-        allow_create_labels: bool = False,
-        max_retries: int = 3,
-        backoff_factor: float = 0.5,
-        gate: RateLimitGate | None = None,
-    ) -> None:
-        root = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
-        if root.endswith(API_PREFIX):
-            root = root[: -len(API_PREFIX)]
-        super().__init__(
-            base_url=root,
-            repository=repository.strip(),
-            token=token,
-            timeout=timeout,
-            allow_create_labels=allow_create_labels,
-            max_retries=max_retries,
-            gate=gate,
-        )
+    def _setup(self) -> None:
+        root = (self.base_url or DEFAULT_BASE_URL).strip().rstrip("/")
+        self.base_url = root[: -len(API_PREFIX)] if root.endswith(API_PREFIX) else root
+        self.repository = self.repository.strip()
         try:
-            self.options = validate_config(config)
+            self.options = trello_config(self.config)
         except ValueError as exc:
-            raise ValidationFailedError(f"Trello connection: {exc}") from exc
+            raise ValidationFailedError(f"Trello connection config_json: {exc}") from exc
         if not re.fullmatch(r"[A-Za-z0-9]{1,64}", self.repository):
             raise ValidationFailedError(
-                f"a Trello board id is letters and digits, got {repository!r}"
+                f"a Trello board id is letters and digits, got {self.repository!r}"
             )
         self._board = f"boards/{quote(self.repository, safe='')}"
-        self._http = HttpTransport(
-            api_root=self.base_url + API_PREFIX,
-            headers={
-                "Authorization": oauth_header(self.options.api_key, token),
-                "Accept": "application/json",
-            },
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            gate=gate,
-        )
         self._names = BoardNames()
         self._lists_loaded = False
         self._list_order: list[tuple[str, str]] = []  # (id, name), board order
         self._label_ids: dict[str, str] | None = None
         self._member_ids: dict[str, str] | None = None  # username (casefolded) → id
 
-    @property
-    def requests_made(self) -> int:
-        return self._http.requests_made
+    def api_root(self) -> str:
+        return self.base_url + API_PREFIX
 
-    @property
-    def last_server_time(self) -> datetime | None:
-        return self._http.last_server_time
+    def auth_headers(self, token: str) -> dict[str, str]:
+        # In a header, not the query string: no credential in a log line or a proxy's log.
+        return {
+            "Authorization": oauth_header(self.options.api_key, token),
+            "Accept": "application/json",
+        }
 
-    def close(self) -> None:
-        self._http.close()
+    def access_path(self) -> str:
+        return self._board
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -333,14 +287,15 @@ class TrelloClient(ProviderClient):
         return f"Trello: {action} on board {self.repository}"
 
     def _json(self, response: requests.Response, what: str) -> Any:
-        return self._http.json(response, what=what)
+        return self.transport.json(response, what=what)
 
     def _card(self, data: Any, what: str) -> RemoteIssue:
         self._load_lists()
-        try:
-            return parse_card(data, names=self._names, done_list=self.options.done_list)
-        except ShapeError as exc:
-            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
+        return self.parse_answer(
+            lambda d: parse_card(d, names=self._names, done_list=self.options.done_list),
+            data,
+            what=what,
+        )
 
     @staticmethod
     def _short_id(number: str | int) -> str:
@@ -353,7 +308,7 @@ class TrelloClient(ProviderClient):
         if self._lists_loaded:
             return
         what = self._what("list the lists")
-        response = self._http.request(
+        response = self.transport.request(
             "GET", f"{self._board}/lists", what=what, params={"filter": "all", "fields": "id,name"}
         )
         items = self._json(response, what)
@@ -394,15 +349,17 @@ class TrelloClient(ProviderClient):
     def _card_params(self) -> dict[str, Any]:
         return {"fields": CARD_FIELDS, "members": "true", "member_fields": "username"}
 
-    def _card_pages(self, what: str) -> Iterator[list[Any]]:
+    def _card_pages(self) -> Iterator[list[Any]]:
         """Every card of the board (archived too), newest first, `limit` per request, paging
-        backwards with `before=<oldest id seen>` until a page comes back short."""
+        backwards with `before=<oldest id seen>` until a page comes back short (Trello's own
+        paging: none of the core's page-number or link styles)."""
+        path, listing, what = self.issue_listing(None)
         before: str | None = None
         while True:
-            params = {**self._card_params(), "filter": "all", "limit": self.max_page_size}
+            params = {**listing, "limit": self.max_page_size}
             if before is not None:
                 params["before"] = before
-            response = self._http.request("GET", f"{self._board}/cards", what=what, params=params)
+            response = self.transport.request("GET", path, what=what, params=params)
             items = self._json(response, what)
             if not isinstance(items, list):
                 raise MalformedAnswerError(f"{what}: unexpected answer: not a list")
@@ -430,7 +387,9 @@ class TrelloClient(ProviderClient):
             }
             if before is not None:
                 params["before"] = before
-            response = self._http.request("GET", f"{self._board}/actions", what=what, params=params)
+            response = self.transport.request(
+                "GET", f"{self._board}/actions", what=what, params=params
+            )
             items = self._json(response, what)
             if not isinstance(items, list):
                 raise MalformedAnswerError(f"{what}: unexpected answer: not a list")
@@ -449,11 +408,19 @@ class TrelloClient(ProviderClient):
                 return touched, deleted
             before = min(ids)
 
+    def issue_listing(self, since: datetime | None) -> tuple[str, dict[str, Any], str]:
+        """The full listing (every card, archived too); a poll with `since` reads actions."""
+        params = {**self._card_params(), "filter": "all"}
+        return f"{self._board}/cards", params, self._what("list cards")
+
+    def page_issues(self, items: list[Any], *, what: str) -> list[RemoteIssue]:
+        return sorted((self._card(i, what) for i in items), key=_sort_key)
+
     def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
         what = self._what("list cards")
         if since is None:
-            for items in self._card_pages(what):
-                yield sorted((self._card(i, what) for i in items), key=_sort_key)
+            for items in self._card_pages():
+                yield self.page_issues(items, what=what)
             return
         touched, deleted = self._touched_cards(since, self._what("read actions"))
         page: list[RemoteIssue] = []
@@ -472,7 +439,7 @@ class TrelloClient(ProviderClient):
 
     def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
         """Trello answers no conditional request: `etag` is ignored and none is returned."""
-        before = self._http.requests_made
+        before = self.transport.requests_made
         by_id: dict[str, RemoteIssue] = {}
         for page in self.iter_issue_pages(since=since):
             for issue in page:
@@ -481,7 +448,7 @@ class TrelloClient(ProviderClient):
             issues=sorted(by_id.values(), key=_sort_key),
             not_modified=False,
             etag=None,
-            requests=self._http.requests_made - before,
+            requests=self.transport.requests_made - before,
             server_time=self.last_server_time,
         )
 
@@ -489,7 +456,7 @@ class TrelloClient(ProviderClient):
 
     def _get_card(self, card_id: str) -> RemoteIssue:
         what = self._what(f"get card {card_id}")
-        response = self._http.request(
+        response = self.transport.request(
             "GET", f"cards/{quote(card_id, safe='')}", what=what, params=self._card_params()
         )
         data = self._json(response, what)
@@ -507,7 +474,7 @@ class TrelloClient(ProviderClient):
         """A card by its `idShort`, through the board (the id alone is board-scoped)."""
         short = self._short_id(number)
         what = self._what(f"get card #{short}")
-        response = self._http.request(
+        response = self.transport.request(
             "GET", f"{self._board}/cards/{short}", what=what, params=self._card_params()
         )
         card = self._card(self._json(response, what), what)
@@ -535,7 +502,7 @@ class TrelloClient(ProviderClient):
             body["idLabels"] = ",".join(self._resolve_labels(fields.labels))
         if fields.assignees:
             body["idMembers"] = ",".join(self._resolve_members(fields.assignees))
-        response = self._http.request("POST", "cards", what=what, json=body)
+        response = self.transport.request("POST", "cards", what=what, json=body)
         created = self._card(self._json(response, what), what)
         if fields.state == IssueState.CLOSED and not closed_in_done:
             created = self._put(created, {"closed": True})
@@ -603,7 +570,7 @@ class TrelloClient(ProviderClient):
 
     def _put(self, current: RemoteIssue, body: dict[str, Any]) -> RemoteIssue:
         what = self._what(f"update card #{current.number}")
-        response = self._http.request(
+        response = self.transport.request(
             "PUT", f"cards/{quote(current.external_id, safe='')}", what=what, json=body
         )
         return self._card(self._json(response, what), what)
@@ -616,12 +583,12 @@ class TrelloClient(ProviderClient):
             if label_id is None:
                 continue  # a label gone from the board is on no card
             try:
-                self._http.request("DELETE", f"cards/{card}/idLabels/{label_id}", what=what)
+                self.transport.request("DELETE", f"cards/{card}/idLabels/{label_id}", what=what)
             except NotFoundError:
                 continue  # already off the card
         for label_id in self._resolve_labels(add):
             try:
-                self._http.request(
+                self.transport.request(
                     "POST", f"cards/{card}/idLabels", what=what, json={"value": label_id}
                 )
             except ValidationFailedError as exc:
@@ -641,12 +608,12 @@ class TrelloClient(ProviderClient):
             if member_id is None:
                 continue
             try:
-                self._http.request("DELETE", f"cards/{card}/idMembers/{member_id}", what=what)
+                self.transport.request("DELETE", f"cards/{card}/idMembers/{member_id}", what=what)
             except NotFoundError:
                 continue
         for member_id in self._resolve_members(add):
             try:
-                self._http.request(
+                self.transport.request(
                     "POST", f"cards/{card}/idMembers", what=what, json={"value": member_id}
                 )
             except ValidationFailedError as exc:
@@ -657,7 +624,7 @@ class TrelloClient(ProviderClient):
 
     def _load_labels(self) -> dict[str, str]:
         what = self._what("list labels")
-        response = self._http.request(
+        response = self.transport.request(
             "GET", f"{self._board}/labels", what=what, params={"fields": "id,name", "limit": 1000}
         )
         items = self._json(response, what)
@@ -684,7 +651,7 @@ class TrelloClient(ProviderClient):
             )
         for name in missing:
             what = self._what(f"create label {name!r}")
-            response = self._http.request(
+            response = self.transport.request(
                 "POST",
                 f"{self._board}/labels",
                 what=what,
@@ -698,7 +665,7 @@ class TrelloClient(ProviderClient):
 
     def _load_members(self) -> dict[str, str]:
         what = self._what("list members")
-        response = self._http.request(
+        response = self.transport.request(
             "GET", f"{self._board}/members", what=what, params={"fields": "id,username"}
         )
         items = self._json(response, what)
@@ -725,26 +692,8 @@ class TrelloClient(ProviderClient):
         return [members[u.casefold()] for u in sorted(usernames)]
 
     def check_access(self) -> None:
-        what = f"Trello board {self.repository}"
-        try:
-            response = self._http.request(
-                "GET", self._board, what=what, params={"fields": "id,name,closed"}
-            )
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"{what}: Trello rejected the API key or token (HTTP 401)", status=exc.status
-            ) from exc
-        except AccessDeniedError as exc:
-            raise AccessDeniedError(
-                f"{what}: the token may not read this board (HTTP 403)", status=exc.status
-            ) from exc
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"{what} not found (or the token cannot see it)", status=exc.status
-            ) from exc
-        data = self._json(response, what)
-        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
-            raise MalformedAnswerError(f"{what}: the answer is not a Trello board")
+        """The shared ladder on the board, then the lists config_json names must exist."""
+        super().check_access()
         self._load_lists()
         for option, name in (
             ("done_list", self.options.done_list),

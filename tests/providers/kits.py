@@ -30,6 +30,10 @@ class Kit:
     # What the paths of one issue and of the issue listing contain (for faults and counts).
     item_path: str = "/issues/"
     list_path: str = "/issues"
+    # The tracker's own status (`tracker_status`) of a new issue, and of it once closed
+    # (Trello: the card's list, which archiving does not change).
+    open_statuses: tuple[str, ...] = ("open", "opened")
+    closed_status: str = "closed"
     # Constructor options beyond base_url/repository/token (Trello's config with its key).
     client_options: Callable[[Any], dict[str, Any]] = lambda fake: {}
 
@@ -57,6 +61,8 @@ KITS = [
         "PUT",
         "/cards/",
         "/cards",
+        ("To Do",),
+        "To Do",
         lambda f: {"config": {"api_key": f.api_key}},
     ),
 ]

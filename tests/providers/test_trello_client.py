@@ -21,7 +21,7 @@ from integrations.providers.base import (
     RateLimitedError,
     ValidationFailedError,
 )
-from integrations.providers.trello import TrelloClient, TrelloWebhooks, validate_config
+from integrations.providers.trello import TrelloClient, TrelloWebhooks, trello_config
 
 
 @pytest.fixture
@@ -364,17 +364,18 @@ def test_deliveries_are_signed_over_the_body_and_the_registered_url(fake, callba
     [
         ({}, "api_key"),
         ({"api_key": ""}, "api_key"),
+        ({"api_key": "  "}, "api_key"),
         ({"api_key": "k", "colour": "x"}, "colour"),
         ({"api_key": "k", "done_list": 3}, "done_list"),
     ],
 )
 def test_config_json_is_validated(config: dict[str, Any], problem: str):
     with pytest.raises(ValueError, match=problem):
-        validate_config(config)
+        trello_config(config)
 
 
 def test_a_valid_config():
-    parsed = validate_config({"api_key": " k ", "done_list": "Done", "new_list": ""})
+    parsed = trello_config({"api_key": " k ", "done_list": "Done", "new_list": ""})
     assert (parsed.api_key, parsed.done_list, parsed.new_list) == ("k", "Done", None)
 
 
