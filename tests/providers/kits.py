@@ -17,6 +17,7 @@ from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.fake_trackers.trello import FakeTrello
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient
+from tests.shared_data import gitea_signature, github_signature, trello_signature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,12 @@ class Kit:
     closed_status: str = "closed"
     # Constructor options beyond base_url/repository/token (Trello's config with its key).
     client_options: Callable[[Any], dict[str, Any]] = lambda fake: {}
+    # The headers a tracker sends with a delivery of `body` for `event`, signed with `secret`.
+    sign: Callable[[bytes, str, str], dict[str, str]] = lambda body, event, secret: {}
+    # The event header value for a fixture file (Zulip naming: `<event>__<variant>.json`).
+    event_for: Callable[[str], str] = lambda stem: stem.split("__", 1)[0]
+    # Whether the signature covers the body (GitLab sends the secret itself).
+    signs_body: bool = True
 
     def client(self, fake: Any, **options: Any) -> ProviderClient:
         options.setdefault("timeout", 2.0)
@@ -50,19 +57,56 @@ class Kit:
         )
 
 
+def _gitlab_event(stem: str) -> str:
+    # `issue_hook__…` → `Issue Hook`; files named by variant only are issue hooks.
+    # The "Test" button sends the header of the event it tests (here an issue hook).
+    event = stem.split("__", 1)[0] if "__" in stem else "issue_hook"
+    if event == "test_hook":
+        event = "issue_hook"
+    return event.replace("_", " ").title()
+
+
 KITS = [
-    Kit("gitea", lambda: FakeGitea(webhook_secret="hook-secret"), lambda f: f.url),
-    Kit("github", lambda: FakeGitHub(webhook_secret="hook-secret"), lambda f: f.api_url),
-    Kit("gitlab", lambda: FakeGitLab(webhook_secret="hook-secret"), lambda f: f.url, "PUT"),
+    Kit(
+        "gitea",
+        lambda: FakeGitea(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        sign=lambda body, event, secret: {
+            "X-Gitea-Event": event,
+            "X-Gitea-Signature": gitea_signature(secret, body),
+            "X-Gitea-Delivery": "d-1",
+        },
+    ),
+    Kit(
+        "github",
+        lambda: FakeGitHub(webhook_secret="hook-secret"),
+        lambda f: f.api_url,
+        sign=lambda body, event, secret: {
+            "X-GitHub-Event": event,
+            "X-Hub-Signature-256": github_signature(secret, body),
+            "X-GitHub-Delivery": "d-1",
+        },
+    ),
+    Kit(
+        "gitlab",
+        lambda: FakeGitLab(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        "PUT",
+        sign=lambda body, event, secret: {"X-Gitlab-Event": event, "X-Gitlab-Token": secret},
+        event_for=_gitlab_event,
+        signs_body=False,
+    ),
     Kit(
         "trello",
         lambda: FakeTrello(webhook_secret="hook-secret"),
         lambda f: f.url,
         "PUT",
-        "/cards/",
-        "/cards",
-        ("To Do",),
-        "To Do",
-        lambda f: {"config": {"api_key": f.api_key}},
+        item_path="/cards/",
+        list_path="/cards",
+        open_statuses=("To Do",),
+        closed_status="To Do",  # archiving leaves the card in its list
+        client_options=lambda f: {"config": {"api_key": f.api_key}},
+        # Trello signs body + callback URL; the suite verifies with url="".
+        sign=lambda body, event, secret: {"X-Trello-Webhook": trello_signature(secret, body, "")},
     ),
 ]
