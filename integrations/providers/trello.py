@@ -48,7 +48,7 @@ from integrations.providers.base import (
     set_delta,
     validate_config,
 )
-from integrations.providers.core import RestClient
+from integrations.providers.core import NameCache, RestClient
 from integrations.providers.http import format_timestamp, parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -265,8 +265,9 @@ class TrelloClient(RestClient):
         self._names = BoardNames()
         self._lists_loaded = False
         self._list_order: list[tuple[str, str]] = []  # (id, name), board order
-        self._label_ids: dict[str, str] | None = None
-        self._member_ids: dict[str, str] | None = None  # username (casefolded) → id
+        # The core's name caches: loaded on first use, reloaded once on a miss.
+        self._labels: NameCache[str] = NameCache(self._fetch_labels)
+        self._members: NameCache[str] = NameCache(self._fetch_members, fold=True)
 
     def api_root(self) -> str:
         return self.base_url + API_PREFIX
@@ -577,13 +578,11 @@ class TrelloClient(RestClient):
 
     def _change_labels(self, card: str, add: frozenset[str], remove: frozenset[str]) -> None:
         what = self._what(f"change labels of card {card}")
-        known = self._label_ids if self._label_ids is not None else self._load_labels()
-        for name in sorted(remove):
-            label_id = known.get(name)
-            if label_id is None:
-                continue  # a label gone from the board is on no card
+        # A label gone from the board is on no card: nothing to remove.
+        held, _ = self._labels.resolve(sorted(remove))
+        for name in sorted(held):
             try:
-                self.transport.request("DELETE", f"cards/{card}/idLabels/{label_id}", what=what)
+                self.transport.request("DELETE", f"cards/{card}/idLabels/{held[name]}", what=what)
             except NotFoundError:
                 continue  # already off the card
         for label_id in self._resolve_labels(add):
@@ -593,20 +592,17 @@ class TrelloClient(RestClient):
                 )
             except ValidationFailedError as exc:
                 if "already" not in str(exc).lower():
+                    self._labels.forget()
                     raise ValidationFailedError(
                         str(exc), status=exc.status, field="labels"
                     ) from exc
 
     def _change_members(self, card: str, add: frozenset[str], remove: frozenset[str]) -> None:
         what = self._what(f"change members of card {card}")
-        members = self._member_ids if self._member_ids is not None else self._load_members()
-        for username in sorted(remove):
-            member_id = members.get(username.casefold())
-            if member_id is None:
-                # Kept as an id by parse_card when no one named it: it is the id.
-                member_id = username if _OBJECT_ID.fullmatch(username) else None
-            if member_id is None:
-                continue
+        held, unknown = self._members.resolve(sorted(remove))
+        # parse_card keeps a member no one named as its id: that id is what to remove.
+        ids = [*held.values(), *(u for u in unknown if _OBJECT_ID.fullmatch(u))]
+        for member_id in sorted(ids):
             try:
                 self.transport.request("DELETE", f"cards/{card}/idMembers/{member_id}", what=what)
             except NotFoundError:
@@ -618,33 +614,40 @@ class TrelloClient(RestClient):
                 )
             except ValidationFailedError as exc:
                 if "already" not in str(exc).lower():
+                    self._members.forget()
                     raise ValidationFailedError(
                         str(exc), status=exc.status, field="assignees"
                     ) from exc
 
-    def _load_labels(self) -> dict[str, str]:
-        what = self._what("list labels")
+    def _named(self, path: str, fields: str, what: str) -> list[Mapping[str, Any]]:
+        """A board's labels or members: one list (Trello does not page them)."""
         response = self.transport.request(
-            "GET", f"{self._board}/labels", what=what, params={"fields": "id,name", "limit": 1000}
+            "GET", f"{self._board}/{path}", what=what, params={"fields": fields}
         )
         items = self._json(response, what)
         if not isinstance(items, list):
             raise MalformedAnswerError(f"{what}: unexpected answer: not a list")
+        return [i for i in items if isinstance(i, Mapping) and isinstance(i.get("id"), str)]
+
+    def _fetch_labels(self) -> dict[str, str]:
         labels: dict[str, str] = {}
-        for item in items:
-            if isinstance(item, Mapping) and isinstance(item.get("id"), str):
-                name = item.get("name")
-                if isinstance(name, str) and name:
-                    labels.setdefault(name, item["id"])
-        self._label_ids = labels
+        for item in self._named("labels", "id,name", self._what("list labels")):
+            name = item.get("name")
+            if isinstance(name, str) and name:  # a colour-only label has no name
+                labels.setdefault(name, item["id"])
         return labels
 
+    def _fetch_members(self) -> dict[str, str]:
+        members: dict[str, str] = {}
+        for item in self._named("members", "id,username", self._what("list members")):
+            username = item.get("username")
+            if isinstance(username, str):
+                members[username] = item["id"]
+                self._names.members[item["id"]] = username
+        return members
+
     def _resolve_labels(self, names: frozenset[str]) -> list[str]:
-        known = self._label_ids if self._label_ids is not None else self._load_labels()
-        missing = sorted(n for n in names if n not in known)
-        if missing:
-            known = self._load_labels()  # created since we cached
-            missing = sorted(n for n in names if n not in known)
+        found, missing = self._labels.resolve(sorted(names))
         if missing and not self.allow_create_labels:
             raise ValidationFailedError(
                 self._what(f"no label named {', '.join(missing)} on the board"), field="labels"
@@ -660,36 +663,18 @@ class TrelloClient(RestClient):
             data = self._json(response, what)
             if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
                 raise MalformedAnswerError(f"{what}: unexpected answer")
-            known[name] = data["id"]
-        return [known[n] for n in sorted(names)]
-
-    def _load_members(self) -> dict[str, str]:
-        what = self._what("list members")
-        response = self.transport.request(
-            "GET", f"{self._board}/members", what=what, params={"fields": "id,username"}
-        )
-        items = self._json(response, what)
-        if not isinstance(items, list):
-            raise MalformedAnswerError(f"{what}: unexpected answer: not a list")
-        members: dict[str, str] = {}
-        for item in items:
-            if isinstance(item, Mapping):
-                member_id, username = item.get("id"), item.get("username")
-                if isinstance(member_id, str) and isinstance(username, str):
-                    members[username.casefold()] = member_id
-                    self._names.members[member_id] = username
-        self._member_ids = members
-        return members
+            found[name] = data["id"]
+            self._labels.add(name, data["id"])
+        return [found[n] for n in sorted(names)]
 
     def _resolve_members(self, usernames: frozenset[str]) -> list[str]:
-        members = self._member_ids if self._member_ids is not None else self._load_members()
-        missing = sorted(u for u in usernames if u.casefold() not in members)
+        found, missing = self._members.resolve(sorted(usernames))
         if missing:
             raise ValidationFailedError(
                 self._what(f"{', '.join(missing)} is not a member of the board"),
                 field="assignees",
             )
-        return [members[u.casefold()] for u in sorted(usernames)]
+        return [found[u] for u in sorted(usernames)]
 
     def check_access(self) -> None:
         """The shared ladder on the board, then the lists config_json names must exist."""
