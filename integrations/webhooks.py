@@ -153,7 +153,9 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
     if event and not verifier.is_known_event(event):
         return HttpResponse(status=204)
 
-    url = request.build_absolute_uri()
+    # The URL the tracker signed (Trello: body + callback URL): the public one it was given,
+    # not the address a proxy forwarded to.
+    url = f"{settings.PUBLIC_URL}{request.get_full_path()}"
     verified = [
         c
         for c in with_secret

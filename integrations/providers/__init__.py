@@ -18,6 +18,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "github": ("integrations.providers.github", "GitHubClient", "GitHubWebhooks"),
     "gitlab": ("integrations.providers.gitlab", "GitLabClient", "GitLabWebhooks"),
     "jira": ("integrations.providers.jira", "JiraClient", "JiraWebhooks"),
+    "trello": ("integrations.providers.trello", "TrelloClient", "TrelloWebhooks"),
 }
 
 # Every provider the product names (SPEC §3); those not in _REGISTRY have no client yet.

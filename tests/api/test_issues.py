@@ -468,9 +468,10 @@ def test_refresh_when_the_tracker_fails_is_502(world, monkeypatch):
 
 
 def test_refresh_for_a_provider_without_a_client_is_409(world):
-    # Jira has a client now (issue 15): Trello is still without one.
-    trello = make_connection("trello-board", provider="trello", repository="5f1b2c3d4e5f")
-    issue = make_issue(trello, 7)
+    # Every offered provider has a client; a stored connection can still name one that has none
+    # (a provider removed from the registry): the refresh says so instead of crashing.
+    orphan = make_connection("orphan", provider="bugzilla", repository="5f1b2c3d4e5f")
+    issue = make_issue(orphan, 7)
     response = world.client().post(f"/api/v1/issues/{issue.pk}/refresh/")
     assert response.status_code == 409
     assert response.json()["code"] == "provider_unsupported"

@@ -15,9 +15,10 @@ from integrations.fake_trackers.gitea import FakeGitea
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.fake_trackers.jira import FakeJira
+from integrations.fake_trackers.trello import FakeTrello
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient, split_marker
-from tests.shared_data import gitea_signature, github_signature
+from tests.shared_data import gitea_signature, github_signature, trello_signature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,5 +124,18 @@ KITS = [
         closed_status="Done",
         rejected_fixtures=frozenset({"example_anomalous_payload.json"}),
         config=lambda fake: {"email": fake.email},
+    ),
+    Kit(
+        "trello",
+        lambda: FakeTrello(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        "PUT",
+        issue_path="/cards/",
+        list_path="/cards",
+        open_statuses=("To Do",),
+        closed_status="To Do",  # archiving leaves the card in its list
+        config=lambda f: {"api_key": f.api_key},
+        # Trello signs body + callback URL; the suite verifies with url="".
+        sign=lambda body, event, secret: {"X-Trello-Webhook": trello_signature(secret, body, "")},
     ),
 ]

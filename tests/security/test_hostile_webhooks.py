@@ -3,7 +3,7 @@
 Production hardening, item 4. The matrix crosses the six `/webhooks/<provider>/` URLs with
 the cases in CASES (named Zulip-style, `<what>__<variant>`). For gitea, github and gitlab
 the requests start as deliveries the fake trackers build — shaped and signed like the real
-ones — and are then damaged; jira, trello and openproject have stable URLs but no provider
+ones — and are then damaged; jira and openproject have stable URLs but no provider
 yet, so every case there, even a correctly signed delivery to a configured connection, must
 answer 404.
 
@@ -62,8 +62,10 @@ REPOSITORY = "acme/widgets"
 OTHER_REPOSITORY = "acme/gadgets"
 STRANGER_REPOSITORY = "stranger/things"
 IMPLEMENTED = ("gitea", "github", "gitlab")
-# Jira has a client now; its intake matrix is tests/providers/test_jira_intake.py.
-NOT_IMPLEMENTED = ("trello", "openproject")
+# Jira and Trello have clients now; their intake matrices are in tests/providers
+# (test_jira_intake.py, test_trello_webhooks.py: Trello's card actions carry no issue fields for
+# this matrix to damage, every one is re-read).
+NOT_IMPLEMENTED = ("openproject",)
 THIRTY_MB = 30 * 1024 * 1024
 # Built once for the module: each 30 MB case wraps it in a payload of its provider.
 PADDING = b"x" * THIRTY_MB
