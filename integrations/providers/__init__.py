@@ -17,6 +17,11 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "gitea": ("integrations.providers.gitea", "GiteaClient", "GiteaWebhooks"),
     "github": ("integrations.providers.github", "GitHubClient", "GitHubWebhooks"),
     "gitlab": ("integrations.providers.gitlab", "GitLabClient", "GitLabWebhooks"),
+    "openproject": (
+        "integrations.providers.openproject",
+        "OpenProjectClient",
+        "OpenProjectWebhooks",
+    ),
 }
 
 # Every provider the product names (SPEC §3); those not in _REGISTRY have no client yet.

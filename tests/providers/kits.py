@@ -14,6 +14,7 @@ from integrations.fake_trackers.base import FakeTracker
 from integrations.fake_trackers.gitea import FakeGitea
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
+from integrations.fake_trackers.openproject import FakeOpenProject
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient
 
@@ -26,6 +27,8 @@ class Kit:
     base_url: Callable[[Any], str]
     # The HTTP method of an issue update (PATCH, or PUT on GitLab).
     update_method: str = "PATCH"
+    # The path segment of the issue collection in the tracker's URLs (`/issues/{n}`).
+    issues_path: str = "/issues"
 
     def client(self, fake: Any, **options: Any) -> ProviderClient:
         options.setdefault("timeout", 2.0)
@@ -43,4 +46,10 @@ KITS = [
     Kit("gitea", lambda: FakeGitea(webhook_secret="hook-secret"), lambda f: f.url),
     Kit("github", lambda: FakeGitHub(webhook_secret="hook-secret"), lambda f: f.api_url),
     Kit("gitlab", lambda: FakeGitLab(webhook_secret="hook-secret"), lambda f: f.url, "PUT"),
+    Kit(
+        "openproject",
+        lambda: FakeOpenProject(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        issues_path="/work_packages",
+    ),
 ]
