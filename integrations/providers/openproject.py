@@ -346,13 +346,19 @@ class OpenProjectClient(ProviderClient):
         return issue
 
     def _in_project(self, data: Any) -> bool:
+        """Whether a work package read by id belongs to this connection's project (named by
+        identifier or by numeric id); a document without an embedded project is trusted."""
         if not isinstance(data, Mapping):
             return True  # the parse reports the shape
-        try:
-            identifier = project_identifier(data, "work package")
-        except ShapeError:
+        project = (
+            data.get("_embedded", {}).get("project")
+            if isinstance(data.get("_embedded"), Mapping)
+            else None
+        )
+        if not isinstance(project, Mapping):
             return True
-        return identifier is None or identifier.lower() == self.repository.lower()
+        names = {str(project.get("identifier", "")).lower(), str(project.get("id", ""))}
+        return self.repository.lower() in names
 
     @staticmethod
     def _id(number: str | int) -> str:

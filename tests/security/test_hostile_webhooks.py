@@ -62,7 +62,7 @@ REPOSITORY = "acme/widgets"
 OTHER_REPOSITORY = "acme/gadgets"
 STRANGER_REPOSITORY = "stranger/things"
 IMPLEMENTED = ("gitea", "github", "gitlab")
-NOT_IMPLEMENTED = ("jira", "trello", "openproject")
+NOT_IMPLEMENTED = ("jira", "trello")
 THIRTY_MB = 30 * 1024 * 1024
 # Built once for the module: each 30 MB case wraps it in a payload of its provider.
 PADDING = b"x" * THIRTY_MB
