@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from integrations.fake_trackers.openproject import FakeOpenProject
 from integrations.providers import webhooks
 from integrations.providers.base import EventKind, IssueState, WebhookPayloadError
 from integrations.providers.delivery import parse_delivery
-from integrations.providers.openproject import OpenProjectWebhooks
+from integrations.providers.openproject import OpenProjectWebhooks, parse_work_package
+from integrations.providers.shapes import ShapeError
+from tests.security.test_parser_fuzz import FUZZ, mutations
 from tests.shared_data import (
     missing_shared,
     openproject_signature,
@@ -201,3 +206,58 @@ def test_delivery_ids_name_one_change_of_one_work_package() -> None:
     }
     # A redelivery is the same bytes, the same id; a body without those fields is hashed.
     assert verifier.delivery_id(headers={}, body=b"{}") == hashlib.sha256(b"{}").hexdigest()
+
+
+# --- fuzz: mutated real captures and API answers parse or are refused cleanly ---------------
+
+
+def test_mutated_captured_webhooks_parse_or_are_refused_cleanly() -> None:
+    payloads = [json.loads(p.read_bytes()) for p in FIXTURES]
+
+    @FUZZ
+    @given(payload=mutations(payloads))
+    def check(payload: Any) -> None:
+        event = verifier.event_name(headers={}, payload=payload)
+        try:
+            parsed = verifier.parse(event=event, payload=payload, base_url=BASE_URL)
+        except WebhookPayloadError:
+            return
+        if parsed.issue is not None:
+            assert parsed.issue.number.isdigit() and parsed.issue.external_id
+
+    check()
+
+
+def test_mutated_api_answers_parse_or_are_refused_cleanly() -> None:
+    with FakeOpenProject() as fake:
+        answers = [
+            fake.render_work_package(
+                fake.seed_issue(title="t", labels=["bug"], assignees=["alice"], milestone="v1")
+            ),
+            fake.render_work_package(fake.seed_issue(title="closed", state="closed")),
+        ]
+
+    @FUZZ
+    @given(data=mutations(answers))
+    def check(data: Any) -> None:
+        try:
+            parse_work_package(data, base_url=BASE_URL)
+        except ShapeError:
+            return
+
+    check()
+
+
+def test_signature_checks_and_delivery_ids_never_raise() -> None:
+    @FUZZ
+    @given(
+        signature=st.text(max_size=60) | st.sampled_from(["sha1=", "sha1=zz", "SHA1=" + "0" * 40]),
+        body=st.binary(max_size=200),
+        secret=st.text(max_size=20),
+    )
+    def check(signature: str, body: bytes, secret: str) -> None:
+        headers = {"X-OP-Signature": signature}
+        assert verifier.verify(secret=secret, body=body, headers=headers, url="") in (True, False)
+        assert isinstance(verifier.delivery_id(headers=headers, body=body), str)
+
+    check()
