@@ -8,6 +8,9 @@ records a conflict) instead of overwriting the human.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +18,7 @@ import pytest
 from django.utils import timezone
 
 from integrations.fake_trackers.openproject import FakeOpenProject
-from integrations.models import Connection
+from integrations.models import Connection, WebhookDelivery
 from issues.models import Conflict, OutboxEntry, OutboxStatus, SyncStatus
 from issues.services.issues import issue_create, issue_update
 from tests.engine.conftest import ProviderHarness
@@ -159,3 +162,64 @@ def test_polling_finds_work_packages_the_webhooks_missed_closed_ones_too(op):
 
     titles = {i.title: i.state for i in op.connection.issues.all()}
     assert titles == {"open one": "open", "closed one": "closed"}
+
+
+# --- the intake's answers for OpenProject deliveries (SPEC §6) ------------------------------
+
+
+def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+    return {"X-OP-Signature": f"sha1={digest}"}
+
+
+def post(h: ProviderHarness, body: bytes, headers: dict[str, str], path: str = "") -> Any:
+    return h.client.post(
+        f"/webhooks/openproject/{path}", data=body, content_type="application/json", headers=headers
+    )
+
+
+def a_delivery(h: ProviderHarness) -> bytes:
+    hook = h.fake.build_webhook(h.fake.seed_issue(title="t"), "created")
+    assert hook is not None
+    return hook.body
+
+
+def test_a_wrong_or_missing_signature_is_401_and_stores_nothing(op):
+    body = a_delivery(op)
+
+    assert post(op, body, signed(body, "wrong")).status_code == 401
+    assert post(op, body, {}).status_code == 401
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_project_no_connection_has_is_404(op):
+    payload = json.loads(a_delivery(op))
+    payload["work_package"]["_embedded"]["project"]["identifier"] = "someone-elses"
+    body = json.dumps(payload).encode()
+
+    assert post(op, body, signed(body)).status_code == 404
+
+
+def test_addressed_by_connection_id_it_is_stored(op):
+    body = a_delivery(op)
+    response = post(op, body, signed(body), path=f"{op.connection.pk}/")
+
+    assert response.status_code == 202
+    assert post(op, body, signed(body), path=f"{op.connection.pk}/").status_code == 200  # again
+
+
+@pytest.mark.parametrize("action", ["project:updated", "work_package:teleported"])
+def test_actions_we_do_not_mirror_are_204(op, action):
+    body = json.dumps({"action": action, "project": {"identifier": "demo-project"}}).encode()
+
+    assert post(op, body, signed(body)).status_code == 204
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b"[1,2]", b'{"action":"work_package:updated"}', b'{"action": 7}'],
+)
+def test_a_body_no_openproject_sends_is_400(op, body):
+    assert post(op, body, signed(body)).status_code == 400
+    assert not WebhookDelivery.objects.exists()

@@ -173,9 +173,13 @@ def test_other_known_actions_are_ignored_explicitly(action: str) -> None:
     assert parsed.kind is EventKind.IGNORED and parsed.reason
 
 
-def test_an_unknown_action_is_not_a_known_event() -> None:
+def test_an_unknown_action_is_not_a_known_event_and_no_action_is_a_payload_error() -> None:
     assert not verifier.is_known_event("work_package:teleported")
-    assert verifier.event_name(headers={}, payload={"action": 7}) == ""
+    for payload in ({"action": 7}, [1, 2], {}):
+        event = verifier.event_name(headers={}, payload=payload)
+        assert event == "" and verifier.is_known_event(event)  # parsed, and refused
+        with pytest.raises(WebhookPayloadError):
+            verifier.parse(event=event, payload=payload, base_url=BASE_URL)
 
 
 @pytest.mark.parametrize(
