@@ -124,7 +124,16 @@ class FakeOpenProject(FakeTracker):
             for n in range(count)
         ]
 
+    @staticmethod
+    def _one_at_most(values: dict[str, Any]) -> None:
+        """A work package has one category and one assignee: a test asking for two is wrong
+        about OpenProject, and a fake that stored them would render only the first."""
+        for key in ("labels", "assignees"):
+            if len(set(values.get(key) or ())) > 1:
+                raise ValueError(f"an OpenProject work package holds at most one of {key}")
+
     def seed_issue(self, **kwargs: Any) -> FakeIssue:
+        self._one_at_most(kwargs)
         issue = super().seed_issue(**kwargs)
         with self.lock:
             # OpenProject has one id: the number is the id.
@@ -141,6 +150,7 @@ class FakeOpenProject(FakeTracker):
     ) -> FakeIssue:
         """A human saves the work package: one change, one lockVersion, one webhook.
         `status` names a status (its isClosed sets the state); `state` picks a default one."""
+        self._one_at_most(changes)
         with self.lock:
             issue = self.issues[number]
             for key, value in changes.items():

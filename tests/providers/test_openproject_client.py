@@ -328,3 +328,11 @@ def test_a_422_from_the_server_is_permanent(fake: FakeOpenProject, client):
     fake.inject(Fault(status=422, method="PATCH"))
     with pytest.raises(PermanentError):
         client.update_issue(str(issue.number), IssueFields(title="x"))
+
+
+def test_the_fake_holds_one_category_and_one_assignee_like_openproject(fake: FakeOpenProject):
+    with pytest.raises(ValueError, match="at most one"):
+        fake.seed_issue(title="t", labels=["bug", "docs"])
+    issue = fake.seed_issue(title="t", assignees=["alice"])
+    with pytest.raises(ValueError, match="at most one"):
+        fake.edit_issue(issue.number, assignees=["alice", "bob"])
