@@ -88,6 +88,9 @@ class FakeOpenProject(FakeTracker):
         self.lock_versions: dict[int, int] = {}
         self.user_ids: dict[str, int] = {}
         self.api_user = "sync-bot"
+        # Render work packages with links only (titles, no `_embedded`), as lean collection
+        # elements come: a client must resolve the status and the assignee's login itself.
+        self.lean = False
         # Called (with the work package id) before a PATCH is applied: a test's concurrent edit.
         self.before_update: Callable[[int], None] | None = None
 
@@ -255,6 +258,12 @@ class FakeOpenProject(FakeTracker):
             user = self.render_user(issue.assignees[0])
             embedded["assignee"] = user
             links["assignee"] = user["_links"]["self"]
+        if self.lean:
+            for name in ("status", "category", "version", "assignee"):
+                link = links[name]
+                if name in embedded and "title" not in link:
+                    links[name] = {**link, "title": embedded[name]["name"]}
+            embedded = {"project": project}
         return {
             "_type": "WorkPackage",
             "id": issue.number,
@@ -372,6 +381,7 @@ class FakeOpenProject(FakeTracker):
             route("GET", _PROJECT + r"/versions", self._versions),
             route("GET", _PROJECT + r"/available_assignees", self._assignees),
             route("GET", _API + r"/statuses", self._statuses),
+            route("GET", _API + r"/users/(?P<uid>\d+)", self._user),
             route("GET", _API + r"/work_packages/(?P<wp>\d+)", self._get),
             route("PATCH", _API + r"/work_packages/(?P<wp>\d+)", self._update),
         ]
@@ -475,6 +485,16 @@ class FakeOpenProject(FakeTracker):
                 found.sort(key=operator.attrgetter(key), reverse=pair[1] == "desc")
             elements = [self.render_work_package(i) for i in found]
         return Response(HTTPStatus.OK, self.collection(record, elements))
+
+    def _user(self, record: RecordedRequest, data: Any, uid: str) -> Response:
+        with self.lock:
+            self.user_id(self.api_user)
+            login = next((k for k, v in self.user_ids.items() if v == int(uid)), None)
+        if login is None:
+            raise OpError(
+                HTTPStatus.NOT_FOUND, "NotFound", "The requested resource could not be found."
+            )
+        return Response(HTTPStatus.OK, self.render_user(login))
 
     def _get(self, record: RecordedRequest, data: Any, wp: str) -> Response:
         with self.lock:

@@ -114,7 +114,19 @@ def _named(data: Mapping[str, Any], name: str, where: str) -> str | None:
     return title
 
 
-class LoginUnknown(ShapeError):
+class LinkUnresolved(ShapeError):
+    """A linked resource the document does not embed and the caller's tables do not know."""
+
+    def __init__(self, message: str, *, href: str | None) -> None:
+        super().__init__(message)
+        self.href = href
+
+
+class StatusUnknown(LinkUnresolved):
+    """The status is linked, not embedded (a collection's lean elements)."""
+
+
+class LoginUnknown(LinkUnresolved):
     """The assignee is linked but its login is not in the document (non-admin views omit it)."""
 
 
@@ -129,9 +141,11 @@ def _status(
             raise ShapeError(f"{where}._embedded.status.isClosed is not a boolean")
         return name, closed
     href = _link_href(data, "status", where)
-    if href is not None and statuses is not None and href in statuses:
+    if href is None:
+        raise ShapeError(f"{where} has no status")
+    if statuses is not None and href in statuses:
         return statuses[href]
-    raise ShapeError(f"{where} has no status")
+    raise StatusUnknown(f"{where}: status {href} is not embedded", href=href)
 
 
 def _assignee(
@@ -147,7 +161,7 @@ def _assignee(
             return frozenset({login})
     if href is not None and users is not None and href in users:
         return frozenset({users[href]})
-    raise LoginUnknown(f"{where}: the assignee's login is not in the document")
+    raise LoginUnknown(f"{where}: the assignee's login is not in the document", href=href)
 
 
 def web_root(base_url: str) -> str:
@@ -290,6 +304,10 @@ class OpenProjectClient(ProviderClient):
         self._categories: dict[str, str] | None = None
         self._versions: dict[str, str] | None = None
         self._assignables: dict[str, str] | None = None
+        # href → login of every user seen (assignable or read one by one), and the hrefs
+        # read one by one (each at most once).
+        self._logins: dict[str, str] = {}
+        self._logins_read: set[str] = set()
         # number → (updatedAt, lockVersion) of the last state this client read or wrote: the
         # lockVersion that goes with a `current` the caller got from us.
         self._locks: dict[str, tuple[datetime | None, int]] = {}
@@ -327,20 +345,26 @@ class OpenProjectClient(ProviderClient):
         return self._http.json(response, what=what)
 
     def _work_package(self, data: Any, what: str) -> RemoteIssue:
-        try:
-            issue = parse_work_package(
-                data, base_url=self.base_url, statuses=self._statuses, users=self._assignables
-            )
-        except LoginUnknown:
-            self._load_assignables()
+        """Parse a work package, reading once what it links without embedding (the status
+        table, an assignee's login) and parsing again; MalformedAnswerError otherwise."""
+        for _ in range(3):
             try:
                 issue = parse_work_package(
-                    data, base_url=self.base_url, statuses=self._statuses, users=self._assignables
+                    data, base_url=self.base_url, statuses=self._statuses, users=self._logins
                 )
+                break
+            except StatusUnknown as exc:
+                if self._statuses is not None:
+                    raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
+                self._load_statuses()
+            except LoginUnknown as exc:
+                if exc.href is None or exc.href in self._logins_read:
+                    raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
+                self._load_login(exc.href)
             except ShapeError as exc:
                 raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
-        except ShapeError as exc:
-            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
+        else:
+            raise MalformedAnswerError(f"{what}: unexpected answer: unresolvable links")
         if isinstance(data, Mapping) and is_int(data.get("lockVersion")):
             self._locks[issue.number] = (issue.updated_at, int(data["lockVersion"]))
         return issue
@@ -454,7 +478,19 @@ class OpenProjectClient(ProviderClient):
             if href and isinstance(login, str) and login:
                 users[href] = login
         self._assignables = users
+        self._logins.update(users)
         return users
+
+    def _load_login(self, href: str) -> None:
+        """One user's login, from its own resource (a former member is not assignable)."""
+        self._logins_read.add(href)
+        if not href.startswith(API_PREFIX + "/users/"):
+            return
+        what = self._what(f"read user {href}")
+        data = self._request("GET", href[len(API_PREFIX) :], what=what)
+        login = data.get("login") if isinstance(data, Mapping) else None
+        if isinstance(login, str) and login:
+            self._logins[href] = login
 
     def _status_href(self, state: IssueState) -> str:
         statuses = self._statuses if self._statuses is not None else self._load_statuses()

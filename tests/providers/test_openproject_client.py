@@ -336,3 +336,19 @@ def test_the_fake_holds_one_category_and_one_assignee_like_openproject(fake: Fak
     issue = fake.seed_issue(title="t", assignees=["alice"])
     with pytest.raises(ValueError, match="at most one"):
         fake.edit_issue(issue.number, assignees=["alice", "bob"])
+
+
+def test_links_without_embedded_resources_are_resolved_once(fake: FakeOpenProject, client):
+    """Lean elements link the status and the assignee without embedding them: the client
+    reads the status table once and a user's login once, then parses."""
+    fake.lean = True
+    fake.seed_issue(title="a", state="closed", assignees=["alice"], labels=["bug"])
+    fake.seed_issue(title="b", assignees=["alice"], milestone="v1")
+
+    found = {i.title: i for i in client.list_issues().issues}
+
+    assert found["a"].state is IssueState.CLOSED and found["a"].tracker_status == "Closed"
+    assert found["a"].assignees == found["b"].assignees == frozenset({"alice"})
+    assert (found["a"].labels, found["b"].milestone) == (frozenset({"bug"}), "v1")
+    assert fake.count_requests("GET", "/statuses") == 1
+    assert fake.count_requests("GET", "/users/") == 1
