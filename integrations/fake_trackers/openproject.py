@@ -91,6 +91,9 @@ class FakeOpenProject(FakeTracker):
         # Render work packages with links only (titles, no `_embedded`), as lean collection
         # elements come: a client must resolve the status and the assignee's login itself.
         self.lean = False
+        # Work packages of a subproject (id → its identifier): listed with the project's, as
+        # OpenProject does by default.
+        self.subproject_of: dict[int, str] = {}
         # Called (with the work package id) before a PATCH is applied: a test's concurrent edit.
         self.before_update: Callable[[int], None] | None = None
 
@@ -232,6 +235,9 @@ class FakeOpenProject(FakeTracker):
     def render_work_package(self, issue: FakeIssue) -> dict[str, Any]:
         status = self.status(issue.number)
         project = self.render_project()
+        if issue.number in self.subproject_of:
+            project = {**project, "id": 2, "identifier": self.subproject_of[issue.number]}
+            project["_links"] = {"self": {"href": f"{_API}/projects/2"}}
         embedded: dict[str, Any] = {"status": self.render_status(status), "project": project}
         links: dict[str, Any] = {
             "self": {"href": f"{_API}/work_packages/{issue.number}", "title": issue.title},

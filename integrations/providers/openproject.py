@@ -622,7 +622,9 @@ class OpenProjectClient(ProviderClient):
         }
 
     def _page_issues(self, elements: list[Any], what: str) -> list[RemoteIssue]:
-        return [self._work_package(item, what) for item in elements]
+        # A project's listing includes its subprojects' work packages (OpenProject's default):
+        # they belong to other connections, and a GET through this one would say NotFound.
+        return [self._work_package(item, what) for item in elements if self._in_project(item)]
 
     def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
         what = self._what("list work packages")

@@ -352,3 +352,11 @@ def test_links_without_embedded_resources_are_resolved_once(fake: FakeOpenProjec
     assert (found["a"].labels, found["b"].milestone) == (frozenset({"bug"}), "v1")
     assert fake.count_requests("GET", "/statuses") == 1
     assert fake.count_requests("GET", "/users/") == 1
+
+
+def test_subproject_work_packages_in_the_listing_are_left_to_their_own_connection(fake, client):
+    mine = fake.seed_issue(title="mine")
+    theirs = fake.seed_issue(title="subproject's")
+    fake.subproject_of[theirs.number] = "demo-sub"
+
+    assert [i.number for i in client.list_issues().issues] == [str(mine.number)]
