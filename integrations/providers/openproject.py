@@ -14,6 +14,7 @@ makes the outbox read again and merge instead of overwriting.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -28,16 +29,14 @@ import requests
 from integrations.providers.base import (
     UNSET,
     Capabilities,
+    ConfigOption,
     ConflictingWriteError,
     EventKind,
     IssueFields,
     IssueState,
-    ListResult,
     MalformedAnswerError,
     NotFoundError,
     PermanentError,
-    ProviderClient,
-    RateLimitGate,
     RemoteIssue,
     TransientError,
     ValidationFailedError,
@@ -45,8 +44,10 @@ from integrations.providers.base import (
     WebhookPayloadError,
     WebhookVerifier,
     body_with_marker,
+    validate_config,
 )
-from integrations.providers.http import HttpTransport, parse_timestamp
+from integrations.providers.core import RestClient
+from integrations.providers.http import parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
     header,
@@ -59,8 +60,6 @@ from integrations.providers.shapes import (
 
 API_PREFIX = "/api/v3"
 _ASCII_DIGITS = re.compile(r"[0-9]+")
-# What `config_json` may hold for an OpenProject connection (SPEC §3/§6): status names.
-CONFIG_SCHEMA: dict[str, type] = {"closed_status": str, "open_status": str}
 DEFAULT_OPEN_STATUS = "New"
 # The listing's `<>d` filter needs an upper bound; a day past our clock covers any skew.
 _UPPER_BOUND_SLACK = timedelta(days=1)
@@ -237,7 +236,7 @@ def _iso(value: datetime) -> str:
 # --- the API client -----------------------------------------------------------------------
 
 
-class OpenProjectClient(ProviderClient):
+class OpenProjectClient(RestClient):
     """One OpenProject project, over one HTTP session with basic auth `apikey:<token>`."""
 
     provider: ClassVar[str] = "openproject"
@@ -254,51 +253,37 @@ class OpenProjectClient(ProviderClient):
         assignee_case_insensitive=False,
         body_crlf_to_lf=False,
     )
-    config_schema: ClassVar[dict[str, type]] = CONFIG_SCHEMA
+    config_options: ClassVar[tuple[ConfigOption, ...]] = (
+        ConfigOption(
+            "closed_status",
+            "Closed status",
+            help_text="The status closing a work package sets (default: the first closed one).",
+        ),
+        ConfigOption(
+            "open_status",
+            "Open status",
+            help_text=f"The status reopening a work package sets (default: {DEFAULT_OPEN_STATUS}).",
+        ),
+    )
     # OpenProject's default `apiv3_max_page_size`; a smaller server maximum is read from the
-    # collection's own `pageSize`.
+    # collection's own `total` and page contents.
     max_page_size: ClassVar[int] = 1000
+    # `offset` is the 1-based page number of a HAL collection (see `pages`).
+    page_param = "offset"
+    size_param = "pageSize"
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        repository: str,
-        token: str,
-        timeout: float = 10.0,
-        allow_create_labels: bool = False,
-        max_retries: int = 3,
-        backoff_factor: float = 0.5,
-        gate: RateLimitGate | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=web_root(base_url),
-            repository=repository.strip().strip("/"),
-            token=token,
-            timeout=timeout,
-            allow_create_labels=allow_create_labels,
-            max_retries=max_retries,
-            gate=gate,
-        )
+    def _setup(self) -> None:
+        self.base_url = web_root(self.base_url)
+        self.repository = self.repository.strip().strip("/")
         if not self.repository or "/" in self.repository:
-            raise ValidationFailedError(f"project identifier {repository!r} is not valid")
-        config = dict(config or {})
-        unknown = sorted(set(config) - CONFIG_SCHEMA.keys())
-        if unknown:
-            raise ValidationFailedError(f"unknown OpenProject options: {', '.join(unknown)}")
+            raise ValidationFailedError(f"project identifier {self.repository!r} is not valid")
+        try:
+            config = validate_config(self.config_options, self.config)
+        except ValueError as exc:
+            raise ValidationFailedError(f"OpenProject options: {exc}") from exc
         self.closed_status: str | None = config.get("closed_status") or None
         self.open_status: str = config.get("open_status") or DEFAULT_OPEN_STATUS
         self._project_path = f"projects/{quote(self.repository, safe='')}"
-        self._http = HttpTransport(
-            api_root=self.base_url + API_PREFIX,
-            headers={"Accept": "application/hal+json"},
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            gate=gate,
-        )
-        self._http.session.auth = ("apikey", token)
         # href → (name, isClosed); name → href for the others; href → login for users.
         self._statuses: dict[str, tuple[str, bool]] | None = None
         self._categories: dict[str, str] | None = None
@@ -312,16 +297,12 @@ class OpenProjectClient(ProviderClient):
         # lockVersion that goes with a `current` the caller got from us.
         self._locks: dict[str, tuple[datetime | None, int]] = {}
 
-    @property
-    def requests_made(self) -> int:
-        return self._http.requests_made
+    def api_root(self) -> str:
+        return self.base_url + API_PREFIX
 
-    @property
-    def last_server_time(self) -> datetime | None:
-        return self._http.last_server_time
-
-    def close(self) -> None:
-        self._http.close()
+    def auth_headers(self, token: str) -> dict[str, str]:
+        basic = base64.b64encode(f"apikey:{token}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {basic}", "Accept": "application/hal+json"}
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -329,20 +310,20 @@ class OpenProjectClient(ProviderClient):
         return f"OpenProject {self.base_url}: {action} in {self.repository}"
 
     def _request(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, what=what, **kwargs)
-        return self._http.json(response, what=what)
+        response = self.transport.request(method, path, what=what, **kwargs)
+        return self.transport.json(response, what=what)
 
     def _write(self, method: str, path: str, *, what: str, body: Any) -> Any:
         """A write, never retried here; 409 (a stale lockVersion) is ConflictingWriteError."""
         try:
-            response = self._http.request(method, path, what=what, json=body, headers=_JSON)
+            response = self.transport.request(method, path, what=what, json=body, headers=_JSON)
         except TransientError as exc:
             if exc.status == 409:
                 raise ConflictingWriteError(
                     f"{what}: the work package changed since it was read (HTTP 409)", status=409
                 ) from exc
             raise
-        return self._http.json(response, what=what)
+        return self.transport.json(response, what=what)
 
     def _work_package(self, data: Any, what: str) -> RemoteIssue:
         """Parse a work package, reading once what it links without embedding (the status
@@ -404,22 +385,27 @@ class OpenProjectClient(ProviderClient):
     def _collection(self, path: str, what: str, params: Mapping[str, Any] | None = None) -> Any:
         """Every element of a (small) collection, following offset pages."""
         found: list[Any] = []
-        for _, elements in self._pages(path, dict(params or {}), what=what):
+        for _, elements in self.pages(path, dict(params or {}), what=what):
             found.extend(elements)
         return found
 
-    def _pages(
-        self, path: str, params: dict[str, Any], *, what: str, etag: str | None = None
+    def pages(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        what: str,
+        etag: str | None = None,
     ) -> Iterator[tuple[requests.Response, list[Any]]]:
         """GET an offset-paged HAL collection (`offset` is the 1-based page number), one
-        request per page, at the largest page size; the server's own `pageSize` and `total`
-        say when to stop. A 304 on the first page yields nothing and ends the listing."""
+        request per page at `max_page_size`; the collection's own `total` says when to stop
+        (the server may cap pageSize lower). A 304 on the first page yields nothing."""
         offset, seen = 1, 0
         while True:
-            query = {**params, "pageSize": self.max_page_size, "offset": offset}
+            query = {**params, self.size_param: self.max_page_size, self.page_param: offset}
             conditional = etag is not None and offset == 1
             page_what = f"{what} (page {offset})"
-            response = self._http.request(
+            response = self.transport.request(
                 "GET",
                 path,
                 what=page_what,
@@ -430,10 +416,10 @@ class OpenProjectClient(ProviderClient):
             if response.status_code == 304:
                 yield response, []
                 return
-            data = self._http.json(response, what=page_what)
+            data = self.transport.json(response, what=page_what)
             elements = self._elements(data, page_what)
             total = data.get("total")
-            if not is_int(total):
+            if not is_int(total) or total < 0:
                 raise MalformedAnswerError(f"{page_what}: unexpected answer: no total")
             if offset == 1:
                 self.listing_total = total
@@ -609,63 +595,23 @@ class OpenProjectClient(ProviderClient):
 
     # --- listing ---------------------------------------------------------------------------
 
-    def _list_params(self, since: datetime | None) -> dict[str, Any]:
+    def issue_listing(self, since: datetime | None) -> tuple[str, dict[str, Any], str]:
         # Without a status filter OpenProject lists open work packages only.
         filters: list[dict[str, Any]] = [{"status": {"operator": "*", "values": []}}]
         if since is not None:
             start = since - CURSOR_OVERLAP
             end = max(datetime.now(UTC), self.last_server_time or start) + _UPPER_BOUND_SLACK
             filters.append({"updatedAt": {"operator": "<>d", "values": [_iso(start), _iso(end)]}})
-        return {
+        params = {
             "filters": json.dumps(filters, separators=(",", ":")),
             "sortBy": json.dumps([["updatedAt", "asc"], ["id", "asc"]], separators=(",", ":")),
         }
+        return f"{self._project_path}/work_packages", params, self._what("list work packages")
 
-    def _page_issues(self, elements: list[Any], what: str) -> list[RemoteIssue]:
+    def page_issues(self, items: list[Any], *, what: str) -> list[RemoteIssue]:
         # A project's listing includes its subprojects' work packages (OpenProject's default):
         # they belong to other connections, and a GET through this one would say NotFound.
-        return [self._work_package(item, what) for item in elements if self._in_project(item)]
-
-    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
-        what = self._what("list work packages")
-        for _, elements in self._pages(
-            f"{self._project_path}/work_packages", self._list_params(since), what=what
-        ):
-            yield self._page_issues(elements, what)
-
-    def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
-        what = self._what("list work packages")
-        before = self.requests_made
-        issues: dict[str, RemoteIssue] = {}
-        first_etag: str | None = None
-        pages = 0
-        for response, elements in self._pages(
-            f"{self._project_path}/work_packages", self._list_params(since), what=what, etag=etag
-        ):
-            if response.status_code == 304:
-                return ListResult(
-                    issues=[],
-                    not_modified=True,
-                    etag=etag,
-                    requests=self.requests_made - before,
-                    server_time=self.last_server_time,
-                )
-            pages += 1
-            if pages == 1:
-                first_etag = response.headers.get("ETag")
-            # A page shift during an offset listing repeats a work package: keep the newest.
-            for issue in self._page_issues(elements, what):
-                issues[issue.number] = issue
-        ordered = sorted(
-            issues.values(),
-            key=lambda i: (i.updated_at or datetime.min.replace(tzinfo=UTC), int(i.number)),
-        )
-        return ListResult(
-            issues=ordered,
-            etag=first_etag if pages == 1 else None,
-            requests=self.requests_made - before,
-            server_time=self.last_server_time,
-        )
+        return [self._work_package(item, what) for item in items if self._in_project(item)]
 
     # --- single work packages ----------------------------------------------------------------
 
@@ -711,13 +657,6 @@ class OpenProjectClient(ProviderClient):
         body["lockVersion"] = known[1]
         data = self._write("PATCH", f"work_packages/{ident}", what=what, body=body)
         return self._work_package(data, what)
-
-    def find_by_marker(self, marker: str, *, since: datetime | None = None) -> RemoteIssue | None:
-        for page in self.iter_issue_pages(since=since):
-            for issue in page:
-                if issue.marker == marker:
-                    return issue
-        return None
 
     # --- connection check ----------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from integrations import providers
-from integrations.providers.base import Capabilities, ProviderClient
+from integrations.providers.base import Capabilities, ConfigOption, ProviderClient
 from integrations.ratelimit import ConnectionGate
 
 if TYPE_CHECKING:
@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 def capabilities(provider: str) -> Capabilities:
     """What `provider`'s tracker can hold; UnknownProviderError without a client."""
     return providers.client_class(provider).capabilities
+
+
+def config_options(provider: str) -> tuple[ConfigOption, ...]:
+    """The keys `provider` accepts in Connection.config_json."""
+    return providers.client_class(provider).config_options
 
 
 def client_for(connection: Connection, *, max_retries: int | None = None) -> ProviderClient:
@@ -35,5 +40,6 @@ def client_for(connection: Connection, *, max_retries: int | None = None) -> Pro
         timeout=settings.PROVIDER_HTTP_TIMEOUT,
         allow_create_labels=connection.allow_create_labels,
         gate=ConnectionGate(connection.pk) if connection.pk is not None else None,
+        config=connection.config_json or {},
         **options,
     )

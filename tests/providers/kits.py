@@ -29,6 +29,9 @@ class Kit:
     update_method: str = "PATCH"
     # The path segment of the issue collection in the tracker's URLs (`/issues/{n}`).
     issues_path: str = "/issues"
+    # `tracker_status` of a new issue, and of one the client closed.
+    open_statuses: tuple[str, ...] = ("open", "opened")
+    closed_status: str = "closed"
 
     def client(self, fake: Any, **options: Any) -> ProviderClient:
         options.setdefault("timeout", 2.0)
@@ -51,5 +54,7 @@ KITS = [
         lambda: FakeOpenProject(webhook_secret="hook-secret"),
         lambda f: f.url,
         issues_path="/work_packages",
+        open_statuses=("New",),
+        closed_status="Closed",
     ),
 ]

@@ -319,3 +319,11 @@ def test_a_value_the_tracker_stores_differently_is_no_change_there(
 
     sent = sum(writes(fake, method, kit) for method in (kit.update_method, "POST", "DELETE"))
     assert sent == 0
+
+
+def test_every_issue_carries_the_trackers_own_status(kit: Kit, fake: Any, client: Any):
+    issue = fake.seed_issue(title="t")
+    read = client.get_issue(str(issue.number))
+    closed = client.update_issue(str(issue.number), IssueFields(state=IssueState.CLOSED))
+    assert read.tracker_status in kit.open_statuses
+    assert closed.tracker_status == kit.closed_status
