@@ -21,6 +21,7 @@ from integrations.fake_trackers.openproject import FakeOpenProject
 from integrations.models import Connection, WebhookDelivery
 from issues.models import Conflict, OutboxEntry, OutboxStatus, SyncStatus
 from issues.services.issues import issue_create, issue_update
+from tests.api.conftest import World
 from tests.engine.conftest import ProviderHarness
 
 SECRET = "hook-secret"
@@ -223,3 +224,40 @@ def test_actions_we_do_not_mirror_are_204(op, action):
 def test_a_body_no_openproject_sends_is_400(op, body):
     assert post(op, body, signed(body)).status_code == 400
     assert not WebhookDelivery.objects.exists()
+
+
+# --- the API refuses what OpenProject cannot hold; config_json drives the statuses --------
+
+
+def test_the_api_refuses_two_assignees_or_two_labels_for_openproject(op):
+    world = World()
+    api = world.client(world.staff_key)
+
+    for field in ("assignees", "labels"):
+        response = api.post(
+            "/api/v1/issues/",
+            {"connection": op.connection.pk, "title": "t", field: ["alice", "bob"]},
+            format="json",
+        )
+        assert response.status_code == 400, response.content
+        assert field in str(response.json())
+    assert not op.connection.issues.exists()
+
+
+def test_config_json_names_the_statuses_close_and_reopen_set(op):
+    world = World()
+    api = world.client(world.staff_key)
+    refused = api.patch(
+        f"/api/v1/sync/configs/{op.connection.pk}/",
+        {"config_json": {"done_list": "Done"}},
+        format="json",
+    )
+    assert refused.status_code == 400 and "done_list" in str(refused.json())
+    op.connection.config_json = {"closed_status": "Rejected"}
+    op.connection.save()
+    fake_issue, issue = mirrored(op)
+
+    issue_update(issue=issue, changes={"state": "closed"})
+    op.drain()
+
+    assert op.fake.status(fake_issue.number).name == "Rejected"
