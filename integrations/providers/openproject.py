@@ -558,7 +558,9 @@ class OpenProjectClient(RestClient):
             field="assignees",
         )
 
-    def _body(self, fields: IssueFields, *, marker: str | None, current: RemoteIssue | None):
+    def _body(
+        self, fields: IssueFields, *, marker: str | None, current: RemoteIssue | None
+    ) -> dict[str, Any]:
         """The JSON of a create or update: properties plus `_links` by href."""
         body: dict[str, Any] = {}
         links: dict[str, Any] = {}
@@ -588,10 +590,6 @@ class OpenProjectClient(RestClient):
         if links:
             body["_links"] = links
         return body
-
-    def _ensure_statuses(self) -> None:
-        if self._statuses is None:
-            self._load_statuses()
 
     # --- listing ---------------------------------------------------------------------------
 
