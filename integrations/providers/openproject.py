@@ -36,7 +36,6 @@ from integrations.providers.base import (
     IssueState,
     MalformedAnswerError,
     NotFoundError,
-    PermanentError,
     RemoteIssue,
     TransientError,
     ValidationFailedError,
@@ -46,7 +45,7 @@ from integrations.providers.base import (
     body_with_marker,
     validate_config,
 )
-from integrations.providers.core import RestClient
+from integrations.providers.core import NameCache, RestClient
 from integrations.providers.http import parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -286,8 +285,17 @@ class OpenProjectClient(RestClient):
         self._project_path = f"projects/{quote(self.repository, safe='')}"
         # href → (name, isClosed); name → href for the others; href → login for users.
         self._statuses: dict[str, tuple[str, bool]] | None = None
-        self._categories: dict[str, str] | None = None
-        self._versions: dict[str, str] | None = None
+        # Categories and versions by name → href, loaded on first use, reloaded once on a miss.
+        self._categories: NameCache[str] = NameCache(
+            lambda: self._named_hrefs(
+                f"{self._project_path}/categories", self._what("list categories"), "name"
+            )
+        )
+        self._versions: NameCache[str] = NameCache(
+            lambda: self._named_hrefs(
+                f"{self._project_path}/versions", self._what("list versions"), "name"
+            )
+        )
         self._assignables: dict[str, str] | None = None
         # href → login of every user seen (assignable or read one by one), and the hrefs
         # read one by one (each at most once).
@@ -513,30 +521,24 @@ class OpenProjectClient(RestClient):
         if not labels:
             return None
         (name,) = labels
-        if self._categories is None or name not in self._categories:
-            self._categories = self._named_hrefs(
-                f"{self._project_path}/categories", self._what("list categories"), "name"
-            )
-        if name not in self._categories:
+        found, _ = self._categories.resolve([name])
+        if name not in found:
             raise ValidationFailedError(
                 self._what("set category") + f": category {name!r} does not exist",
                 field="labels",
             )
-        return self._categories[name]
+        return found[name]
 
     def _version_href(self, name: str | None) -> str | None:
         if name is None:
             return None
-        if self._versions is None or name not in self._versions:
-            self._versions = self._named_hrefs(
-                f"{self._project_path}/versions", self._what("list versions"), "name"
-            )
-        if name not in self._versions:
+        found, _ = self._versions.resolve([name])
+        if name not in found:
             raise ValidationFailedError(
                 self._what("set version") + f": version {name!r} does not exist",
                 field="milestone",
             )
-        return self._versions[name]
+        return found[name]
 
     def _assignee_href(self, logins: frozenset[str]) -> str | None:
         if len(logins) > 1:
@@ -656,23 +658,18 @@ class OpenProjectClient(RestClient):
         data = self._write("PATCH", f"work_packages/{ident}", what=what, body=body)
         return self._work_package(data, what)
 
-    # --- connection check ----------------------------------------------------------------
+    # --- connection check (the ladder lives in the core) -----------------------------------
 
-    def check_access(self) -> None:
-        what = f"OpenProject at {self.base_url}"
-        try:
-            data = self._request("GET", self._project_path, what=what)
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"project {self.repository} not found at {self.base_url}"
-                " (or the API key cannot see it)",
-                status=exc.status,
-            ) from exc
-        if not isinstance(data, Mapping) or data.get("_type") != "Project":
-            raise PermanentError(
-                f"{what}: the answer for {self.repository} is not an OpenProject project"
-                " (is the base URL the OpenProject web root?)"
-            )
+    tracker_name = "OpenProject"
+    repository_noun = "project"
+    issues_enabled_key = "_no_such_key"  # a project always has work packages (module aside)
+    access_hint = " (is the API key's user a member of the project?)"
+
+    def access_path(self) -> str:
+        return self._project_path
+
+    def is_repository(self, data: Any) -> bool:
+        return isinstance(data, Mapping) and data.get("_type") == "Project"
 
 
 _JSON = {"Content-Type": "application/json"}

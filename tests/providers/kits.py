@@ -17,6 +17,7 @@ from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.fake_trackers.openproject import FakeOpenProject
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient
+from tests.shared_data import gitea_signature, github_signature, openproject_signature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,12 @@ class Kit:
     # `tracker_status` of a new issue, and of one the client closed.
     open_statuses: tuple[str, ...] = ("open", "opened")
     closed_status: str = "closed"
+    # The headers a tracker sends with a delivery of `body` for `event`, signed with `secret`.
+    sign: Callable[[bytes, str, str], dict[str, str]] = lambda body, event, secret: {}
+    # The event header value for a fixture file (Zulip naming: `<event>__<variant>.json`).
+    event_for: Callable[[str], str] = lambda stem: stem.split("__", 1)[0]
+    # Whether the signature covers the body (GitLab sends the secret itself).
+    signs_body: bool = True
 
     def client(self, fake: Any, **options: Any) -> ProviderClient:
         options.setdefault("timeout", 2.0)
@@ -45,10 +52,45 @@ class Kit:
         )
 
 
+def _gitlab_event(stem: str) -> str:
+    # `issue_hook__…` → `Issue Hook`; files named by variant only are issue hooks.
+    # The "Test" button sends the header of the event it tests (here an issue hook).
+    event = stem.split("__", 1)[0] if "__" in stem else "issue_hook"
+    if event == "test_hook":
+        event = "issue_hook"
+    return event.replace("_", " ").title()
+
+
 KITS = [
-    Kit("gitea", lambda: FakeGitea(webhook_secret="hook-secret"), lambda f: f.url),
-    Kit("github", lambda: FakeGitHub(webhook_secret="hook-secret"), lambda f: f.api_url),
-    Kit("gitlab", lambda: FakeGitLab(webhook_secret="hook-secret"), lambda f: f.url, "PUT"),
+    Kit(
+        "gitea",
+        lambda: FakeGitea(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        sign=lambda body, event, secret: {
+            "X-Gitea-Event": event,
+            "X-Gitea-Signature": gitea_signature(secret, body),
+            "X-Gitea-Delivery": "d-1",
+        },
+    ),
+    Kit(
+        "github",
+        lambda: FakeGitHub(webhook_secret="hook-secret"),
+        lambda f: f.api_url,
+        sign=lambda body, event, secret: {
+            "X-GitHub-Event": event,
+            "X-Hub-Signature-256": github_signature(secret, body),
+            "X-GitHub-Delivery": "d-1",
+        },
+    ),
+    Kit(
+        "gitlab",
+        lambda: FakeGitLab(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        "PUT",
+        sign=lambda body, event, secret: {"X-Gitlab-Event": event, "X-Gitlab-Token": secret},
+        event_for=_gitlab_event,
+        signs_body=False,
+    ),
     Kit(
         "openproject",
         lambda: FakeOpenProject(webhook_secret="hook-secret"),
@@ -56,5 +98,7 @@ KITS = [
         issues_path="/work_packages",
         open_statuses=("New",),
         closed_status="Closed",
+        # The event is the body's `action`; no header names it.
+        sign=lambda body, event, secret: {"X-OP-Signature": openproject_signature(secret, body)},
     ),
 ]

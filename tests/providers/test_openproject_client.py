@@ -72,7 +72,7 @@ def test_basic_auth_is_apikey_and_the_token(fake: FakeOpenProject, client: OpenP
 def test_a_wrong_token_and_an_unknown_project_say_so(fake: FakeOpenProject):
     with pytest.raises(AuthenticationError):
         make_client(fake, token="wrong").check_access()
-    with pytest.raises(NotFoundError, match="project nope not found"):
+    with pytest.raises(NotFoundError, match="nope not found"):
         make_client(fake, repository="nope").check_access()
 
 
