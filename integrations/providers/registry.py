@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from integrations import providers
-from integrations.providers.base import Capabilities, ConfigOption, ProviderClient
+from integrations.providers.base import (
+    Capabilities,
+    ConfigOption,
+    ProviderClient,
+    WebhookVerifier,
+)
 from integrations.ratelimit import ConnectionGate
 
 if TYPE_CHECKING:
@@ -21,6 +26,11 @@ if TYPE_CHECKING:
 def capabilities(provider: str) -> Capabilities:
     """What `provider`'s tracker can hold; UnknownProviderError without a client."""
     return providers.client_class(provider).capabilities
+
+
+def verifier(provider: str) -> WebhookVerifier:
+    """`provider`'s webhook verifier and parser; UnknownProviderError without one."""
+    return providers.webhooks(provider)
 
 
 def config_options(provider: str) -> tuple[ConfigOption, ...]:
