@@ -19,6 +19,11 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "gitlab": ("integrations.providers.gitlab", "GitLabClient", "GitLabWebhooks"),
     "jira": ("integrations.providers.jira", "JiraClient", "JiraWebhooks"),
     "trello": ("integrations.providers.trello", "TrelloClient", "TrelloWebhooks"),
+    "openproject": (
+        "integrations.providers.openproject",
+        "OpenProjectClient",
+        "OpenProjectWebhooks",
+    ),
 }
 
 # Every provider the product names (SPEC §3); those not in _REGISTRY have no client yet.

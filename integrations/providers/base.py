@@ -238,6 +238,12 @@ class ValidationFailedError(PermanentError):
     """422/400: the tracker refused the request body."""
 
 
+class ConflictingWriteError(TransientError):
+    """The tracker refused a conditional write because the issue changed after `current` was
+    read (OpenProject: 409 on a stale `lockVersion`). Transient, and never retried as is: the
+    outbox's next attempt reads the issue again and merges before it writes."""
+
+
 class RateLimitedError(TransientError):
     """429, or 403 with an exhausted rate limit. `retry_after` seconds says when to retry."""
 

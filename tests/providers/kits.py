@@ -15,10 +15,16 @@ from integrations.fake_trackers.gitea import FakeGitea
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.fake_trackers.jira import FakeJira
+from integrations.fake_trackers.openproject import FakeOpenProject
 from integrations.fake_trackers.trello import FakeTrello
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient, split_marker
-from tests.shared_data import gitea_signature, github_signature, trello_signature
+from tests.shared_data import (
+    gitea_signature,
+    github_signature,
+    openproject_signature,
+    trello_signature,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,5 +143,16 @@ KITS = [
         config=lambda f: {"api_key": f.api_key},
         # Trello signs body + callback URL; the suite verifies with url="".
         sign=lambda body, event, secret: {"X-Trello-Webhook": trello_signature(secret, body, "")},
+    ),
+    Kit(
+        "openproject",
+        lambda: FakeOpenProject(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        issue_path="/work_packages/",
+        list_path="/work_packages",
+        open_statuses=("New",),
+        closed_status="Closed",
+        # The event is the body's `action`; no header names it.
+        sign=lambda body, event, secret: {"X-OP-Signature": openproject_signature(secret, body)},
     ),
 ]

@@ -8,7 +8,6 @@ them behaves as the engine and the outbox rely on (the provider contract in
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ import pytest
 from integrations.fake_trackers.base import Fault
 from integrations.providers import webhooks
 from integrations.providers.base import (
+    ConflictingWriteError,
     EventKind,
     IssueFields,
     IssueState,
@@ -172,7 +172,21 @@ def test_a_label_the_tracker_gained_after_our_read_survives_our_write(
     kit: Kit, fake: Any, client: Any
 ):
     """Failed before: labels were written as the whole set read before, so a label added in
-    the tracker between the read and the write was removed (issue 12 #2)."""
+    the tracker between the read and the write was removed (issue 12 #2). A tracker with
+    conditional writes (OpenProject's lockVersion) refuses the stale write instead: the
+    outbox reads again and merges."""
+    if client.capabilities.conditional_writes:
+        issue = fake.seed_issue(title="t", labels=["bug"])
+        current = client.get_issue(str(issue.number))
+        fake.edit_issue(issue.number, notify=False, labels=["docs"])  # a human, meanwhile
+
+        with pytest.raises(ConflictingWriteError):
+            client.update_issue(
+                str(issue.number), IssueFields(labels=frozenset({"feature"})), current=current
+            )
+
+        assert fake.issues[issue.number].labels == ["docs"]
+        return
     issue = fake.seed_issue(title="t", labels=["bug"])
     current = client.get_issue(kit.number(fake, issue))
     fake.edit_issue(issue.number, notify=False, labels=["bug", "docs"])  # a human, meanwhile
