@@ -26,8 +26,8 @@ from integrations.providers.base import (
     RateLimitedError,
     RemoteIssue,
 )
+from integrations.providers.registry import client_for
 from issues.canonical import FIELDS, changed_fields, normalise, remote_snapshot, to_issue_fields
-from issues.clients import client_for
 from issues.engine import (
     Versions,
     _log,
@@ -262,7 +262,7 @@ def _push_update(
         return
     versions = Versions(issue.versions)
     counters = {f: versions.local_counter(f) for f in to_write}
-    answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
+    answer = client.update_issue(issue.external_number, to_issue_fields(to_write), current=fresh)
     logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1
     _record_answer(
@@ -305,11 +305,13 @@ def _push_create(
                     )
                     return
     counters = {f: Versions(issue.versions).local_counter(f) for f in FIELDS}
-    answer = client.create_issue(to_issue_fields(values))
+    answer = client.create_issue(to_issue_fields(values), marker=f"{connection.pk}.{issue.pk}")
     logger.info("pushed", operation="create", external_number=answer.number, rows=row_ids)
     report.pushed += 1
     if values["state"] == "closed" and answer.state.value != "closed":
-        answer = client.update_issue(answer.number, to_issue_fields({"state": "closed"}))
+        answer = client.update_issue(
+            answer.number, to_issue_fields({"state": "closed"}), current=answer
+        )
         report.pushed += 1
     _record_answer(
         issue=issue,

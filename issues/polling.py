@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from integrations.models import Connection
 from integrations.providers.base import ProviderError, RateLimitedError, RemoteIssue
+from integrations.providers.registry import client_for
 from issues.canonical import remote_snapshot
-from issues.clients import client_for
 from issues.engine import (
     Versions,
     _find_in_flight_create,
