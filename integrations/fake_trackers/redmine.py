@@ -413,6 +413,7 @@ class FakeRedmine(FakeTracker):
             route("GET", r"/issue_statuses\.json", self._list_statuses),
             route("GET", r"/custom_fields\.json", self._list_custom_fields),
             route("GET", r"/users/current\.json", self._current_user),
+            route("GET", r"/users/(?P<user_id>\d+)\.json", self._get_user),
             route("GET", r"/projects/(?P<project>[^/]+)\.json", self._get_project),
             route("GET", r"/projects/(?P<project>[^/]+)/versions\.json", self._list_versions),
             route("GET", r"/projects/(?P<project>[^/]+)/memberships\.json", self._list_memberships),
@@ -664,6 +665,18 @@ class FakeRedmine(FakeTracker):
                 }
             },
         )
+
+    def _get_user(self, record: RecordedRequest, data: Any, user_id: str) -> Response:
+        """A user as an administrator sees it (the login is shown to admins and the user)."""
+        login = self._login_of(int(user_id))
+        if login is None:
+            return Response(HTTPStatus.NOT_FOUND)
+        user: dict[str, Any] = {"id": int(user_id)}
+        if self.api_user in ("admin", login):
+            user["login"] = login
+        first, last = self.render_user_ref(login)["name"].split(" ", 1)
+        user.update({"firstname": first, "lastname": last, "status": 1})
+        return Response(HTTPStatus.OK, {"user": user})
 
     def _get_project(self, record: RecordedRequest, data: Any, project: str) -> Response:
         if not self._is_project(project):

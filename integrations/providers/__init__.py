@@ -17,6 +17,8 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "gitea": ("integrations.providers.gitea", "GiteaClient", "GiteaWebhooks"),
     "github": ("integrations.providers.github", "GitHubClient", "GitHubWebhooks"),
     "gitlab": ("integrations.providers.gitlab", "GitLabClient", "GitLabWebhooks"),
+    # Redmine has no webhooks (Capabilities.webhooks is False): no verifier, polled only.
+    "redmine": ("integrations.providers.redmine", "RedmineClient", ""),
 }
 
 # Every provider the product names (SPEC §3); those not in _REGISTRY have no client yet.
@@ -27,6 +29,7 @@ PROVIDER_CHOICES: list[tuple[str, str]] = [
     ("jira", "Jira Cloud"),
     ("trello", "Trello"),
     ("openproject", "OpenProject"),
+    ("redmine", "Redmine"),
 ]
 
 

@@ -14,6 +14,7 @@ from integrations.fake_trackers.base import FakeTracker
 from integrations.fake_trackers.gitea import FakeGitea
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
+from integrations.fake_trackers.redmine import FakeRedmine
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient
 
@@ -43,4 +44,5 @@ KITS = [
     Kit("gitea", lambda: FakeGitea(webhook_secret="hook-secret"), lambda f: f.url),
     Kit("github", lambda: FakeGitHub(webhook_secret="hook-secret"), lambda f: f.api_url),
     Kit("gitlab", lambda: FakeGitLab(webhook_secret="hook-secret"), lambda f: f.url, "PUT"),
+    Kit("redmine", FakeRedmine, lambda f: f.url, "PUT"),
 ]

@@ -88,7 +88,8 @@ def test_a_5xx_to_a_read_is_retried(kit: Kit, fake: Any, client: Any):
     fake.inject(Fault(status=503, method="GET", path_contains="/issues/"))
 
     assert client.get_issue(str(issue.number)).title == "readable"
-    assert sum(1 for r in fake.requests if r.method == "GET") == 2
+    # Only the issue's reads count: a client may read its project's lookups once first.
+    assert sum(1 for r in fake.requests if r.method == "GET" and "/issues/" in r.path) == 2
 
 
 @pytest.mark.parametrize("path", ["/issues/", "/issues"], ids=["get", "list"])
@@ -154,14 +155,17 @@ def test_an_update_returns_the_trackers_state_after_its_last_call(fake: Any, cli
     )
 
 
-def test_an_update_with_current_does_not_read_first(fake: Any, client: Any):
+def test_an_update_with_current_does_not_read_first(kit: Kit, fake: Any, client: Any):
     issue = fake.seed_issue(title="t")
     current = client.get_issue(str(issue.number))
     fake.reset_requests()
 
     client.update_issue(str(issue.number), IssueFields(title="t2"), current=current)
 
-    assert [r.method for r in fake.requests if r.method == "GET"] == []
+    # The first call is the write. A tracker whose write answers no body (Redmine's 204) may
+    # read the result once afterwards: the contract's "else one GET".
+    methods = [r.method for r in fake.requests]
+    assert methods[0] == kit.update_method and methods[1:] in ([], ["GET"])
 
 
 def test_close_and_reopen(fake: Any, client: Any):
