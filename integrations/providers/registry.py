@@ -6,12 +6,13 @@ the provider choices); this module adds what needs Django: settings and the gate
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from integrations import providers
-from integrations.providers.base import Capabilities, ProviderClient
+from integrations.providers.base import Capabilities, ProviderClient, ProviderError
 from integrations.ratelimit import ConnectionGate
 
 if TYPE_CHECKING:
@@ -37,3 +38,39 @@ def client_for(connection: Connection, *, max_retries: int | None = None) -> Pro
         gate=ConnectionGate(connection.pk) if connection.pk is not None else None,
         **options,
     )
+
+
+def refused_values(connection: Connection, values: Mapping[str, Any]) -> dict[str, str]:
+    """The fields of `values` the connection's tracker cannot hold, with why (SPEC §3: refused
+    by the API with a 400 naming the field, never accepted and then failed in the outbox).
+
+    Counts come from the capabilities; predefined values (a Redmine label value, version or
+    member) from the client's `refused_value`, which may read the tracker's lookups. A tracker
+    that cannot be reached refuses nothing here: the outbox's own refusal still names it."""
+    if not providers.is_supported(connection.provider):
+        return {}  # no client: the connection cannot sync, and says so elsewhere
+    caps = capabilities(connection.provider)
+    found: dict[str, str] = {}
+    for field, limit in (("assignees", caps.max_assignees), ("labels", caps.max_labels)):
+        if field in values and limit is not None and len(values[field] or ()) > limit:
+            found[field] = f"{connection.provider} holds at most {limit} {field}"
+    if values.get("milestone") and not caps.milestones:
+        found["milestone"] = f"{connection.provider} has no milestones"
+    cls = providers.client_class(connection.provider)
+    if cls.refused_value is ProviderClient.refused_value:
+        return found
+    asked = [f for f in ("labels", "assignees", "milestone") if f in values and f not in found]
+    if not asked:
+        return found
+    client = client_for(connection, max_retries=0)
+    try:
+        for field in asked:
+            try:
+                reason = client.refused_value(field, values[field] or None)
+            except ProviderError:
+                return found
+            if reason:
+                found[field] = reason
+    finally:
+        client.close()
+    return found
