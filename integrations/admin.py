@@ -27,6 +27,12 @@ from integrations.crypto import mask
 from integrations.models import Connection, WebhookDelivery
 from integrations.services import connection_sync_request, connection_test, delivery_reprocess
 
+# A tracker without webhooks (Redmine): no URL to paste, no webhook health to show.
+_POLLED_ONLY = (
+    "None: {provider} has no webhooks. This connection is polled (every poll interval) "
+    "and deletions are found by the full sync."
+)
+
 
 class ConnectionForm(forms.ModelForm):
     """Secrets are write-only: blank keeps the stored value, and the stored value never renders."""
@@ -170,6 +176,8 @@ class ConnectionAdmin(admin.ModelAdmin):
     def webhook_url_display(self, obj: Connection) -> str:
         if not obj.pk:
             return "available after saving"
+        if not obj.receives_webhooks:
+            return _POLLED_ONLY.format(provider=obj.get_provider_display())
         warning = ""
         if obj.base_url.startswith("http://"):
             warning = " (the tracker is reached over plain http: tokens travel unencrypted)"
@@ -187,6 +195,8 @@ class ConnectionAdmin(admin.ModelAdmin):
     def webhook_health(self, obj: Connection) -> str:
         if not obj.pk:
             return "—"
+        if not obj.receives_webhooks:
+            return _POLLED_ONLY.format(provider=obj.get_provider_display())
         if not obj.webhook_secret:
             return "No webhook secret: webhooks are refused and changes arrive by polling only."
         if not obj.webhook_healthy:

@@ -262,7 +262,13 @@ class ConnectionSerializer(serializers.ModelSerializer):
         min_value=60, max_value=365 * 86_400, required=False
     )
     webhook_url = serializers.CharField(
-        read_only=True, help_text="Paste this into the tracker's webhook settings."
+        read_only=True,
+        help_text="Paste this into the tracker's webhook settings; empty for a tracker "
+        "without webhooks (`sync_mode` polling).",
+    )
+    sync_mode = serializers.SerializerMethodField(
+        help_text="`webhooks` (plus polls), or `polling` for a tracker without webhooks "
+        "(Redmine): changes arrive by polls, deletions by the full sync."
     )
     has_api_token = serializers.SerializerMethodField()
     has_webhook_secret = serializers.SerializerMethodField()
@@ -289,6 +295,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "full_sync_interval_seconds",
             "enabled",
             "webhook_url",
+            "sync_mode",
             "webhook_healthy",
             "last_polled_at",
             "last_webhook_at",
@@ -304,6 +311,10 @@ class ConnectionSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_has_webhook_secret(self, connection: Connection) -> bool:
         return bool(connection.webhook_secret)
+
+    @extend_schema_field(serializers.ChoiceField(choices=["webhooks", "polling"]))
+    def get_sync_mode(self, connection: Connection) -> str:
+        return "webhooks" if connection.receives_webhooks else "polling"
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         initial = getattr(self, "initial_data", {})
