@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -25,6 +26,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from integrations.crypto import mask
 from integrations.models import Connection, WebhookDelivery
+from integrations.providers import PROVIDER_CHOICES, is_supported
+from integrations.providers.base import ConfigOption, validate_config
+from integrations.providers.registry import config_options
 from integrations.services import connection_sync_request, connection_test, delivery_reprocess
 
 # A tracker without webhooks (Redmine): no URL to paste, no webhook health to show.
@@ -75,13 +79,61 @@ class ConnectionForm(forms.ModelForm):
         # Never put the stored secret into the form's initial data (it would reach the HTML).
         self.initial["api_token"] = ""
         self.initial["webhook_secret"] = ""
+        if "provider" in self.fields:
+            # Only providers with a client: a connection that cannot sync is not offered.
+            self.fields["provider"].choices = supported_provider_choices()  # type: ignore[attr-defined]
+        stored = self.instance.config_json or {}
+        for name, (provider, option) in option_fields().items():
+            self.fields[name] = _form_field(option)
+            if provider == self.instance.provider and option.name in stored:
+                self.initial[name] = stored[option.name]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         for name in ("api_token", "webhook_secret"):
             if not cleaned.get(name) and self.instance.pk:
                 cleaned[name] = getattr(self.instance, name)
+        self._clean_config(cleaned)
         return cleaned
+
+    def _clean_config(self, cleaned: dict[str, Any]) -> None:
+        """The chosen provider's option fields → config_json, checked against its schema."""
+        provider = cleaned.get("provider")
+        if not provider or not is_supported(provider):
+            return
+        values = {
+            option.name: cleaned.get(name)
+            for name, (owner, option) in option_fields().items()
+            if owner == provider
+        }
+        try:
+            self.instance.config_json = validate_config(config_options(provider), values)
+        except ValueError as exc:
+            self.add_error(None, f"Provider options: {exc}")
+
+
+def supported_provider_choices() -> list[tuple[str, str]]:
+    return [(key, label) for key, label in PROVIDER_CHOICES if is_supported(key)]
+
+
+def option_fields() -> dict[str, tuple[str, ConfigOption]]:
+    """Form field name (`config__<provider>__<key>`) → (provider, option), for every
+    provider with a client: the admin shows the chosen provider's options as form fields."""
+    return {
+        f"config__{provider}__{option.name}": (provider, option)
+        for provider, _ in supported_provider_choices()
+        for option in config_options(provider)
+    }
+
+
+def _form_field(option: ConfigOption) -> forms.Field:
+    label = option.label
+    if option.kind is bool:
+        return forms.BooleanField(required=False, label=label, help_text=option.help_text)
+    if option.kind is int:
+        return forms.IntegerField(required=False, label=label, help_text=option.help_text)
+    # Required only for its own provider: checked in clean(), not by the field.
+    return forms.CharField(required=False, label=label, help_text=option.help_text)
 
 
 def _ago(value: Any) -> str:
@@ -169,6 +221,21 @@ class ConnectionAdmin(admin.ModelAdmin):
         ),
     )
     actions = ("test_connection", "sync_now", "full_resync")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        extra = list(option_fields())
+        base = super().get_fieldsets(request, obj)
+        if not extra:
+            return base
+        return (*base, ("Provider options", {"fields": extra}))
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        # The option fields are added by the form itself: not model fields to build.
+        fields = kwargs.get("fields") or flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs["fields"] = [f for f in fields if not f.startswith("config__")]
+        return super().get_form(request, obj, change=change, **kwargs)
 
     # --- read-only displays ---------------------------------------------------------------
 

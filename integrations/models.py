@@ -76,6 +76,8 @@ class Connection(models.Model):
     state_filter = models.CharField(
         max_length=10, choices=StateFilter.choices, default=StateFilter.ALL
     )
+    # The provider's own options (SPEC §6), checked against its `config_options` on write.
+    config_json = models.JSONField(default=dict, blank=True)
     poll_interval_seconds = models.PositiveIntegerField(default=300)
     full_sync_interval_seconds = models.PositiveIntegerField(default=86_400)
     enabled = models.BooleanField(default=True)

@@ -51,6 +51,8 @@ class Issue(models.Model):
         max_length=10, choices=SyncStatus.choices, default=SyncStatus.SYNCED
     )
     sync_error = models.TextField(blank=True, default="")
+    # The tracker's own status name (`open`, `opened`, `In Progress`), read-only (SPEC §3).
+    tracker_status = models.CharField(max_length=200, blank=True, default="")
 
     remote_created_at = models.DateTimeField(null=True, blank=True)
     remote_updated_at = models.DateTimeField(null=True, blank=True)

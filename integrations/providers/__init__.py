@@ -56,5 +56,7 @@ def webhooks(provider: str) -> WebhookVerifier:
         module, _, verifier = _REGISTRY[provider]
     except KeyError:
         raise UnknownProviderError(provider) from None
+    if not verifier:  # a tracker without webhooks (Redmine): polled only
+        raise UnknownProviderError(f"{provider} has no webhooks")
     instance: WebhookVerifier = getattr(importlib.import_module(module), verifier)()
     return instance

@@ -292,6 +292,18 @@ class Capabilities:
             return value.value
         return value
 
+    def refusals(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """Canonical field → why this tracker cannot hold the value (SPEC §3: refused by the
+        API with a 400 naming the field, never accepted and then failed in the outbox)."""
+        problems: dict[str, str] = {}
+        for field, limit in (("assignees", self.max_assignees), ("labels", self.max_labels)):
+            value = values.get(field)
+            if value is not None and limit is not None and len(set(value)) > limit:
+                problems[field] = f"This tracker holds at most {limit}."
+        if values.get("milestone") and not self.milestones:
+            problems["milestone"] = "This tracker has no milestones."
+        return problems
+
     def same(self, field: str, a: Any, b: Any) -> bool:
         return bool(self.canonical(field, a) == self.canonical(field, b))
 
@@ -312,6 +324,47 @@ def set_delta(
         frozenset(n for n in desired if key(n) not in held),
         frozenset(n for n in current if key(n) not in wanted),
     )
+
+
+# --- provider options (Connection.config_json) ------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigOption:
+    """One key of a provider's `config_json` (SPEC §6: Jira `email`, Trello `api_key`, …):
+    validated on write, shown as a form field in the admin."""
+
+    name: str
+    label: str
+    kind: type = str  # str, bool or int
+    required: bool = False
+    help_text: str = ""
+
+
+def validate_config(options: tuple[ConfigOption, ...], data: Any) -> dict[str, Any]:
+    """`data` checked against `options`; ValueError naming every bad key (unknown keys too)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ValueError("config_json must be an object")
+    known = {option.name: option for option in options}
+    problems = [f"{key}: unknown option" for key in sorted(set(data) - known.keys())]
+    for option in options:
+        value = data.get(option.name)
+        if value is None or value == "":
+            if option.required:
+                problems.append(f"{option.name}: required")
+            continue
+        kind_ok = (
+            isinstance(value, bool)
+            if option.kind is bool
+            else isinstance(value, option.kind) and not isinstance(value, bool)
+        )
+        if not kind_ok:
+            problems.append(f"{option.name}: must be a {option.kind.__name__}")
+    if problems:
+        raise ValueError("; ".join(str(p) for p in problems))
+    return {key: value for key, value in data.items() if value is not None and value != ""}
 
 
 # --- listing --------------------------------------------------------------------------------
@@ -345,6 +398,8 @@ class ProviderClient(abc.ABC):
 
     provider: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # The provider's own connection options (Connection.config_json); none by default.
+    config_options: ClassVar[tuple[ConfigOption, ...]] = ()
     # The largest page size the provider allows: a full pass is one request per page of this.
     max_page_size: ClassVar[int]
     # How many issues the last listing announced (Gitea `X-Total-Count`, GitLab `X-Total`),
@@ -361,7 +416,9 @@ class ProviderClient(abc.ABC):
         allow_create_labels: bool = False,
         max_retries: int = 3,
         gate: RateLimitGate | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
+        self.config: Mapping[str, Any] = config or {}
         self.base_url = base_url.rstrip("/")
         self.repository = repository
         self.token = token

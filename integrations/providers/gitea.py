@@ -13,31 +13,25 @@ import dataclasses
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
 from integrations.providers.base import (
     UNSET,
-    AccessDeniedError,
-    AuthenticationError,
     Capabilities,
     EventKind,
     IssueFields,
     IssueState,
-    ListResult,
     MalformedAnswerError,
     NotFoundError,
     PermanentError,
-    ProviderClient,
     ProviderError,
-    RateLimitGate,
     RemoteComment,
     RemoteIssue,
-    TransientError,
     ValidationFailedError,
     WebhookEvent,
     WebhookPayloadError,
@@ -45,10 +39,9 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
+from integrations.providers.core import Paging, RestClient, listing_key
 from integrations.providers.http import (
-    HttpTransport,
     format_timestamp,
-    parse_link_header,
     parse_timestamp,
 )
 from integrations.providers.shapes import (
@@ -184,6 +177,7 @@ def parse_issue(data: Any, *, base_url: str, repository: str, where: str = "issu
         title=require_str(data, "title", where),
         body=optional_str(data, "body", where) or "",
         state=_state(data.get("state"), where),
+        tracker_status=str(data.get("state")),
         labels=_label_names(data.get("labels"), f"{where}.labels"),
         assignees=_assignee_logins(data, where),
         milestone=_milestone_title(data.get("milestone"), where),
@@ -209,11 +203,6 @@ def parse_comment(data: Any, *, issue_number: str, where: str = "comment") -> Re
     )
 
 
-def _sort_key(issue: RemoteIssue) -> tuple[datetime, int]:
-    stamp = issue.updated_at or datetime.min.replace(tzinfo=UTC)
-    return stamp, int(issue.number)
-
-
 # --- the API client -------------------------------------------------------------------------
 
 
@@ -225,7 +214,7 @@ def _web_root(base_url: str) -> str:
     return root
 
 
-class GiteaClient(ProviderClient):
+class GiteaClient(RestClient):
     """One Gitea repository, over one HTTP session with `Authorization: token …`."""
 
     provider: ClassVar[str] = "gitea"
@@ -245,53 +234,34 @@ class GiteaClient(ProviderClient):
     # Gitea's default `[api] MAX_RESPONSE_ITEMS`.
     max_page_size: ClassVar[int] = 50
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        repository: str,
-        token: str,
-        timeout: float = 10.0,
-        allow_create_labels: bool = False,
-        max_retries: int = 3,
-        backoff_factor: float = 0.5,
-        gate: RateLimitGate | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=_web_root(base_url),
-            repository=repository.strip().strip("/"),
-            token=token,
-            timeout=timeout,
-            allow_create_labels=allow_create_labels,
-            max_retries=max_retries,
-            gate=gate,
-        )
+    paging = Paging.PAGE_NUMBER
+    size_param = "limit"
+    total_header = "X-Total-Count"
+
+    def _setup(self) -> None:
+        self.base_url = _web_root(self.base_url)
+        self.repository = self.repository.strip().strip("/")
         try:
             owner, name = split_repository(self.repository)
         except ValueError as exc:
             raise ValidationFailedError(str(exc)) from exc
         self._repo_path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
-        self._http = HttpTransport(
-            api_root=self.base_url + API_PREFIX,
-            headers={"Authorization": f"token {token}", "Accept": "application/json"},
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            gate=gate,
-        )
         self._label_ids: dict[str, int] | None = None
         self._milestone_ids: dict[str, int] | None = None
 
-    @property
-    def requests_made(self) -> int:
-        return self._http.requests_made
+    def api_root(self) -> str:
+        return self.base_url + API_PREFIX
 
-    @property
-    def last_server_time(self) -> datetime | None:
-        return self._http.last_server_time
+    tracker_name = "Gitea"
 
-    def close(self) -> None:
-        self._http.close()
+    def access_path(self) -> str:
+        return self._repo_path
+
+    def is_repository(self, data: Any) -> bool:
+        return isinstance(data, Mapping) and isinstance(data.get("full_name"), str)
+
+    def auth_headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"token {token}", "Accept": "application/json"}
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -299,13 +269,14 @@ class GiteaClient(ProviderClient):
         return f"Gitea {self.base_url}: {action} in {self.repository}"
 
     def _json(self, response: requests.Response, what: str) -> Any:
-        return self._http.json(response, what=what)
+        return self.transport.json(response, what=what)
 
     def _issue(self, data: Any, what: str) -> RemoteIssue:
-        try:
-            return parse_issue(data, base_url=self.base_url, repository=self.repository)
-        except ShapeError as exc:
-            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
+        return self.parse_answer(
+            lambda d: parse_issue(d, base_url=self.base_url, repository=self.repository),
+            data,
+            what=what,
+        )
 
     @staticmethod
     def _index(number: str | int) -> str:
@@ -315,132 +286,29 @@ class GiteaClient(ProviderClient):
             raise NotFoundError(f"issue number must be a positive integer, got {number!r}")
         return str(int(text))
 
-    def _pages(
-        self, path: str, params: Mapping[str, Any], *, what: str, etag: str | None = None
-    ) -> Iterator[tuple[requests.Response, list[Any]]]:
-        """GET a paginated listing, one request per page, yielding (response, items).
-
-        The next page number is read from `Link: rel="next"` (or, when a proxy strips Link,
-        from X-Total-Count) and requested against *our* API root: Gitea builds Link URLs from
-        its ROOT_URL, which may name another host, and following it would send the token there.
-        A 304 on the first page is yielded with no items and ends the listing.
-        """
-        page, seen = 1, 0
-        while True:
-            query = {**params, "page": page, "limit": self.max_page_size}
-            conditional = etag is not None and page == 1
-            page_what = f"{what} (page {page})"
-            response = self._http.request(
-                "GET",
-                path,
-                what=page_what,
-                params=query,
-                headers={"If-None-Match": etag} if conditional and etag else None,
-                ok_not_modified=conditional,
-            )
-            if response.status_code == 304:
-                yield response, []
-                return
-            items = self._json(response, page_what)
-            if not isinstance(items, list):
-                raise MalformedAnswerError(f"{page_what}: unexpected answer: not a list")
-            if page == 1:
-                total = response.headers.get("X-Total-Count", "").strip()
-                self.listing_total = int(total) if _ASCII_DIGITS.fullmatch(total) else None
-            yield response, items
-            seen += len(items)
-            next_page = self._next_page(response, page, len(items), seen)
-            if next_page is None:
-                return
-            page = next_page
-
-    @staticmethod
-    def _next_page(response: requests.Response, page: int, received: int, seen: int) -> int | None:
-        if received == 0:
-            return None
-        links = parse_link_header(response.headers.get("Link"))
-        if links:
-            target = links.get("next")
-            if target is None:
-                return None
-            values = parse_qs(urlsplit(target).query).get("page", [])
-            if values and _ASCII_DIGITS.fullmatch(values[0]) and int(values[0]) > page:
-                return int(values[0])
-            return None
-        total = response.headers.get("X-Total-Count", "").strip()
-        if _ASCII_DIGITS.fullmatch(total) and int(total) > seen:
-            return page + 1
-        return None
-
     # --- listing ---------------------------------------------------------------------------
 
-    def _issue_params(self, since: datetime | None) -> dict[str, Any]:
+    def issue_listing(self, since: datetime | None) -> tuple[str, dict[str, Any], str]:
+        # Gitea 1.20 has no sort parameter here (newest created first): list_issues sorts.
         params: dict[str, Any] = {"state": "all", "type": "issues"}
         if since is not None:
             params["since"] = format_timestamp(since)
-        return params
+        return f"{self._repo_path}/issues", params, self._what("list issues")
 
-    def _page_issues(self, items: list[Any], what: str) -> list[RemoteIssue]:
+    def page_issues(self, items: list[Any], *, what: str) -> list[RemoteIssue]:
         issues = []
         for item in items:
             # `type=issues` already excludes them; this also holds against older servers.
             if isinstance(item, Mapping) and is_pull_request(item):
                 continue
             issues.append(self._issue(item, what))
-        return sorted(issues, key=_sort_key)
-
-    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
-        """Issues updated at or after `since`, a page at a time.
-
-        Gitea 1.20 has no sort parameter on this listing: pages come newest-created first, so
-        "oldest first" holds within a page only; `list_issues` sorts the whole result.
-        """
-        what = self._what("list issues")
-        path = f"{self._repo_path}/issues"
-        for _, items in self._pages(path, self._issue_params(since), what=what):
-            yield self._page_issues(items, what)
-
-    def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
-        what = self._what("list issues")
-        path = f"{self._repo_path}/issues"
-        before = self._http.requests_made
-        by_id: dict[str, RemoteIssue] = {}
-        first_etag: str | None = None
-        pages = first_size = 0
-        for response, items in self._pages(path, self._issue_params(since), what=what, etag=etag):
-            if response.status_code == 304:
-                return ListResult(
-                    issues=[],
-                    not_modified=True,
-                    etag=etag,
-                    requests=self._http.requests_made - before,
-                    server_time=self.last_server_time,
-                )
-            pages += 1
-            if pages == 1:
-                first_etag = response.headers.get("ETag")
-                first_size = len(items)
-            # An issue created while we page shifts the others down one slot: keep one copy.
-            for issue in self._page_issues(items, what):
-                known = by_id.get(issue.external_id)
-                if known is None or _sort_key(issue) >= _sort_key(known):
-                    by_id[issue.external_id] = issue
-        return ListResult(
-            issues=sorted(by_id.values(), key=_sort_key),
-            not_modified=False,
-            # Page 1's ETag vouches for the whole result only when page 1 held all of it with
-            # room to spare: otherwise an issue entering the result can land on page 2 and
-            # leave page 1 (and its ETag) as it was.
-            etag=first_etag if pages == 1 and first_size < self.max_page_size else None,
-            requests=self._http.requests_made - before,
-            server_time=self.last_server_time,
-        )
+        return sorted(issues, key=listing_key)
 
     # --- single issues ---------------------------------------------------------------------
 
     def _fetch(self, index: str) -> RemoteIssue:
         what = self._what(f"get issue #{index}")
-        response = self._http.request("GET", f"{self._repo_path}/issues/{index}", what=what)
+        response = self.transport.request("GET", f"{self._repo_path}/issues/{index}", what=what)
         data = self._json(response, what)
         if isinstance(data, Mapping) and is_pull_request(data):
             raise NotFoundError(f"{what}: #{index} is a pull request, not an issue", status=404)
@@ -467,7 +335,9 @@ class GiteaClient(ProviderClient):
                 body["milestone"] = self._resolve_milestone(fields.milestone)
             if fields.state == IssueState.CLOSED:
                 body["closed"] = True
-            response = self._http.request("POST", f"{self._repo_path}/issues", what=what, json=body)
+            response = self.transport.request(
+                "POST", f"{self._repo_path}/issues", what=what, json=body
+            )
             created = self._issue(self._json(response, what), what)
             if fields.labels is not None and created.labels != fields.labels:
                 # Gitea silently drops label ids it does not know (a label deleted since we
@@ -505,7 +375,7 @@ class GiteaClient(ProviderClient):
                     result = self._change_labels(index, current, add, remove)
             if patch:
                 what = self._what(f"update issue #{index}")
-                response = self._http.request(
+                response = self.transport.request(
                     "PATCH", f"{self._repo_path}/issues/{index}", what=what, json=patch
                 )
                 result = self._issue(self._json(response, what), what)
@@ -529,7 +399,7 @@ class GiteaClient(ProviderClient):
             label_id = (self._label_ids or self._load_labels()).get(name)
             if label_id is None:
                 continue  # a label that no longer exists is on no issue
-            self._http.request(
+            self.transport.request(
                 "DELETE", f"{self._repo_path}/issues/{index}/labels/{label_id}", what=what
             )
         if not add:
@@ -547,7 +417,7 @@ class GiteaClient(ProviderClient):
 
     def _post_labels(self, index: str, ids: list[int]) -> frozenset[str]:
         what = self._what(f"add labels to #{index}")
-        response = self._http.request(
+        response = self.transport.request(
             "POST", f"{self._repo_path}/issues/{index}/labels", what=what, json={"labels": ids}
         )
         try:
@@ -588,7 +458,7 @@ class GiteaClient(ProviderClient):
 
     def _put_labels(self, index: str, ids: list[int]) -> frozenset[str]:
         what = self._what(f"set labels of #{index}")
-        response = self._http.request(
+        response = self.transport.request(
             "PUT", f"{self._repo_path}/issues/{index}/labels", what=what, json={"labels": ids}
         )
         try:
@@ -606,7 +476,7 @@ class GiteaClient(ProviderClient):
         self, path: str, params: Mapping[str, Any], key: str, what: str
     ) -> dict[str, int]:
         found: dict[str, int] = {}
-        for _, items in self._pages(path, params, what=what):
+        for _, items in self.pages(path, params, what=what):
             for item in items:
                 if not isinstance(item, Mapping):
                     raise MalformedAnswerError(f"{what}: unexpected answer: item is not an object")
@@ -648,7 +518,7 @@ class GiteaClient(ProviderClient):
 
     def _create_label(self, name: str) -> int:
         what = self._what(f"create label {name!r}")
-        response = self._http.request(
+        response = self.transport.request(
             "POST",
             f"{self._repo_path}/labels",
             what=what,
@@ -675,47 +545,6 @@ class GiteaClient(ProviderClient):
         return known[title]
 
     # --- connection check ----------------------------------------------------------------
-
-    def check_access(self) -> None:
-        what = f"Gitea at {self.base_url}"
-        try:
-            response = self._http.request("GET", self._repo_path, what=what)
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"{what} rejected the API token (HTTP 401): check that it is valid and not expired",
-                status=exc.status,
-            ) from exc
-        except AccessDeniedError as exc:
-            raise AccessDeniedError(
-                f"{what}: the token may not read repository {self.repository} (HTTP 403): {exc}",
-                status=exc.status,
-            ) from exc
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"repository {self.repository} not found at {self.base_url}"
-                " (or the token cannot see it)",
-                status=exc.status,
-            ) from exc
-        except PermanentError as exc:
-            if exc.status is None:  # no HTTP status: a TLS failure
-                raise PermanentError(f"{what}: TLS error: {exc.__cause__ or exc}") from exc
-            raise
-        except TransientError as exc:
-            if exc.status is None and isinstance(exc.__cause__, requests.exceptions.Timeout):
-                raise TransientError(
-                    f"{what} did not answer within {self.timeout:g}s", status=None
-                ) from exc
-            if exc.status is None:
-                raise TransientError(f"{what} is unreachable: {exc.__cause__ or exc}") from exc
-            raise
-        data = self._json(response, what)
-        if not isinstance(data, Mapping) or not isinstance(data.get("full_name"), str):
-            raise PermanentError(
-                f"{what}: the answer for {self.repository} is not a Gitea repository"
-                " (is the base URL the Gitea web root?)"
-            )
-        if data.get("has_issues") is False:
-            raise PermanentError(f"{what}: repository {self.repository} has issues disabled")
 
 
 # --- webhooks --------------------------------------------------------------------------------

@@ -9,34 +9,26 @@ this product mirrors.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import hmac
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from integrations.providers.base import (
     UNSET,
-    AccessDeniedError,
-    AuthenticationError,
     Capabilities,
     EventKind,
     IssueFields,
     IssueState,
-    ListResult,
     MalformedAnswerError,
     NotFoundError,
-    PermanentError,
-    ProviderClient,
-    RateLimitGate,
     RemoteComment,
     RemoteIssue,
-    TransientError,
     ValidationFailedError,
     WebhookEvent,
     WebhookPayloadError,
@@ -44,10 +36,9 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
+from integrations.providers.core import Paging, RestClient
 from integrations.providers.http import (
-    HttpTransport,
     format_timestamp,
-    parse_link_header,
     parse_timestamp,
 )
 from integrations.providers.shapes import (
@@ -154,6 +145,7 @@ def issue_from_json(value: Any, *, what: str = "issue") -> RemoteIssue:
         title=require_str(data, "title", what),
         body=_present_text(data, "body", what),
         state=_issue_state(data, what),
+        tracker_status=str(data.get("state")),
         labels=_label_names(data.get("labels"), what),
         assignees=_assignee_logins(data, what),
         milestone=_milestone_title(data, what),
@@ -181,28 +173,6 @@ def comment_from_json(value: Any, *, issue_number: str, what: str = "comment") -
 # --- the REST client -----------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RateLimit:
-    """What the last answer's `x-ratelimit-*` headers said, for pacing before a 403 happens."""
-
-    limit: int
-    remaining: int
-    reset_at: float  # epoch seconds
-    resource: str
-
-
-def _rate_limit_from(headers: Mapping[str, str]) -> RateLimit | None:
-    try:
-        return RateLimit(
-            limit=int(headers["x-ratelimit-limit"]),
-            remaining=int(headers["x-ratelimit-remaining"]),
-            reset_at=float(headers["x-ratelimit-reset"]),
-            resource=headers.get("x-ratelimit-resource", "core"),
-        )
-    except (KeyError, ValueError):
-        return None
-
-
 # GitHub's request keys → canonical field names.
 _CANONICAL = {"title": "title", "body": "body", "state": "state", "state_reason": "state"}
 
@@ -227,7 +197,7 @@ def split_repository(repository: str) -> tuple[str, str]:
     return owner, name
 
 
-class GitHubClient(ProviderClient):
+class GitHubClient(RestClient):
     """One GitHub repository. `base_url` is the API root (`https://api.github.com`, or
     `https://HOST/api/v3` for GitHub Enterprise Server)."""
 
@@ -247,192 +217,57 @@ class GitHubClient(ProviderClient):
     )
     max_page_size: ClassVar[int] = 100
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        repository: str,
-        token: str,
-        timeout: float = 10.0,
-        allow_create_labels: bool = False,
-        max_retries: int = 3,
-        backoff_factor: float = 0.5,
-        gate: RateLimitGate | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            repository=repository,
-            token=token,
-            timeout=timeout,
-            allow_create_labels=allow_create_labels,
-            max_retries=max_retries,
-            gate=gate,
-        )
-        owner, name = split_repository(repository)
+    paging = Paging.LINK
+    size_param = "per_page"
+
+    def _setup(self) -> None:
+        owner, name = split_repository(self.repository)
         self._repo_path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
-        self.transport = HttpTransport(
-            api_root=self.base_url,
-            headers={
-                "Accept": MEDIA_TYPE,
-                "X-GitHub-Api-Version": API_VERSION,
-                "Authorization": f"Bearer {token}",
-            },
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            gate=gate,
-        )
-        self.rate_limit: RateLimit | None = None
         # Lookups that pushes need; refreshed once on a miss, since someone may have added one.
         self._labels: dict[str, str] | None = None  # casefold → name (GitHub ignores case)
         self._milestones: dict[str, int] | None = None  # title → number
         self._issue_cache: OrderedDict[str, tuple[str, RemoteIssue]] = OrderedDict()
 
-    @property
-    def requests_made(self) -> int:
-        return self.transport.requests_made
+    def api_root(self) -> str:
+        return self.base_url
 
-    @property
-    def last_server_time(self) -> datetime | None:
-        return self.transport.last_server_time
+    tracker_name = "GitHub"
 
-    def close(self) -> None:
-        self.transport.close()
+    def access_path(self) -> str:
+        return self._repo_path
+
+    def is_repository(self, data: Any) -> bool:
+        return isinstance(data, Mapping) and isinstance(data.get("full_name"), str)
+
+    def auth_headers(self, token: str) -> dict[str, str]:
+        return {
+            "Accept": MEDIA_TYPE,
+            "X-GitHub-Api-Version": API_VERSION,
+            "Authorization": f"Bearer {token}",
+        }
 
     # --- plumbing ---------------------------------------------------------------------
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        ok_not_modified: bool = False,
-    ) -> requests.Response:
-        response = self.transport.request(
-            method,
-            path,
-            what=what,
-            params=params,
-            json=json,
-            headers=headers,
-            ok_not_modified=ok_not_modified,
-        )
-        self.rate_limit = _rate_limit_from(response.headers) or self.rate_limit
-        return response
 
     def _json(self, response: requests.Response, *, what: str) -> Any:
         return self.transport.json(response, what=what)
 
     def _issue(self, value: Any, *, what: str) -> RemoteIssue:
-        try:
-            return issue_from_json(value, what="issue")
-        except ShapeError as exc:
-            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
-
-    def _check_next_url(self, url: str, *, what: str) -> str:
-        # The token goes wherever we send the request: never follow a link off the API host.
-        root = urlsplit(self.transport.api_root)
-        target = urlsplit(url)
-        if (target.scheme, target.netloc) != (root.scheme, root.netloc):
-            raise PermanentError(f"{what}: pagination link points off {root.netloc}: {url}")
-        return url
-
-    def _pages(
-        self,
-        path: str,
-        *,
-        params: Mapping[str, Any],
-        what: str,
-        etag: str | None = None,
-    ) -> Iterator[tuple[requests.Response, list[Any]]]:
-        """GET a list and follow `Link: rel="next"`: one request per page, nothing more."""
-        url: str | None = path
-        query: Mapping[str, Any] | None = params
-        headers = {"If-None-Match": etag} if etag else None
-        seen: set[str] = set()
-        while url is not None:
-            response = self._call(
-                "GET", url, what=what, params=query, headers=headers, ok_not_modified=True
-            )
-            if response.status_code == 304:
-                yield response, []
-                return
-            data = self._json(response, what=what)
-            if not isinstance(data, list):
-                raise MalformedAnswerError(
-                    f"{what}: expected a JSON list, got {type(data).__name__}"
-                )
-            yield response, data
-            next_url = parse_link_header(response.headers.get("Link")).get("next")
-            if next_url is None:
-                return
-            if next_url in seen:
-                raise TransientError(f"{what}: pagination loops back to {next_url}")
-            seen.add(next_url)
-            url = self._check_next_url(next_url, what=what)
-            # The next link already carries every query parameter; only the first page
-            # is conditional.
-            query = None
-            headers = None
-
-    def _issue_pages(
-        self, *, since: datetime | None, etag: str | None
-    ) -> Iterator[tuple[requests.Response, list[RemoteIssue]]]:
-        params: dict[str, Any] = {
-            "state": "all",
-            "sort": "updated",
-            "direction": "asc",
-            "per_page": self.max_page_size,
-            "page": 1,
-        }
-        if since is not None:
-            params["since"] = format_timestamp(since)
-        what = f"list issues of {self.repository}"
-        for response, items in self._pages(
-            f"{self._repo_path}/issues", params=params, what=what, etag=etag
-        ):
-            issues = [
-                self._issue(item, what=what)
-                for item in items
-                if not (isinstance(item, dict) and is_pull_request(item))
-            ]
-            yield response, issues
+        return self.parse_answer(issue_from_json, value, what=what)
 
     # --- listing ----------------------------------------------------------------------
 
-    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
-        for _response, issues in self._issue_pages(since=since, etag=None):
-            yield issues
+    def issue_listing(self, since: datetime | None) -> tuple[str, dict[str, Any], str]:
+        params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": "asc"}
+        if since is not None:
+            params["since"] = format_timestamp(since)
+        return f"{self._repo_path}/issues", params, f"list issues of {self.repository}"
 
-    def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
-        start = self.requests_made
-        issues: list[RemoteIssue] = []
-        first_etag: str | None = None
-        pages = 0
-        for index, (response, page) in enumerate(self._issue_pages(since=since, etag=etag)):
-            if index == 0:
-                if response.status_code == 304:
-                    return ListResult(
-                        issues=[],
-                        not_modified=True,
-                        etag=etag,
-                        requests=self.requests_made - start,
-                        server_time=self.last_server_time,
-                    )
-                first_etag = response.headers.get("ETag")
-            pages += 1
-            issues.extend(page)
-        return ListResult(
-            issues=issues,
-            # Page 1's ETag says nothing of page 2: a 304 on it would hide later pages' changes.
-            etag=first_etag if pages == 1 else None,
-            requests=self.requests_made - start,
-            server_time=self.last_server_time,
-        )
+    def page_issues(self, items: list[Any], *, what: str) -> list[RemoteIssue]:
+        return [
+            self._issue(item, what=what)
+            for item in items
+            if not (isinstance(item, dict) and is_pull_request(item))
+        ]
 
     # --- single issues ----------------------------------------------------------------
 
@@ -455,7 +290,7 @@ class GitHubClient(ProviderClient):
         cached = self._issue_cache.get(number)
         # Conditional: an unchanged issue answers 304, which costs no rate limit.
         headers = {"If-None-Match": cached[0]} if cached else None
-        response = self._call(
+        response = self.transport.request(
             "GET", self._issue_path(number), what=what, headers=headers, ok_not_modified=True
         )
         if response.status_code == 304 and cached is not None:
@@ -483,7 +318,9 @@ class GitHubClient(ProviderClient):
         if isinstance(fields.milestone, str):
             payload["milestone"] = self._milestone_number(fields.milestone, what=what)
         try:
-            response = self._call("POST", f"{self._repo_path}/issues", what=what, json=payload)
+            response = self.transport.request(
+                "POST", f"{self._repo_path}/issues", what=what, json=payload
+            )
         except ValidationFailedError as exc:
             raise _blamed(exc, payload) from exc
         created = self._issue(self._json(response, what=what), what=what)
@@ -552,9 +389,9 @@ class GitHubClient(ProviderClient):
                 path = f"{self._issue_path(number)}/labels/{quote(name, safe='')}"
                 # A 404: removed meanwhile, and the wanted state holds.
                 with contextlib.suppress(NotFoundError):
-                    self._call("DELETE", path, what=what)
+                    self.transport.request("DELETE", path, what=what)
             if add_labels:
-                self._call(
+                self.transport.request(
                     "POST",
                     f"{self._issue_path(number)}/labels",
                     what=what,
@@ -569,7 +406,7 @@ class GitHubClient(ProviderClient):
     def _assignees(self, method: str, number: str, logins: frozenset[str]) -> RemoteIssue:
         what = f"{'add' if method == 'POST' else 'remove'} assignees of #{number}"
         try:
-            response = self._call(
+            response = self.transport.request(
                 method,
                 f"{self._issue_path(number)}/assignees",
                 what=what,
@@ -583,7 +420,9 @@ class GitHubClient(ProviderClient):
     def _patch(self, number: str, payload: dict[str, Any]) -> RemoteIssue:
         what = f"update issue #{number} of {self.repository}"
         try:
-            response = self._call("PATCH", self._issue_path(number), what=what, json=payload)
+            response = self.transport.request(
+                "PATCH", self._issue_path(number), what=what, json=payload
+            )
         except ValidationFailedError as exc:
             raise _blamed(exc, payload) from exc
         self._issue_cache.pop(number, None)
@@ -596,8 +435,7 @@ class GitHubClient(ProviderClient):
     def _load_labels(self) -> dict[str, str]:
         what = f"list labels of {self.repository}"
         labels: dict[str, str] = {}
-        params = {"per_page": self.max_page_size, "page": 1}
-        for _response, items in self._pages(f"{self._repo_path}/labels", params=params, what=what):
+        for _response, items in self.pages(f"{self._repo_path}/labels", {}, what=what):
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                     raise MalformedAnswerError(f"{what}: unexpected answer: a label without a name")
@@ -631,9 +469,8 @@ class GitHubClient(ProviderClient):
     def _load_milestones(self) -> dict[str, int]:
         what = f"list milestones of {self.repository}"
         milestones: dict[str, int] = {}
-        params = {"state": "all", "per_page": self.max_page_size, "page": 1}
         path = f"{self._repo_path}/milestones"
-        for _response, items in self._pages(path, params=params, what=what):
+        for _response, items in self.pages(path, {"state": "all"}, what=what):
             for item in items:
                 try:
                     data = require_mapping(item, "milestone")
@@ -659,33 +496,6 @@ class GitHubClient(ProviderClient):
         return milestones[title]
 
     # --- access -----------------------------------------------------------------------
-
-    def check_access(self) -> None:
-        what = f"check access to {self.repository}"
-        try:
-            response = self._call("GET", self._repo_path, what=what)
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"GitHub at {self.base_url} rejected the token (HTTP 401): "
-                "it is wrong, expired or revoked",
-                status=exc.status,
-            ) from exc
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"repository {self.repository} not found at {self.base_url} "
-                "(or the token cannot see it)",
-                status=exc.status,
-            ) from exc
-        except AccessDeniedError as exc:
-            raise AccessDeniedError(
-                f"the token may not read repository {self.repository}: {exc}",
-                status=exc.status,
-            ) from exc
-        data = self._json(response, what=what)
-        if not isinstance(data, dict) or not isinstance(data.get("full_name"), str):
-            raise TransientError(f"{what}: the answer is not a GitHub repository")
-        if data.get("has_issues") is False:
-            raise PermanentError(f"repository {self.repository} has issues disabled")
 
 
 # --- webhooks ------------------------------------------------------------------------------
@@ -959,7 +769,6 @@ def _repository_name(data: Mapping[str, Any]) -> str | None:
 __all__ = [
     "GitHubClient",
     "GitHubWebhooks",
-    "RateLimit",
     "comment_from_json",
     "issue_from_json",
 ]

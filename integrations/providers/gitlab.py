@@ -23,26 +23,18 @@ import hmac
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
-
-import requests
+from urllib.parse import quote
 
 from integrations.providers.base import (
-    AccessDeniedError,
-    AuthenticationError,
     Capabilities,
     EventKind,
     IssueFields,
     IssueState,
-    ListResult,
     MalformedAnswerError,
     NotFoundError,
     PermanentError,
-    ProviderClient,
-    RateLimitGate,
     RemoteComment,
     RemoteIssue,
-    TransientError,
     ValidationFailedError,
     WebhookEvent,
     WebhookPayloadError,
@@ -50,10 +42,9 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
+from integrations.providers.core import Paging, RestClient
 from integrations.providers.http import (
-    HttpTransport,
     format_timestamp,
-    parse_link_header,
     parse_timestamp,
 )
 from integrations.providers.shapes import (
@@ -121,46 +112,43 @@ def _is_work_item_not_issue(data: Mapping[str, Any]) -> bool:
 
 
 def issue_from_api(data: Any) -> RemoteIssue:
-    """One issue of the REST API (`GET /projects/:id/issues[/:iid]`) → RemoteIssue."""
-    try:
-        issue = require_mapping(data, "issue")
-        labels = optional_list(issue, "labels", "issue") or []
-        assignees = optional_list(issue, "assignees", "issue")
-        if assignees is None:
-            # GitLab before 9.0 answered with a single `assignee` object.
-            single = issue.get("assignee")
-            assignees = [] if single is None else [single]
-        milestone_data = issue.get("milestone")
-        milestone = (
-            None
-            if milestone_data is None
-            else require_str(
-                require_mapping(milestone_data, "issue.milestone"), "title", "issue.milestone"
-            )
+    """One issue of the REST API (`GET /projects/:id/issues[/:iid]`) → RemoteIssue;
+    ShapeError if malformed (the client makes that MalformedAnswerError)."""
+    issue = require_mapping(data, "issue")
+    labels = optional_list(issue, "labels", "issue") or []
+    assignees = optional_list(issue, "assignees", "issue")
+    if assignees is None:
+        # GitLab before 9.0 answered with a single `assignee` object.
+        single = issue.get("assignee")
+        assignees = [] if single is None else [single]
+    milestone_data = issue.get("milestone")
+    milestone = (
+        None
+        if milestone_data is None
+        else require_str(
+            require_mapping(milestone_data, "issue.milestone"), "title", "issue.milestone"
         )
-        return RemoteIssue(
-            external_id=str(require_int(issue, "id", "issue")),
-            number=str(require_int(issue, "iid", "issue")),
-            title=require_str(issue, "title", "issue"),
-            body=optional_str(issue, "description", "issue") or "",
-            state=_state(issue, "issue"),
-            labels=_label_names(labels, "issue.labels", key="name"),
-            assignees=_usernames(assignees, "issue.assignees"),
-            milestone=milestone,
-            remote_url=optional_str(issue, "web_url", "issue") or "",
-            created_at=parse_timestamp(issue.get("created_at")),
-            updated_at=parse_timestamp(issue.get("updated_at")),
-        )
-    except ShapeError as exc:
-        raise MalformedAnswerError(
-            f"GitLab answered an issue of an unexpected shape: {exc}"
-        ) from None
+    )
+    return RemoteIssue(
+        external_id=str(require_int(issue, "id", "issue")),
+        number=str(require_int(issue, "iid", "issue")),
+        title=require_str(issue, "title", "issue"),
+        body=optional_str(issue, "description", "issue") or "",
+        state=_state(issue, "issue"),
+        tracker_status=str(issue.get("state")),
+        labels=_label_names(labels, "issue.labels", key="name"),
+        assignees=_usernames(assignees, "issue.assignees"),
+        milestone=milestone,
+        remote_url=optional_str(issue, "web_url", "issue") or "",
+        created_at=parse_timestamp(issue.get("created_at")),
+        updated_at=parse_timestamp(issue.get("updated_at")),
+    )
 
 
 # --- the client -----------------------------------------------------------------------------
 
 
-class GitLabClient(ProviderClient):
+class GitLabClient(RestClient):
     """One GitLab project, addressed by path (`group/sub/name`) or numeric id."""
 
     provider: ClassVar[str] = "gitlab"
@@ -179,172 +167,54 @@ class GitLabClient(ProviderClient):
     )
     max_page_size: ClassVar[int] = PAGE_SIZE
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        repository: str,
-        token: str,
-        timeout: float = 10.0,
-        allow_create_labels: bool = False,
-        max_retries: int = 3,
-        backoff_factor: float = 0.5,
-        gate: RateLimitGate | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            repository=repository,
-            token=token,
-            timeout=timeout,
-            allow_create_labels=allow_create_labels,
-            max_retries=max_retries,
-            gate=gate,
-        )
-        project = repository.strip().strip("/")
+    paging = Paging.NEXT_PAGE_HEADER
+    size_param = "per_page"
+    total_header = "X-Total"
+
+    def _setup(self) -> None:
+        project = self.repository.strip().strip("/")
         if not project:
             raise PermanentError("GitLab repository is empty: give the project path or its id")
         self.project = project
         self._project_path = "projects/" + quote(project, safe="")
-        # base_url is the web root; tolerate one pasted with the API prefix already on it.
-        api_root = self.base_url
-        if not api_root.endswith(API_PREFIX):
-            api_root += API_PREFIX
-        self.transport = HttpTransport(
-            api_root=api_root,
-            headers={"PRIVATE-TOKEN": token, "Accept": "application/json"},
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            gate=gate,
-        )
         self._labels: set[str] | None = None
         self._milestones: dict[str, int] | None = None
         self._user_ids: dict[str, int] = {}  # lower-cased username → id
 
-    @property
-    def requests_made(self) -> int:
-        return self.transport.requests_made
+    def api_root(self) -> str:
+        # base_url is the web root; tolerate one pasted with the API prefix already on it.
+        root = self.base_url
+        return root if root.endswith(API_PREFIX) else root + API_PREFIX
 
-    @property
-    def last_server_time(self) -> datetime | None:
-        return self.transport.last_server_time
+    def auth_headers(self, token: str) -> dict[str, str]:
+        return {"PRIVATE-TOKEN": token, "Accept": "application/json"}
 
-    def close(self) -> None:
-        self.transport.close()
+    tracker_name = "GitLab"
+    repository_noun = "GitLab project"
+    issues_enabled_key = "issues_enabled"
+    access_hint = ": it needs the api scope and at least Reporter access"
+
+    def access_path(self) -> str:
+        return self._project_path
 
     # --- listing -----------------------------------------------------------------------------
 
-    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
-        for _response, issues in self._issue_pages(since=since, etag=None):
-            if issues is not None:
-                yield issues
-
-    def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
-        start = self.transport.requests_made
-        collected: list[RemoteIssue] = []
-        first_etag: str | None = None
-        for index, (response, issues) in enumerate(self._issue_pages(since=since, etag=etag)):
-            if issues is None:
-                return ListResult(
-                    issues=[],
-                    not_modified=True,
-                    etag=etag,
-                    requests=self.transport.requests_made - start,
-                    server_time=self.last_server_time,
-                )
-            if index == 0 and _is_complete_first_page(response):
-                first_etag = response.headers.get("ETag")
-            collected.extend(issues)
-        return ListResult(
-            issues=collected,
-            etag=first_etag,
-            requests=self.transport.requests_made - start,
-            server_time=self.last_server_time,
-        )
-
-    def _issue_pages(
-        self, *, since: datetime | None, etag: str | None
-    ) -> Iterator[tuple[requests.Response, list[RemoteIssue] | None]]:
-        """(response, issues) per page; issues is None for a 304 on the first page."""
-        params: dict[str, Any] = {
-            "scope": "all",
-            "order_by": "updated_at",
-            "sort": "asc",
-            "per_page": PAGE_SIZE,
-        }
+    def issue_listing(self, since: datetime | None) -> tuple[str, dict[str, Any], str]:
+        params: dict[str, Any] = {"scope": "all", "order_by": "updated_at", "sort": "asc"}
         if since is not None:
             params["updated_after"] = format_timestamp(since)
-        what = f"list issues of GitLab project {self.project}"
-        first = True
-        for response in self._paged_get(f"{self._project_path}/issues", params, what, etag=etag):
-            if first and response.status_code == 304:
-                yield response, None
-                return
-            if first:
-                total = response.headers.get("X-Total", "").strip()
-                self.listing_total = int(total) if total.isascii() and total.isdigit() else None
-            first = False
-            data = self.transport.json(response, what=what)
-            if not isinstance(data, list):
-                raise MalformedAnswerError(f"{what}: the answer is not a list of issues")
-            issues = [
-                issue_from_api(item)
-                for item in data
-                if not (isinstance(item, Mapping) and _is_work_item_not_issue(item))
-            ]
-            yield response, issues
+        return (
+            f"{self._project_path}/issues",
+            params,
+            f"list issues of GitLab project {self.project}",
+        )
 
-    def _paged_get(
-        self, path: str, params: Mapping[str, Any], what: str, *, etag: str | None = None
-    ) -> Iterator[requests.Response]:
-        """GET every page, one request each, following `x-next-page` (or `Link: rel=next`)."""
-        page = 1
-        url: str | None = None
-        seen_urls: set[str] = set()
-        headers = {"If-None-Match": etag} if etag else None
-        while True:
-            if url is None:
-                response = self.transport.request(
-                    "GET",
-                    path,
-                    what=what,
-                    params={**params, "page": page},
-                    headers=headers,
-                    ok_not_modified=headers is not None,
-                )
-            else:
-                response = self.transport.request(
-                    "GET", url, what=what, headers=headers, ok_not_modified=headers is not None
-                )
-            yield response
-            if response.status_code == 304:
-                return
-            # Only the first page is conditional: later pages are read in full.
-            headers = None
-            next_page = response.headers.get("X-Next-Page")
-            if next_page is not None:
-                next_page = next_page.strip()
-                if not next_page:
-                    return
-                if not next_page.isdigit() or int(next_page) <= page:
-                    raise TransientError(f"{what}: x-next-page {next_page[:20]!r} does not advance")
-                page = int(next_page)
-                url = None
-                continue
-            link = parse_link_header(response.headers.get("Link")).get("next")
-            if not link:
-                return
-            if not self._same_origin(link):
-                # Following it would hand our token to another host.
-                raise TransientError(f"{what}: the next-page link leaves {self.base_url}")
-            if link in seen_urls:
-                raise TransientError(f"{what}: the next-page link repeats")
-            seen_urls.add(link)
-            url = link
-
-    def _same_origin(self, url: str) -> bool:
-        ours, theirs = urlsplit(self.transport.api_root), urlsplit(url)
-        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+    def page_issues(self, items: list[Any], *, what: str) -> list[RemoteIssue]:
+        return [
+            self.parse_answer(issue_from_api, item, what=what)
+            for item in items
+            if not (isinstance(item, Mapping) and _is_work_item_not_issue(item))
+        ]
 
     # --- single issues -----------------------------------------------------------------------
 
@@ -352,7 +222,9 @@ class GitLabClient(ProviderClient):
         iid = self._iid(number)
         what = f"read issue {iid} of GitLab project {self.project}"
         response = self.transport.request("GET", self._issue_path(iid), what=what)
-        return issue_from_api(self.transport.json(response, what=what))
+        return self.parse_answer(
+            issue_from_api, self.transport.json(response, what=what), what=what
+        )
 
     def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
         if fields.title is None or not fields.title.strip():
@@ -371,7 +243,9 @@ class GitLabClient(ProviderClient):
         response = self.transport.request(
             "POST", f"{self._project_path}/issues", what=what, json=body
         )
-        issue = issue_from_api(self.transport.json(response, what=what))
+        issue = self.parse_answer(
+            issue_from_api, self.transport.json(response, what=what), what=what
+        )
         if fields.state is IssueState.CLOSED:
             # POST cannot create a closed issue: closing is a second call.
             issue = self._put(int(issue.number), {"state_event": "close"})
@@ -417,7 +291,9 @@ class GitLabClient(ProviderClient):
     def _put(self, iid: int, body: Mapping[str, Any]) -> RemoteIssue:
         what = f"update issue {iid} of GitLab project {self.project}"
         response = self.transport.request("PUT", self._issue_path(iid), what=what, json=body)
-        return issue_from_api(self.transport.json(response, what=what))
+        return self.parse_answer(
+            issue_from_api, self.transport.json(response, what=what), what=what
+        )
 
     def _issue_path(self, iid: int) -> str:
         return f"{self._project_path}/issues/{iid}"
@@ -432,34 +308,6 @@ class GitLabClient(ProviderClient):
         return int(text)
 
     # --- access ------------------------------------------------------------------------------
-
-    def check_access(self) -> None:
-        what = f"read GitLab project {self.project}"
-        try:
-            response = self.transport.request("GET", self._project_path, what=what)
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"GitLab at {self.base_url} rejected the token (HTTP 401): it is wrong, "
-                "expired or revoked",
-                status=exc.status,
-            ) from exc
-        except AccessDeniedError as exc:
-            raise AccessDeniedError(
-                f"the token may not read GitLab project {self.project} (HTTP 403): it needs "
-                "the api scope and at least Reporter access",
-                status=exc.status,
-            ) from exc
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"repository {self.project} not found on {self.base_url} "
-                "(or this token cannot see it)",
-                status=exc.status,
-            ) from exc
-        data = self.transport.json(response, what=what)
-        if not isinstance(data, Mapping) or "id" not in data:
-            raise TransientError(f"{what}: the answer is not a GitLab project")
-        if data.get("issues_enabled") is False:
-            raise AccessDeniedError(f"issues are disabled in GitLab project {self.project}")
 
     # --- names → ids, cached per client ------------------------------------------------------
 
@@ -564,34 +412,13 @@ class GitLabClient(ProviderClient):
         return None
 
     def _list_all(self, path: str, params: Mapping[str, Any], what: str) -> Iterator[Any]:
-        for response in self._paged_get(path, {**params, "per_page": PAGE_SIZE}, what):
-            data = self.transport.json(response, what=what)
-            if not isinstance(data, list):
-                raise MalformedAnswerError(f"{what}: the answer is not a list")
-            yield from data
+        for _, items in self.pages(path, params, what=what):
+            yield from items
 
 
 def _folded(logins: Iterable[str]) -> frozenset[str]:
     # GitLab usernames are case-insensitive.
     return frozenset(login.lower() for login in logins)
-
-
-def _is_complete_first_page(response: requests.Response) -> bool:
-    """Whether the first page is the whole result, so its ETag stands for the whole listing.
-
-    Results are sorted oldest change first: a change made later lands on the last page, so a
-    304 for page one of several would hide it. Only a single, not full page is safe to store.
-    """
-    next_page = response.headers.get("X-Next-Page")
-    if next_page is not None and next_page.strip():
-        return False
-    if parse_link_header(response.headers.get("Link")).get("next"):
-        return False
-    try:
-        data = response.json()
-    except ValueError:
-        return False
-    return isinstance(data, list) and len(data) < PAGE_SIZE
 
 
 # --- webhooks -------------------------------------------------------------------------------
@@ -876,6 +703,7 @@ def _issue_from_hook(
             title=title,
             body=body,
             state=state,
+            tracker_status=str(attrs.get("state")),
             labels=labels,
             assignees=assignees,
             milestone=milestone,

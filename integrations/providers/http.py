@@ -9,6 +9,7 @@ codes to the typed errors in `base`.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import re
 import time
@@ -109,6 +110,36 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     return None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateLimit:
+    """What the last answer's rate-limit headers said (GitHub `x-ratelimit-*`, GitLab and
+    IETF `RateLimit-*`), for pacing before a 403/429 happens."""
+
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds
+    resource: str
+
+
+def rate_limit_from(headers: Mapping[str, str], *, now: float | None = None) -> RateLimit | None:
+    for prefix in ("X-RateLimit-", "RateLimit-"):
+        try:
+            limit = int(headers[prefix + "Limit"])
+            remaining = int(headers[prefix + "Remaining"])
+            reset = float(headers[prefix + "Reset"])
+        except (KeyError, ValueError):
+            continue
+        # An epoch, or (IETF draft) seconds from now.
+        reset_at = reset if reset > 86_400 else (time.time() if now is None else now) + reset
+        return RateLimit(
+            limit=limit,
+            remaining=remaining,
+            reset_at=reset_at,
+            resource=headers.get(prefix + "Resource", "core"),
+        )
+    return None
+
+
 def is_rate_limited(response: requests.Response) -> bool:
     if response.status_code == 429:
         return True
@@ -201,6 +232,8 @@ class HttpTransport:
         self.gate = gate
         # The tracker's clock: the `Date` header of the last response.
         self.last_server_time: datetime | None = None
+        # The tracker's rate-limit budget as the last response announced it.
+        self.rate_limit: RateLimit | None = None
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -248,6 +281,7 @@ class HttpTransport:
         self.last_server_time = parse_http_date(response.headers.get("Date")) or (
             self.last_server_time
         )
+        self.rate_limit = rate_limit_from(response.headers) or self.rate_limit
         if response.status_code == 304 and ok_not_modified:
             return response
         try:

@@ -27,22 +27,24 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import requests
+
 from integrations.providers.base import (
     Capabilities,
+    ConfigOption,
     IssueFields,
     IssueState,
-    ListResult,
     MalformedAnswerError,
     NotFoundError,
     PermanentError,
-    ProviderClient,
-    RateLimitGate,
     RemoteIssue,
     ValidationFailedError,
     body_with_marker,
     set_delta,
+    validate_config,
 )
-from integrations.providers.http import HttpTransport, format_timestamp, parse_timestamp
+from integrations.providers.core import RestClient
+from integrations.providers.http import format_timestamp, parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
     is_int,
@@ -51,11 +53,28 @@ from integrations.providers.shapes import (
     require_str,
 )
 
-# What `config_json` may hold for a Redmine connection (SPEC §3/§6).
-CONFIG_SCHEMA: dict[str, type] = {"labels_field": str, "closed_status": str, "open_status": str}
 DEFAULT_LABELS_FIELD = "Labels"
 DEFAULT_CLOSED_STATUS = "Closed"
 DEFAULT_OPEN_STATUS = "New"
+# What `config_json` may hold for a Redmine connection (SPEC §3/§6).
+CONFIG_OPTIONS = (
+    ConfigOption(
+        "labels_field",
+        "Labels custom field",
+        help_text="The multi-value list custom field whose values are the labels "
+        f"(default {DEFAULT_LABELS_FIELD!r}; no labels if the project lacks it).",
+    ),
+    ConfigOption(
+        "closed_status",
+        "Status for close",
+        help_text=f"A closed status (default {DEFAULT_CLOSED_STATUS!r}).",
+    ),
+    ConfigOption(
+        "open_status",
+        "Status for reopen",
+        help_text=f"An open status (default {DEFAULT_OPEN_STATUS!r}).",
+    ),
+)
 # `updated_on>=T` behaves like "later than T - 1 s" (Redmine shows seconds, stores µs): one
 # more second of overlap costs a duplicate or two (deduplicated by id), never a missed edit.
 CURSOR_OVERLAP = timedelta(seconds=1)
@@ -82,7 +101,7 @@ def _crlf_to_lf(text: str) -> str:
     return text.replace("\r\n", "\n")
 
 
-class RedmineClient(ProviderClient):
+class RedmineClient(RestClient):
     """One Redmine project, over one HTTP session with the `X-Redmine-API-Key` header."""
 
     provider: ClassVar[str] = "redmine"
@@ -99,49 +118,23 @@ class RedmineClient(ProviderClient):
         assignee_case_insensitive=False,
         body_crlf_to_lf=True,  # stored with CRLF whatever was sent
     )
-    config_schema: ClassVar[dict[str, type]] = CONFIG_SCHEMA
+    config_options: ClassVar[tuple[ConfigOption, ...]] = CONFIG_OPTIONS
     max_page_size: ClassVar[int] = 100  # Redmine caps `limit` at 100
+    tracker_name = "Redmine"
+    repository_noun = "project"
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        repository: str,
-        token: str,
-        timeout: float = 10.0,
-        allow_create_labels: bool = False,
-        max_retries: int = 3,
-        backoff_factor: float = 0.5,
-        gate: RateLimitGate | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            repository=repository.strip().strip("/"),
-            token=token,
-            timeout=timeout,
-            allow_create_labels=allow_create_labels,
-            max_retries=max_retries,
-            gate=gate,
-        )
+    def _setup(self) -> None:
+        self.repository = self.repository.strip().strip("/")
         if not self.repository or "/" in self.repository:
-            raise ValidationFailedError(f"project identifier {repository!r} is not valid")
-        config = dict(config or {})
-        unknown = sorted(set(config) - CONFIG_SCHEMA.keys())
-        if unknown:
-            raise ValidationFailedError(f"unknown Redmine options: {', '.join(unknown)}")
+            raise ValidationFailedError(f"project identifier {self.repository!r} is not valid")
+        try:
+            config = validate_config(self.config_options, self.config)
+        except ValueError as exc:
+            raise ValidationFailedError(f"Redmine options: {exc}") from exc
         self.labels_field: str = config.get("labels_field") or DEFAULT_LABELS_FIELD
         self.closed_status: str = config.get("closed_status") or DEFAULT_CLOSED_STATUS
         self.open_status: str = config.get("open_status") or DEFAULT_OPEN_STATUS
         self._project_path = f"projects/{quote(self.repository, safe='')}"
-        self._http = HttpTransport(
-            api_root=self.base_url,
-            headers={"X-Redmine-API-Key": token, "Accept": "application/json"},
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            gate=gate,
-        )
         # Lookups, loaded once per client (a client lives for one run or one push batch).
         self._project_id: int | None = None
         self._labels_field_id: int | None = None  # None: the project lacks the field
@@ -150,19 +143,24 @@ class RedmineClient(ProviderClient):
         self._versions: dict[str, int] | None = None
         self._members: dict[str, int] | None = None  # assignable login → user id
         self._logins: dict[int, str] = {}  # user id → login
-        self._server_time: datetime | None = None
+        self._newest_update: datetime | None = None
 
-    @property
-    def requests_made(self) -> int:
-        return self._http.requests_made
+    def api_root(self) -> str:
+        return self.base_url  # Redmine's API is its web root with `.json` paths
+
+    def auth_headers(self, token: str) -> dict[str, str]:
+        return {"X-Redmine-API-Key": token, "Accept": "application/json"}
+
+    def access_path(self) -> str:
+        return f"{self._project_path}.json"
+
+    def is_repository(self, data: Any) -> bool:
+        return isinstance(data, Mapping) and isinstance(data.get("project"), Mapping)
 
     @property
     def last_server_time(self) -> datetime | None:
         # thin sends no Date header: the tracker's clock is the newest `updated_on` we read.
-        return self._http.last_server_time or self._server_time
-
-    def close(self) -> None:
-        self._http.close()
+        return self.transport.last_server_time or self._newest_update
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -170,20 +168,20 @@ class RedmineClient(ProviderClient):
         return f"Redmine {self.base_url}: {action} in {self.repository}"
 
     def _get(self, path: str, *, what: str, **kwargs: Any) -> Any:
-        response = self._http.request("GET", path, what=what, **kwargs)
-        return self._http.json(response, what=what)
+        response = self.transport.request("GET", path, what=what, **kwargs)
+        return self.transport.json(response, what=what)
 
     def _write(self, method: str, path: str, *, what: str, body: Any) -> Any:
         """A write, never retried here; a 422 names the field Redmine's message names."""
         try:
-            response = self._http.request(method, path, what=what, json=body)
+            response = self.transport.request(method, path, what=what, json=body)
         except ValidationFailedError as exc:
             if exc.field is None:
                 exc.field = self._refused_field(str(exc))
             raise
         if response.status_code == 204 or not response.content:
             return None
-        return self._http.json(response, what=what)
+        return self.transport.json(response, what=what)
 
     def _refused_field(self, message: str) -> str | None:
         if self.labels_field in message:
@@ -432,8 +430,8 @@ class RedmineClient(ProviderClient):
         )
         description = data.get("description")
         updated = parse_timestamp(data.get("updated_on"))
-        if updated is not None and (self._server_time is None or updated > self._server_time):
-            self._server_time = updated
+        if updated is not None and (self._newest_update is None or updated > self._newest_update):
+            self._newest_update = updated
         return RemoteIssue(
             external_id=number,
             number=number,
@@ -451,83 +449,59 @@ class RedmineClient(ProviderClient):
 
     # --- listing ---------------------------------------------------------------------------
 
-    def _pages(
-        self, *, since: datetime | None, etag: str | None = None
-    ) -> Iterator[tuple[Any, list[RemoteIssue]]]:
-        """GET the project's issues (open and closed), oldest change first, 100 a request,
-        paged by offset; a 304 on the first page yields nothing and ends the listing."""
-        what = self._what("list issues")
+    def issue_listing(self, since: datetime | None) -> tuple[str, dict[str, Any], str]:
+        """The project's issues, open and closed (`status_id=*`; without it only open ones),
+        oldest change first; `updated_on>=` one second before the cursor."""
         params: dict[str, Any] = {
             "project_id": self.repository,
             "status_id": "*",
             "sort": "updated_on,id",
-            "limit": self.max_page_size,
         }
         if since is not None:
             params["updated_on"] = ">=" + format_timestamp(since - CURSOR_OVERLAP)
+        return "issues.json", params, self._what("list issues")
+
+    def page_issues(self, items: list[Any], *, what: str) -> list[RemoteIssue]:
+        return [self._parse(item, what) for item in items]
+
+    def pages(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        what: str,
+        etag: str | None = None,
+    ) -> Iterator[tuple[requests.Response, list[Any]]]:
+        """Redmine's paging: `limit` (at most 100) and `offset`, in an envelope with
+        `total_count`. One request per page; a 304 on the first (the only conditional one)
+        is yielded with no items and ends the listing."""
         offset = 0
-        seen: set[str] = set()
+        headers = {"If-None-Match": etag} if etag else None
         while True:
-            conditional = etag is not None and offset == 0
             page_what = f"{what} (offset {offset})"
-            response = self._http.request(
+            response = self.transport.request(
                 "GET",
-                "issues.json",
+                path,
                 what=page_what,
-                params={**params, "offset": offset},
-                headers={"If-None-Match": etag} if conditional and etag else None,
-                ok_not_modified=conditional,
+                params={**params, "limit": self.max_page_size, "offset": offset},
+                headers=headers,
+                ok_not_modified=headers is not None,
             )
             if response.status_code == 304:
                 yield response, []
                 return
-            data = self._http.json(response, what=page_what)
+            headers = None
+            data = self.transport.json(response, what=page_what)
             items = data.get("issues") if isinstance(data, Mapping) else None
             total = data.get("total_count") if isinstance(data, Mapping) else None
             if not isinstance(items, list) or not is_int(total):
                 raise MalformedAnswerError(f"{page_what}: unexpected answer: no issues list")
             if offset == 0:
                 self.listing_total = total
-            issues = []
-            for item in items:
-                issue = self._parse(item, page_what)
-                # An issue edited while we page moves to the end and can show up twice.
-                if issue.number not in seen:
-                    seen.add(issue.number)
-                    issues.append(issue)
-            yield response, issues
+            yield response, items
             offset += len(items)
             if not items or offset >= total:
                 return
-
-    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
-        for _, issues in self._pages(since=since):
-            yield issues
-
-    def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
-        before = self.requests_made
-        issues: list[RemoteIssue] = []
-        first_etag: str | None = None
-        pages = 0
-        for response, page in self._pages(since=since, etag=etag):
-            if response.status_code == 304:
-                return ListResult(
-                    issues=[],
-                    not_modified=True,
-                    etag=etag,
-                    requests=self.requests_made - before,
-                    server_time=self.last_server_time,
-                )
-            pages += 1
-            if pages == 1:
-                first_etag = response.headers.get("ETag")
-            issues.extend(page)
-        return ListResult(
-            issues=issues,
-            etag=first_etag if pages == 1 else None,
-            requests=self.requests_made - before,
-            server_time=self.last_server_time,
-        )
 
     # --- single issues ---------------------------------------------------------------------
 
@@ -636,7 +610,8 @@ class RedmineClient(ProviderClient):
         return after
 
     def check_access(self) -> None:
-        self._load_project()
+        super().check_access()  # the shared ladder: 401, 403, 404, TLS, timeout, not a project
+        # A project without the issue tracking module answers 403 to its issue listing.
         self._get(
             "issues.json",
             what=self._what("list issues"),

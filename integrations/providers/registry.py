@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from integrations import providers
-from integrations.providers.base import Capabilities, ProviderClient, ProviderError
+from integrations.providers.base import Capabilities, ConfigOption, ProviderClient, ProviderError
 from integrations.ratelimit import ConnectionGate
 
 if TYPE_CHECKING:
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 def capabilities(provider: str) -> Capabilities:
     """What `provider`'s tracker can hold; UnknownProviderError without a client."""
     return providers.client_class(provider).capabilities
+
+
+def config_options(provider: str) -> tuple[ConfigOption, ...]:
+    """The keys `provider` accepts in Connection.config_json."""
+    return providers.client_class(provider).config_options
 
 
 def client_for(connection: Connection, *, max_retries: int | None = None) -> ProviderClient:
@@ -36,32 +41,25 @@ def client_for(connection: Connection, *, max_retries: int | None = None) -> Pro
         timeout=settings.PROVIDER_HTTP_TIMEOUT,
         allow_create_labels=connection.allow_create_labels,
         gate=ConnectionGate(connection.pk) if connection.pk is not None else None,
+        config=connection.config_json or {},
         **options,
     )
 
 
 def refused_values(connection: Connection, values: Mapping[str, Any]) -> dict[str, str]:
-    """The fields of `values` the connection's tracker cannot hold, with why (SPEC §3: refused
-    by the API with a 400 naming the field, never accepted and then failed in the outbox).
-
-    Counts come from the capabilities; predefined values (a Redmine label value, version or
-    member) from the client's `refused_value`, which may read the tracker's lookups. A tracker
+    """The fields of `values` whose value the connection's tracker does not define, with why
+    (SPEC §3: a label value Redmine does not define, a version it does not have, a login that
+    is no assignable member — refused by the API with a 400 naming the field, never accepted
+    and then failed in the outbox). Counts are the capabilities' `refusals` (the serializer);
+    this asks the client's `refused_value`, which may read the tracker's lookups. A tracker
     that cannot be reached refuses nothing here: the outbox's own refusal still names it."""
     if not providers.is_supported(connection.provider):
         return {}  # no client: the connection cannot sync, and says so elsewhere
-    caps = capabilities(connection.provider)
-    found: dict[str, str] = {}
-    for field, limit in (("assignees", caps.max_assignees), ("labels", caps.max_labels)):
-        if field in values and limit is not None and len(values[field] or ()) > limit:
-            found[field] = f"{connection.provider} holds at most {limit} {field}"
-    if values.get("milestone") and not caps.milestones:
-        found["milestone"] = f"{connection.provider} has no milestones"
     cls = providers.client_class(connection.provider)
-    if cls.refused_value is ProviderClient.refused_value:
-        return found
-    asked = [f for f in ("labels", "assignees", "milestone") if f in values and f not in found]
-    if not asked:
-        return found
+    asked = [f for f in ("labels", "assignees", "milestone") if f in values]
+    if cls.refused_value is ProviderClient.refused_value or not asked:
+        return {}
+    found: dict[str, str] = {}
     client = client_for(connection, max_retries=0)
     try:
         for field in asked:

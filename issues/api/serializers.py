@@ -14,6 +14,9 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from integrations.models import Connection
+from integrations.providers import is_supported
+from integrations.providers.base import ConfigOption, validate_config
+from integrations.providers.registry import capabilities, config_options
 from issues.canonical import FIELDS
 from issues.models import (
     Conflict,
@@ -112,6 +115,8 @@ ISSUE_FIELDS = (
     "external_number",
     "remote_url",
     "sync_status",
+    "sync_error",
+    "tracker_status",
     "created_at",
     "updated_at",
     "remote_updated_at",
@@ -150,6 +155,16 @@ class IssueFieldsInputSerializer(RejectUnknownFieldsMixin, serializers.Serialize
         allow_blank=True,
         help_text="Milestone name; null or empty for none.",
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        # What the connection's tracker cannot hold is refused here, naming the field.
+        connection = attrs.get("connection") or self.context.get("connection")
+        if isinstance(connection, Connection) and is_supported(connection.provider):
+            problems = capabilities(connection.provider).refusals(attrs)
+            if problems:
+                raise serializers.ValidationError({f: [m] for f, m in problems.items()})
+        return attrs
 
 
 class IssueCreateInputSerializer(IssueFieldsInputSerializer):
@@ -272,6 +287,10 @@ class ConnectionSerializer(serializers.ModelSerializer):
     )
     has_api_token = serializers.SerializerMethodField()
     has_webhook_secret = serializers.SerializerMethodField()
+    config_json = serializers.JSONField(
+        required=False,
+        help_text="The provider's own options (SPEC §3); unknown keys are refused.",
+    )
 
     class Meta:
         model = Connection
@@ -294,6 +313,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "poll_interval_seconds",
             "full_sync_interval_seconds",
             "enabled",
+            "config_json",
             "webhook_url",
             "sync_mode",
             "webhook_healthy",
@@ -321,6 +341,25 @@ class ConnectionSerializer(serializers.ModelSerializer):
         unknown = sorted(set(initial) - set(self.fields)) if isinstance(initial, Mapping) else []
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return self._validate_provider_options(attrs)
+
+    def _validate_provider_options(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Only a provider with a client can sync; its options are checked against its
+        schema (unknown keys are a 400)."""
+        provider = attrs.get("provider", getattr(self.instance, "provider", None))
+        if "provider" in attrs and not is_supported(attrs["provider"]):
+            raise serializers.ValidationError(
+                {"provider": [f"{attrs['provider']!r} has no client yet: it cannot sync."]}
+            )
+        if "config_json" in attrs or "provider" in attrs:
+            options: tuple[ConfigOption, ...] = (
+                config_options(provider) if provider and is_supported(provider) else ()
+            )
+            current = getattr(self.instance, "config_json", None) or {}
+            try:
+                attrs["config_json"] = validate_config(options, attrs.get("config_json", current))
+            except ValueError as exc:
+                raise serializers.ValidationError({"config_json": [str(exc)]}) from exc
         return attrs
 
 

@@ -305,7 +305,9 @@ class IssueDetailApi(ApiView):
     @idempotent()
     def patch(self, request: Request, pk: int) -> Response:
         issue = self.get_object()
-        serializer = IssueUpdateInputSerializer(data=request.data)
+        serializer = IssueUpdateInputSerializer(
+            data=request.data, context={"connection": issue.connection}
+        )
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         force = changes.pop("force", False)

@@ -17,6 +17,7 @@ from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.fake_trackers.redmine import FakeRedmine
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient
+from tests.shared_data import gitea_signature, github_signature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,14 @@ class Kit:
     base_url: Callable[[Any], str]
     # The HTTP method of an issue update (PATCH, or PUT on GitLab).
     update_method: str = "PATCH"
+    # The headers a tracker sends with a delivery of `body` for `event`, signed with `secret`.
+    sign: Callable[[bytes, str, str], dict[str, str]] = lambda body, event, secret: {}
+    # The event header value for a fixture file (Zulip naming: `<event>__<variant>.json`).
+    event_for: Callable[[str], str] = lambda stem: stem.split("__", 1)[0]
+    # Whether the signature covers the body (GitLab sends the secret itself).
+    signs_body: bool = True
+    # The tracker's own status names of a new issue (any of) and of a closed one.
+    tracker_statuses: tuple[tuple[str, ...], str] = (("open", "opened"), "closed")
 
     def client(self, fake: Any, **options: Any) -> ProviderClient:
         options.setdefault("timeout", 2.0)
@@ -40,9 +49,44 @@ class Kit:
         )
 
 
+def _gitlab_event(stem: str) -> str:
+    # `issue_hook__…` → `Issue Hook`; files named by variant only are issue hooks.
+    # The "Test" button sends the header of the event it tests (here an issue hook).
+    event = stem.split("__", 1)[0] if "__" in stem else "issue_hook"
+    if event == "test_hook":
+        event = "issue_hook"
+    return event.replace("_", " ").title()
+
+
 KITS = [
-    Kit("gitea", lambda: FakeGitea(webhook_secret="hook-secret"), lambda f: f.url),
-    Kit("github", lambda: FakeGitHub(webhook_secret="hook-secret"), lambda f: f.api_url),
-    Kit("gitlab", lambda: FakeGitLab(webhook_secret="hook-secret"), lambda f: f.url, "PUT"),
-    Kit("redmine", FakeRedmine, lambda f: f.url, "PUT"),
+    Kit(
+        "gitea",
+        lambda: FakeGitea(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        sign=lambda body, event, secret: {
+            "X-Gitea-Event": event,
+            "X-Gitea-Signature": gitea_signature(secret, body),
+            "X-Gitea-Delivery": "d-1",
+        },
+    ),
+    Kit(
+        "github",
+        lambda: FakeGitHub(webhook_secret="hook-secret"),
+        lambda f: f.api_url,
+        sign=lambda body, event, secret: {
+            "X-GitHub-Event": event,
+            "X-Hub-Signature-256": github_signature(secret, body),
+            "X-GitHub-Delivery": "d-1",
+        },
+    ),
+    Kit(
+        "gitlab",
+        lambda: FakeGitLab(webhook_secret="hook-secret"),
+        lambda f: f.url,
+        "PUT",
+        sign=lambda body, event, secret: {"X-Gitlab-Event": event, "X-Gitlab-Token": secret},
+        event_for=_gitlab_event,
+        signs_body=False,
+    ),
+    Kit("redmine", FakeRedmine, lambda f: f.url, "PUT", tracker_statuses=(("New",), "Closed")),
 ]

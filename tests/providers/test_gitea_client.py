@@ -527,7 +527,7 @@ def test_check_access_passes_with_one_repository_read(fake, client):
 
 def test_check_access_with_a_bad_token_says_the_token_was_rejected(fake):
     gitea = make_client(fake, token="wrong")
-    with pytest.raises(AuthenticationError, match="rejected the API token"):
+    with pytest.raises(AuthenticationError, match="rejected the token"):
         gitea.check_access()
     gitea.close()
 
@@ -547,7 +547,7 @@ def test_check_access_without_the_scope_to_read_raises_access_denied(fake, clien
 
 def test_check_access_reports_disabled_issues(fake, client):
     fake.has_issues = False
-    with pytest.raises(PermanentError, match="issues disabled"):
+    with pytest.raises(PermanentError, match="issues are disabled"):
         client.check_access()
 
 
