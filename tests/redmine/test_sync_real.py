@@ -346,6 +346,23 @@ def test_close_and_reopen_through_the_configured_statuses(redmine: Redmine):
     assert len(redmine.get(number)["journals"]) == journals
 
 
+def test_close_and_reopen_use_the_statuses_named_in_config_json(redmine: Redmine):
+    Connection.objects.filter(pk=redmine.connection.pk).update(
+        config_json={"closed_status": "Rejected", "open_status": "In Progress"}
+    )
+    number = redmine.create(subject="To reject")
+    redmine.poll(full=True)
+    issue = redmine.mirror(number)
+
+    redmine.api.post(f"/api/v1/issues/{issue.pk}/close/")
+    drain()
+    assert redmine.get(number)["status"]["name"] == "Rejected"
+    redmine.api.post(f"/api/v1/issues/{issue.pk}/reopen/")
+    drain()
+    assert redmine.get(number)["status"]["name"] == "In Progress"
+    assert redmine.mirror(number).state == "open"
+
+
 def test_an_issue_deleted_in_redmine_is_gone_after_a_full_sync(redmine: Redmine):
     kept = redmine.create(subject="kept")
     doomed = redmine.create(subject="doomed")
