@@ -87,8 +87,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-FIELDS: tuple[str, ...] = ("title", "body", "state", "labels", "assignees", "milestone")
-SET_FIELDS: frozenset[str] = frozenset({"labels", "assignees"})
+from integrations.providers.base import FIELDS, SET_FIELDS
+
 STATES: frozenset[str] = frozenset({"open", "closed"})
 
 

@@ -15,6 +15,11 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+# The canonical issue's fields (SPEC §4), defined once: the merge, the mirror and the API use
+# these; the sets among them are merged element by element.
+FIELDS: tuple[str, ...] = ("title", "body", "state", "labels", "assignees", "milestone")
+SET_FIELDS: frozenset[str] = frozenset({"labels", "assignees"})
+
 
 class IssueState(enum.StrEnum):
     OPEN = "open"

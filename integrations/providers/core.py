@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -35,6 +35,7 @@ from integrations.providers.http import HttpTransport, RateLimit, parse_link_hea
 from integrations.providers.shapes import ShapeError
 
 T = TypeVar("T")
+V = TypeVar("V")
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
@@ -55,6 +56,45 @@ class Paging(enum.Enum):
     LINK = "link"
     # `X-Next-Page` (GitLab; empty on the last page), else `Link: rel="next"` as given.
     NEXT_PAGE_HEADER = "next_page_header"
+
+
+class NameCache(Generic[V]):
+    """A tracker's labels or milestones by name, loaded on first use and reloaded once on a
+    miss (someone may have created one since). Names are casefolded where the tracker
+    matches them so. `forget()` after a failed write: a cached id may be what failed."""
+
+    def __init__(self, load: Callable[[], dict[str, V]], *, fold: bool = False) -> None:
+        self._load = load
+        self._fold = fold
+        self._known: dict[str, V] | None = None
+
+    def _key(self, name: str) -> str:
+        return name.casefold() if self._fold else name
+
+    def resolve(self, names: Iterable[str]) -> tuple[dict[str, V], list[str]]:
+        """({name: value} for the names found, [names missing even after one reload])."""
+        wanted = list(names)
+        fresh = self._known is None
+        known = self._reload() if self._known is None else self._known
+        if not fresh and any(self._key(n) not in known for n in wanted):
+            known = self._reload()
+        found = {n: known[self._key(n)] for n in wanted if self._key(n) in known}
+        return found, sorted(n for n in wanted if n not in found)
+
+    def _reload(self) -> dict[str, V]:
+        loaded = self._load()
+        self._known = {}
+        for name, value in loaded.items():
+            self._known.setdefault(self._key(name), value)
+        return self._known
+
+    def add(self, name: str, value: V) -> None:
+        """Note a name the tracker now has (created, or seen in an answer)."""
+        if self._known is not None:
+            self._known.setdefault(self._key(name), value)
+
+    def forget(self) -> None:
+        self._known = None
 
 
 class RestClient(ProviderClient):
@@ -345,6 +385,39 @@ class RestClient(ProviderClient):
                 f"{what}: the next-page link points off {self.transport.api_root}: {link}"
             )
         return page + 1, link
+
+    def list_named(
+        self, path: str, params: Mapping[str, Any], *, what: str, name_key: str, value_key: str
+    ) -> dict[str, Any]:
+        """A paged listing of named things (labels, milestones) → {name: item[value_key]}."""
+        found: dict[str, Any] = {}
+        for _, items in self.pages(path, params, what=what):
+            for item in items:
+                if not isinstance(item, Mapping):
+                    raise MalformedAnswerError(f"{what}: unexpected answer: an item is no object")
+                name, value = item.get(name_key), item.get(value_key)
+                if not isinstance(name, str) or value is None or isinstance(value, bool):
+                    raise MalformedAnswerError(f"{what}: unexpected answer: an item lacks a name")
+                found.setdefault(name, value)
+        return found
+
+    def name_cache(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        what: str,
+        name_key: str,
+        value_key: str,
+        fold: bool = False,
+    ) -> NameCache[Any]:
+        """A NameCache over one listing of named things (labels, milestones)."""
+        return NameCache(
+            lambda: self.list_named(
+                path, params, what=what, name_key=name_key, value_key=value_key
+            ),
+            fold=fold,
+        )
 
     def single_page_etag(
         self, response: requests.Response | None, pages: int, first_size: int

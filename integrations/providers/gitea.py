@@ -39,7 +39,7 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
-from integrations.providers.core import Paging, RestClient, listing_key
+from integrations.providers.core import NameCache, Paging, RestClient, listing_key
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -246,8 +246,20 @@ class GiteaClient(RestClient):
         except ValueError as exc:
             raise ValidationFailedError(str(exc)) from exc
         self._repo_path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
-        self._label_ids: dict[str, int] | None = None
-        self._milestone_ids: dict[str, int] | None = None
+        self._labels: NameCache[int] = self.name_cache(
+            f"{self._repo_path}/labels",
+            {},
+            what=self._what("list labels"),
+            name_key="name",
+            value_key="id",
+        )
+        self._milestones: NameCache[int] = self.name_cache(
+            f"{self._repo_path}/milestones",
+            {"state": "all"},
+            what=self._what("list milestones"),
+            name_key="title",
+            value_key="id",
+        )
 
     def api_root(self) -> str:
         return self.base_url + API_PREFIX
@@ -342,7 +354,7 @@ class GiteaClient(RestClient):
             if fields.labels is not None and created.labels != fields.labels:
                 # Gitea silently drops label ids it does not know (a label deleted since we
                 # cached the ids): re-list and set them explicitly.
-                self._label_ids = None
+                self._labels.forget()
                 labels = self._replace_labels(created.number, fields.labels)
                 created = dataclasses.replace(created, labels=labels)
         except ProviderError:
@@ -396,7 +408,7 @@ class GiteaClient(RestClient):
         carry the issue's labels (removals only: DELETE answers 204)."""
         what = self._what(f"change labels of #{index}")
         for name in sorted(remove):
-            label_id = (self._label_ids or self._load_labels()).get(name)
+            label_id = self._labels.resolve([name])[0].get(name)
             if label_id is None:
                 continue  # a label that no longer exists is on no issue
             self.transport.request(
@@ -407,7 +419,7 @@ class GiteaClient(RestClient):
         got = self._post_labels(index, self._resolve_labels(add))
         if not add <= got:
             # Stale cached ids are dropped by Gitea without an error; re-list once.
-            self._label_ids = None
+            self._labels.forget()
             got = self._post_labels(index, self._resolve_labels(add))
             if not add <= got:
                 raise ValidationFailedError(
@@ -447,7 +459,7 @@ class GiteaClient(RestClient):
         got = self._put_labels(index, self._resolve_labels(names))
         if got != names:
             # Stale cached ids are dropped by Gitea without an error; re-list once.
-            self._label_ids = None
+            self._labels.forget()
             got = self._put_labels(index, self._resolve_labels(names))
             if got != names:
                 raise PermanentError(
@@ -469,42 +481,11 @@ class GiteaClient(RestClient):
     # --- label and milestone lookups -------------------------------------------------------
 
     def _forget_lookups(self) -> None:
-        self._label_ids = None
-        self._milestone_ids = None
-
-    def _list_named(
-        self, path: str, params: Mapping[str, Any], key: str, what: str
-    ) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for _, items in self.pages(path, params, what=what):
-            for item in items:
-                if not isinstance(item, Mapping):
-                    raise MalformedAnswerError(f"{what}: unexpected answer: item is not an object")
-                name, ident = item.get(key), item.get("id")
-                if isinstance(name, str) and is_int(ident):
-                    found.setdefault(name, int(ident))
-        return found
-
-    def _load_labels(self) -> dict[str, int]:
-        self._label_ids = self._list_named(
-            f"{self._repo_path}/labels", {}, "name", self._what("list labels")
-        )
-        return self._label_ids
-
-    def _load_milestones(self) -> dict[str, int]:
-        self._milestone_ids = self._list_named(
-            f"{self._repo_path}/milestones",
-            {"state": "all"},
-            "title",
-            self._what("list milestones"),
-        )
-        return self._milestone_ids
+        self._labels.forget()
+        self._milestones.forget()
 
     def _resolve_labels(self, names: frozenset[str]) -> list[int]:
-        known = self._label_ids
-        if known is None or not names <= known.keys():
-            known = self._load_labels()
-        missing = sorted(names - known.keys())
+        found, missing = self._labels.resolve(names)
         if missing and not self.allow_create_labels:
             raise ValidationFailedError(
                 self._what("resolve labels")
@@ -513,8 +494,9 @@ class GiteaClient(RestClient):
                 field="labels",
             )
         for name in missing:
-            known[name] = self._create_label(name)
-        return sorted(known[name] for name in names)
+            found[name] = self._create_label(name)
+            self._labels.add(name, found[name])
+        return sorted(found.values())
 
     def _create_label(self, name: str) -> int:
         what = self._what(f"create label {name!r}")
@@ -534,17 +516,13 @@ class GiteaClient(RestClient):
         return int(data["id"])
 
     def _resolve_milestone(self, title: str) -> int:
-        known = self._milestone_ids
-        if known is None or title not in known:
-            known = self._load_milestones()
-        if title not in known:
+        found, missing = self._milestones.resolve([title])
+        if missing:
             raise ValidationFailedError(
                 self._what("resolve milestone") + f": milestone {title!r} does not exist",
                 field="milestone",
             )
-        return known[title]
-
-    # --- connection check ----------------------------------------------------------------
+        return int(found[title])
 
 
 # --- webhooks --------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from integrations.providers.base import (
     EventKind,
     IssueFields,
     IssueState,
-    MalformedAnswerError,
     NotFoundError,
     RemoteComment,
     RemoteIssue,
@@ -36,7 +35,7 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
-from integrations.providers.core import Paging, RestClient
+from integrations.providers.core import NameCache, Paging, RestClient
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -224,8 +223,22 @@ class GitHubClient(RestClient):
         owner, name = split_repository(self.repository)
         self._repo_path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
         # Lookups that pushes need; refreshed once on a miss, since someone may have added one.
-        self._labels: dict[str, str] | None = None  # casefold → name (GitHub ignores case)
-        self._milestones: dict[str, int] | None = None  # title → number
+        # Label names (GitHub matches them ignoring case) and milestone title → number.
+        self._labels: NameCache[str] = self.name_cache(
+            f"{self._repo_path}/labels",
+            {},
+            what=f"list labels of {self.repository}",
+            name_key="name",
+            value_key="name",
+            fold=True,
+        )
+        self._milestones: NameCache[int] = self.name_cache(
+            f"{self._repo_path}/milestones",
+            {"state": "all"},
+            what=f"list milestones of {self.repository}",
+            name_key="title",
+            value_key="number",
+        )
         self._issue_cache: OrderedDict[str, tuple[str, RemoteIssue]] = OrderedDict()
 
     def api_root(self) -> str:
@@ -432,70 +445,30 @@ class GitHubClient(RestClient):
 
     # --- labels and milestones --------------------------------------------------------
 
-    def _load_labels(self) -> dict[str, str]:
-        what = f"list labels of {self.repository}"
-        labels: dict[str, str] = {}
-        for _response, items in self.pages(f"{self._repo_path}/labels", {}, what=what):
-            for item in items:
-                if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                    raise MalformedAnswerError(f"{what}: unexpected answer: a label without a name")
-                labels[item["name"].casefold()] = item["name"]
-        self._labels = labels
-        return labels
-
     def _note_labels(self, names: frozenset[str]) -> None:
-        if self._labels is not None:
-            for name in names:
-                self._labels.setdefault(name.casefold(), name)
+        for name in names:
+            self._labels.add(name, name)
 
     def _check_labels_exist(self, names: frozenset[str], *, what: str) -> None:
         if not names:
             return
-        fresh = self._labels is None
-        known = self._load_labels() if self._labels is None else self._labels
-        missing = [n for n in names if n.casefold() not in known]
-        if missing and not fresh:
-            # The cache may predate a label someone just created: look once more.
-            known = self._load_labels()
-            missing = [n for n in names if n.casefold() not in known]
+        _, missing = self._labels.resolve(names)
         if missing and not self.allow_create_labels:
-            listed = ", ".join(repr(n) for n in sorted(missing))
+            listed = ", ".join(repr(n) for n in missing)
             raise ValidationFailedError(
                 f"{what}: label {listed} does not exist in {self.repository} "
                 "and creating labels is not allowed for this connection",
                 field="labels",
             )
 
-    def _load_milestones(self) -> dict[str, int]:
-        what = f"list milestones of {self.repository}"
-        milestones: dict[str, int] = {}
-        path = f"{self._repo_path}/milestones"
-        for _response, items in self.pages(path, {"state": "all"}, what=what):
-            for item in items:
-                try:
-                    data = require_mapping(item, "milestone")
-                    milestones[require_str(data, "title", "milestone")] = require_int(
-                        data, "number", "milestone"
-                    )
-                except ShapeError as exc:
-                    raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
-        self._milestones = milestones
-        return milestones
-
     def _milestone_number(self, title: str, *, what: str) -> int:
-        cached = self._milestones
-        if cached is not None and title in cached:
-            return cached[title]
-        # A miss in a loaded cache may be a milestone created since: look once more.
-        milestones = self._load_milestones()
-        if title not in milestones:
+        found, missing = self._milestones.resolve([title])
+        if missing:
             raise ValidationFailedError(
                 f"{what}: milestone {title!r} does not exist in {self.repository}",
                 field="milestone",
             )
-        return milestones[title]
-
-    # --- access -----------------------------------------------------------------------
+        return int(found[title])
 
 
 # --- webhooks ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -42,7 +42,7 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
-from integrations.providers.core import Paging, RestClient
+from integrations.providers.core import NameCache, Paging, RestClient
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -177,8 +177,22 @@ class GitLabClient(RestClient):
             raise PermanentError("GitLab repository is empty: give the project path or its id")
         self.project = project
         self._project_path = "projects/" + quote(project, safe="")
-        self._labels: set[str] | None = None
-        self._milestones: dict[str, int] | None = None
+        # The project's label names (group labels included) and milestone title → id (group
+        # milestones can be set on a project's issues too).
+        self._labels: NameCache[str] = self.name_cache(
+            f"{self._project_path}/labels",
+            {},
+            what=f"list labels of GitLab project {self.project}",
+            name_key="name",
+            value_key="name",
+        )
+        self._milestones: NameCache[int] = self.name_cache(
+            f"{self._project_path}/milestones",
+            {"include_ancestors": "true"},
+            what=f"list milestones of GitLab project {self.project}",
+            name_key="title",
+            value_key="id",
+        )
         self._user_ids: dict[str, int] = {}  # lower-cased username → id
 
     def api_root(self) -> str:
@@ -307,8 +321,6 @@ class GitLabClient(RestClient):
             )
         return int(text)
 
-    # --- access ------------------------------------------------------------------------------
-
     # --- names → ids, cached per client ------------------------------------------------------
 
     def _labels_param(self, labels: frozenset[str], *, check: bool = True) -> str:
@@ -319,9 +331,7 @@ class GitLabClient(RestClient):
                     field="labels",
                 )
         if check and not self.allow_create_labels:
-            missing = set(labels) - self._label_names(refresh=False)
-            if missing:
-                missing -= self._label_names(refresh=True)
+            _, missing = self._labels.resolve(labels)
             if missing:
                 raise ValidationFailedError(
                     f"label(s) {', '.join(sorted(missing))} do not exist in GitLab project "
@@ -331,47 +341,13 @@ class GitLabClient(RestClient):
         return ",".join(sorted(labels))
 
     def _resolve_milestone(self, title: str) -> int:
-        ids = self._milestone_ids(refresh=False)
-        if title not in ids:
-            ids = self._milestone_ids(refresh=True)
-        if title not in ids:
+        found, missing = self._milestones.resolve([title])
+        if missing:
             raise ValidationFailedError(
                 f"milestone {title!r} does not exist in GitLab project {self.project}",
                 field="milestone",
             )
-        return ids[title]
-
-    def _label_names(self, *, refresh: bool) -> set[str]:
-        """The project's label names (group labels included): one listing, reloaded on a miss."""
-        if self._labels is None or refresh:
-            what = f"list labels of GitLab project {self.project}"
-            names: set[str] = set()
-            for item in self._list_all(f"{self._project_path}/labels", {}, what):
-                try:
-                    names.add(require_str(require_mapping(item, "label"), "name", "label"))
-                except ShapeError as exc:
-                    raise MalformedAnswerError(f"{what}: {exc}") from None
-            self._labels = names
-        return self._labels
-
-    def _milestone_ids(self, *, refresh: bool) -> dict[str, int]:
-        """Milestone title → id: one listing, reloaded on a miss."""
-        if self._milestones is None or refresh:
-            what = f"list milestones of GitLab project {self.project}"
-            ids: dict[str, int] = {}
-            # Group milestones can be set on a project's issues too.
-            params = {"include_ancestors": "true"}
-            for item in self._list_all(f"{self._project_path}/milestones", params, what):
-                try:
-                    milestone = require_mapping(item, "milestone")
-                    ids.setdefault(
-                        require_str(milestone, "title", "milestone"),
-                        require_int(milestone, "id", "milestone"),
-                    )
-                except ShapeError as exc:
-                    raise MalformedAnswerError(f"{what}: {exc}") from None
-            self._milestones = ids
-        return self._milestones
+        return int(found[title])
 
     def _resolve_users(self, logins: frozenset[str]) -> list[int]:
         unknown: list[str] = []
@@ -410,10 +386,6 @@ class GitLabClient(RestClient):
             except ShapeError as exc:
                 raise MalformedAnswerError(f"{what}: {exc}") from None
         return None
-
-    def _list_all(self, path: str, params: Mapping[str, Any], what: str) -> Iterator[Any]:
-        for _, items in self.pages(path, params, what=what):
-            yield from items
 
 
 def _folded(logins: Iterable[str]) -> frozenset[str]:
