@@ -43,7 +43,7 @@ from integrations.providers.base import (
     set_delta,
     validate_config,
 )
-from integrations.providers.core import RestClient
+from integrations.providers.core import NameCache, RestClient
 from integrations.providers.http import format_timestamp, parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -140,8 +140,10 @@ class RedmineClient(RestClient):
         self._labels_field_id: int | None = None  # None: the project lacks the field
         self._label_values: frozenset[str] | None = None  # None: not readable with this key
         self._statuses: dict[str, tuple[int, bool]] | None = None  # name → (id, is_closed)
-        self._versions: dict[str, int] | None = None
-        self._members: dict[str, int] | None = None  # assignable login → user id
+        # Target versions and assignable members by name: loaded on first use, reloaded once
+        # on a miss (the shared core's NameCache).
+        self._versions: NameCache[int] = NameCache(self._load_versions)
+        self._members: NameCache[int] = NameCache(self._load_members)  # login → user id
         self._logins: dict[int, str] = {}  # user id → login
         self._newest_update: datetime | None = None
 
@@ -281,25 +283,22 @@ class RedmineClient(RestClient):
         items = data.get("versions") if isinstance(data, Mapping) else None
         if not isinstance(items, list):
             raise MalformedAnswerError(f"{what}: unexpected answer: no versions")
-        self._versions = {
+        return {
             str(v["name"]): int(v["id"])
             for v in items
             if isinstance(v, Mapping) and is_int(v.get("id")) and v.get("name")
         }
-        return self._versions
 
     def _version_id(self, name: str | None) -> int | None:
         if name is None:
             return None
-        if self._versions is None or name not in self._versions:
-            self._load_versions()
-        assert self._versions is not None
-        if name not in self._versions:
+        found, missing = self._versions.resolve([name])
+        if missing:
             raise ValidationFailedError(
                 self._what("set target version") + f": version {name!r} does not exist",
                 field="milestone",
             )
-        return self._versions[name]
+        return found[name]
 
     def _login(self, user_id: int, fallback: str) -> str:
         """A user's login (the issue JSON names users by id and display name only)."""
@@ -340,7 +339,6 @@ class RedmineClient(RestClient):
             total = data.get("total_count")
             if not rows or not is_int(total) or offset >= total:
                 break
-        self._members = members
         return members
 
     def _assignee_id(self, logins: frozenset[str]) -> int | None:
@@ -352,15 +350,13 @@ class RedmineClient(RestClient):
         if not logins:
             return None
         (login,) = logins
-        if self._members is None or login not in self._members:
-            self._load_members()
-        assert self._members is not None
-        if login not in self._members:
+        found, missing = self._members.resolve([login])
+        if missing:
             raise ValidationFailedError(
                 self._what("assign") + f": {login!r} is no assignable member of the project",
                 field="assignees",
             )
-        return self._members[login]
+        return found[login]
 
     def _labels_value(self, labels: frozenset[str]) -> list[dict[str, Any]]:
         """The `custom_fields` entry that writes `labels` (sorted: a stable request)."""
