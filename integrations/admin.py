@@ -27,8 +27,8 @@ from django.views.decorators.http import require_GET, require_POST
 from integrations.crypto import mask
 from integrations.models import Connection, WebhookDelivery
 from integrations.providers import PROVIDER_CHOICES, is_supported
-from integrations.providers.base import ConfigOption, validate_config
-from integrations.providers.registry import config_options
+from integrations.providers.base import Capabilities, ConfigOption, validate_config
+from integrations.providers.registry import capabilities, config_options
 from integrations.services import connection_sync_request, connection_test, delivery_reprocess
 
 # A tracker without webhooks (Redmine): no URL to paste, no webhook health to show.
@@ -112,6 +112,23 @@ class ConnectionForm(forms.ModelForm):
             self.add_error(None, f"Provider options: {exc}")
 
 
+def describe_capabilities(caps: Capabilities) -> str:
+    """One line for people: what the tracker holds and how it is kept in step."""
+    parts = [
+        "webhooks" if caps.webhooks else "polling only",
+        "deletions seen in webhooks"
+        if caps.deletion_in_webhooks
+        else "deletions found by the full pass",
+        f"at most {caps.max_assignees} assignee(s)"
+        if caps.max_assignees is not None
+        else "any number of assignees",
+        "milestones" if caps.milestones else "no milestones",
+        "labels must exist" if caps.labels_predefined else "labels created on use",
+        "label/assignee add-remove writes" if caps.set_delta_writes else "whole-set writes",
+    ]
+    return ", ".join(parts)
+
+
 def supported_provider_choices() -> list[tuple[str, str]]:
     return [(key, label) for key, label in PROVIDER_CHOICES if is_supported(key)]
 
@@ -158,6 +175,7 @@ class ConnectionAdmin(admin.ModelAdmin):
     search_fields = ("name", "repository", "base_url")
     readonly_fields = (
         "webhook_url_display",
+        "capabilities_display",
         "token_display",
         "secret_display",
         "webhook_health",
@@ -187,7 +205,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Sync status", {"fields": ("sync_progress", "webhook_health")}),
+        ("Sync status", {"fields": ("sync_progress", "webhook_health", "capabilities_display")}),
         (
             "Sync behaviour",
             {
@@ -238,6 +256,12 @@ class ConnectionAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     # --- read-only displays ---------------------------------------------------------------
+
+    @admin.display(description="What this tracker can hold")
+    def capabilities_display(self, obj: Connection) -> str:
+        if not obj.provider or not is_supported(obj.provider):
+            return "no client for this provider"
+        return describe_capabilities(capabilities(obj.provider))
 
     @admin.display(description="Webhook URL (paste into the tracker)")
     def webhook_url_display(self, obj: Connection) -> str:

@@ -6,14 +6,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from integrations.providers.base import (
-    FIELDS,
-    SET_FIELDS,
-    UNSET,
-    IssueFields,
-    IssueState,
-    RemoteIssue,
-)
+from integrations.providers.base import UNSET, IssueFields, IssueState, RemoteIssue
+
+FIELDS: tuple[str, ...] = ("title", "body", "state", "labels", "assignees", "milestone")
+SET_FIELDS = frozenset({"labels", "assignees"})
 
 # The mirror's columns (issues.models.Issue). Trackers allow shorter titles (GitHub 256, Gitea
 # and GitLab 255) — but Trello allows 16,384, and a forged payload anything.

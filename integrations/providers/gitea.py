@@ -416,26 +416,16 @@ class GiteaClient(RestClient):
             )
         if not add:
             return None
-        got = self._post_labels(index, self._resolve_labels(add))
+        got = self._send_labels("POST", index, self._resolve_labels(add))
         if not add <= got:
             # Stale cached ids are dropped by Gitea without an error; re-list once.
             self._labels.forget()
-            got = self._post_labels(index, self._resolve_labels(add))
+            got = self._send_labels("POST", index, self._resolve_labels(add))
             if not add <= got:
                 raise ValidationFailedError(
                     f"{what}: Gitea did not add {sorted(add - got)}", field="labels"
                 )
         return dataclasses.replace(current, labels=got)
-
-    def _post_labels(self, index: str, ids: list[int]) -> frozenset[str]:
-        what = self._what(f"add labels to #{index}")
-        response = self.transport.request(
-            "POST", f"{self._repo_path}/issues/{index}/labels", what=what, json={"labels": ids}
-        )
-        try:
-            return _label_names(self._json(response, what), "labels")
-        except ShapeError as exc:
-            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
     def _patch_body(self, current: RemoteIssue, fields: IssueFields) -> dict[str, Any]:
         patch: dict[str, Any] = {}
@@ -456,11 +446,11 @@ class GiteaClient(RestClient):
         return patch
 
     def _replace_labels(self, index: str, names: frozenset[str]) -> frozenset[str]:
-        got = self._put_labels(index, self._resolve_labels(names))
+        got = self._send_labels("PUT", index, self._resolve_labels(names))
         if got != names:
             # Stale cached ids are dropped by Gitea without an error; re-list once.
             self._labels.forget()
-            got = self._put_labels(index, self._resolve_labels(names))
+            got = self._send_labels("PUT", index, self._resolve_labels(names))
             if got != names:
                 raise PermanentError(
                     self._what(f"set labels of #{index}")
@@ -468,15 +458,15 @@ class GiteaClient(RestClient):
                 )
         return got
 
-    def _put_labels(self, index: str, ids: list[int]) -> frozenset[str]:
-        what = self._what(f"set labels of #{index}")
+    def _send_labels(self, method: str, index: str, ids: list[int]) -> frozenset[str]:
+        """POST (add) or PUT (replace) label ids; Gitea answers the issue's labels."""
+        what = self._what(f"{'add' if method == 'POST' else 'set'} labels of #{index}")
         response = self.transport.request(
-            "PUT", f"{self._repo_path}/issues/{index}/labels", what=what, json={"labels": ids}
+            method, f"{self._repo_path}/issues/{index}/labels", what=what, json={"labels": ids}
         )
-        try:
-            return _label_names(self._json(response, what), "labels")
-        except ShapeError as exc:
-            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
+        return self.parse_answer(
+            lambda data: _label_names(data, "labels"), self._json(response, what), what=what
+        )
 
     # --- label and milestone lookups -------------------------------------------------------
 

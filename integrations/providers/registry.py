@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from integrations import providers
-from integrations.providers.base import Capabilities, ConfigOption, ProviderClient, ProviderError
+from integrations.providers.base import (
+    Capabilities,
+    ConfigOption,
+    ProviderClient,
+    ProviderError,
+    WebhookVerifier,
+)
 from integrations.ratelimit import ConnectionGate
 
 if TYPE_CHECKING:
@@ -22,6 +28,11 @@ if TYPE_CHECKING:
 def capabilities(provider: str) -> Capabilities:
     """What `provider`'s tracker can hold; UnknownProviderError without a client."""
     return providers.client_class(provider).capabilities
+
+
+def verifier(provider: str) -> WebhookVerifier:
+    """`provider`'s webhook verifier and parser; UnknownProviderError without one."""
+    return providers.webhooks(provider)
 
 
 def config_options(provider: str) -> tuple[ConfigOption, ...]:

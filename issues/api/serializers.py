@@ -337,11 +337,12 @@ class ConnectionSerializer(serializers.ModelSerializer):
         return "webhooks" if connection.receives_webhooks else "polling"
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = self._validate_provider_options(attrs)
         initial = getattr(self, "initial_data", {})
         unknown = sorted(set(initial) - set(self.fields)) if isinstance(initial, Mapping) else []
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return self._validate_provider_options(attrs)
+        return attrs
 
     def _validate_provider_options(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Only a provider with a client can sync; its options are checked against its

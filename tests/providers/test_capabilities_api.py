@@ -158,4 +158,10 @@ def test_the_admin_offers_only_providers_with_a_client_and_shows_their_options(m
         "/admin/integrations/connection/add/", {**form, "config__github__email": "a@b.c"}
     )
     assert saved.status_code == 302, saved.content.decode()[:2000]
-    assert Connection.objects.get(name="gh").config_json == {"email": "a@b.c"}
+    connection = Connection.objects.get(name="gh")
+    assert connection.config_json == {"email": "a@b.c"}
+    change = client.get(f"/admin/integrations/connection/{connection.pk}/change/")
+    page = change.content.decode()
+    # The capabilities, read from the provider's client, not from `if provider == …`.
+    assert "at most 10 assignee(s)" in page and "labels created on use" in page
+    assert 'value="a@b.c"' in page
