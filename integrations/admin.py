@@ -34,6 +34,12 @@ from integrations.services import connection_sync_request, connection_test, deli
 # Where the stored token goes: changing any of these needs the token again (SPEC §6).
 TOKEN_BOUND_FIELDS = ("base_url", "provider", "repository")
 
+# A tracker without webhooks (Redmine): no URL to paste, no webhook health to show.
+_POLLED_ONLY = (
+    "None: {provider} has no webhooks. This connection is polled (every poll interval) "
+    "and deletions are found by the full sync."
+)
+
 
 class ConnectionForm(forms.ModelForm):
     """Secrets are write-only: blank keeps the stored value, and the stored value never renders."""
@@ -289,6 +295,8 @@ class ConnectionAdmin(admin.ModelAdmin):
     def webhook_url_display(self, obj: Connection) -> str:
         if not obj.pk:
             return "available after saving"
+        if not obj.receives_webhooks:
+            return _POLLED_ONLY.format(provider=obj.get_provider_display())
         warning = ""
         if obj.base_url.startswith("http://"):
             warning = " (the tracker is reached over plain http: tokens travel unencrypted)"
@@ -306,6 +314,8 @@ class ConnectionAdmin(admin.ModelAdmin):
     def webhook_health(self, obj: Connection) -> str:
         if not obj.pk:
             return "—"
+        if not obj.receives_webhooks:
+            return _POLLED_ONLY.format(provider=obj.get_provider_display())
         if not obj.webhook_secret:
             return "No webhook secret: webhooks are refused and changes arrive by polling only."
         if not obj.webhook_healthy:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from integrations import providers
 from integrations.crypto import EncryptedTextField
 from integrations.providers import PROVIDER_CHOICES
 
@@ -112,7 +113,17 @@ class Connection(models.Model):
         return f"{self.name} ({self.get_provider_display()} {self.repository})"
 
     @property
+    def receives_webhooks(self) -> bool:
+        """False for a tracker without webhooks (Redmine): its connection is polled only."""
+        if not providers.is_supported(self.provider):
+            return True
+        return providers.client_class(self.provider).capabilities.webhooks
+
+    @property
     def webhook_url(self) -> str:
+        """Where the tracker posts its webhooks; "" for a tracker that has none."""
+        if not self.receives_webhooks:
+            return ""
         path = reverse(
             "webhook-connection", kwargs={"provider": self.provider, "connection_id": self.pk}
         )

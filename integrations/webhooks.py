@@ -125,6 +125,8 @@ def _event_header(request: HttpRequest) -> str | None:
 def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> HttpResponse:
     if not providers.is_supported(provider):
         return _error(404, f"unknown provider {provider!r}")
+    if not providers.client_class(provider).capabilities.webhooks:
+        return _error(404, f"{provider} has no webhooks: its connections are polled")
     if request.method == "HEAD":
         return HttpResponse(status=200)  # Trello checks the callback with a HEAD
     verifier: WebhookVerifier = providers.webhooks(provider)

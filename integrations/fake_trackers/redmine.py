@@ -10,7 +10,8 @@ Built from what a real Redmine 5.0.4 (Debian 12, thin) answered — `../shared/R
   `sort=updated_on,id`; `limit` capped at 100 (25 by default) with `total_count`/`offset`/`limit`;
 - `POST /issues.json` → 201 with the issue and a `Location`; a given status is ignored;
 - `PUT /issues/N.json` → 204 with no body, and it bumps `updated_on` even when nothing changes;
-  an unknown `status_id` is silently ignored; a body without the `issue` wrapper changes nothing;
+  an unknown or workflow-forbidden (`forbidden_status_ids`) `status_id` is silently ignored;
+  a body without the `issue` wrapper changes nothing;
 - `DELETE` → 204, then 404 (no tombstone); an assignee who is no project member → 422
   "Assignee is invalid"; a label the custom field does not define → 422
   "Labels is not included in the list"; validation errors come as `{"errors": [...]}`;
@@ -105,6 +106,8 @@ class FakeRedmine(FakeTracker):
             {"id": sid, "name": name, "is_closed": closed} for sid, name, closed in DEFAULT_STATUSES
         ]
         self.status_of: dict[int, int] = {}  # issue id → status id
+        # Statuses the API user's role may not set (Redmine's workflow): silently ignored.
+        self.forbidden_status_ids: set[int] = set()
         self.updated_precise: dict[int, datetime] = {}  # issue id → updated_on to the µs
         self.closed_on: dict[int, datetime] = {}
         self.journals: dict[int, list[Journal]] = {}
@@ -413,6 +416,7 @@ class FakeRedmine(FakeTracker):
             route("GET", r"/issue_statuses\.json", self._list_statuses),
             route("GET", r"/custom_fields\.json", self._list_custom_fields),
             route("GET", r"/users/current\.json", self._current_user),
+            route("GET", r"/users/(?P<user_id>\d+)\.json", self._get_user),
             route("GET", r"/projects/(?P<project>[^/]+)\.json", self._get_project),
             route("GET", r"/projects/(?P<project>[^/]+)/versions\.json", self._list_versions),
             route("GET", r"/projects/(?P<project>[^/]+)/memberships\.json", self._list_memberships),
@@ -606,7 +610,11 @@ class FakeRedmine(FakeTracker):
                 setattr(issue, key, value)
             wanted = form.get("status_id")
             # An unknown (or workflow-forbidden) status is silently ignored.
-            if wanted is not None and any(str(s["id"]) == str(wanted) for s in self.statuses):
+            if (
+                wanted is not None
+                and any(str(s["id"]) == str(wanted) for s in self.statuses)
+                and _int_or(str(wanted), -1) not in self.forbidden_status_ids
+            ):
                 self.status_of[issue.number] = int(wanted)
                 closed = self.status(int(wanted))["is_closed"]
                 issue.state = "closed" if closed else "open"
@@ -627,6 +635,8 @@ class FakeRedmine(FakeTracker):
         return Response(HTTPStatus.OK, {"issue_statuses": [dict(s) for s in self.statuses]})
 
     def _list_custom_fields(self, record: RecordedRequest, data: Any) -> Response:
+        if self.api_user != "admin":
+            return Response(HTTPStatus.FORBIDDEN)  # an administrator's route
         with self.lock:
             values = [{"value": v, "label": v} for v in self.known_labels]
         field = {
@@ -664,6 +674,18 @@ class FakeRedmine(FakeTracker):
                 }
             },
         )
+
+    def _get_user(self, record: RecordedRequest, data: Any, user_id: str) -> Response:
+        """A user as an administrator sees it (the login is shown to admins and the user)."""
+        login = self._login_of(int(user_id))
+        if login is None:
+            return Response(HTTPStatus.NOT_FOUND)
+        user: dict[str, Any] = {"id": int(user_id)}
+        if self.api_user in ("admin", login):
+            user["login"] = login
+        first, last = self.render_user_ref(login)["name"].split(" ", 1)
+        user.update({"firstname": first, "lastname": last, "status": 1})
+        return Response(HTTPStatus.OK, {"user": user})
 
     def _get_project(self, record: RecordedRequest, data: Any, project: str) -> Response:
         if not self._is_project(project):

@@ -24,6 +24,8 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
         "OpenProjectClient",
         "OpenProjectWebhooks",
     ),
+    # Redmine has no webhooks (Capabilities.webhooks is False): no verifier, polled only.
+    "redmine": ("integrations.providers.redmine", "RedmineClient", ""),
 }
 
 # Every provider the product names (SPEC §3); those not in _REGISTRY have no client yet.
@@ -34,6 +36,7 @@ PROVIDER_CHOICES: list[tuple[str, str]] = [
     ("jira", "Jira Cloud"),
     ("trello", "Trello"),
     ("openproject", "OpenProject"),
+    ("redmine", "Redmine"),
 ]
 
 
@@ -60,5 +63,7 @@ def webhooks(provider: str) -> WebhookVerifier:
         module, _, verifier = _REGISTRY[provider]
     except KeyError:
         raise UnknownProviderError(provider) from None
+    if not verifier:  # a tracker without webhooks (Redmine): polled only
+        raise UnknownProviderError(f"{provider} has no webhooks")
     instance: WebhookVerifier = getattr(importlib.import_module(module), verifier)()
     return instance

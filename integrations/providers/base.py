@@ -479,6 +479,13 @@ class ProviderClient(abc.ABC):
                     return issue
         return None
 
+    def refused_value(self, field: str, value: Any) -> str | None:
+        """Why the tracker cannot hold `value` in `field` (a predefined value it lacks: a
+        Redmine label value, version or non-member), or None. The API asks before queueing a
+        write, so a value the tracker would refuse is a 400, not a failed push. Default: no
+        lookup (trackers that create labels on use, or whose limits the capabilities say)."""
+        return None
+
     @abc.abstractmethod
     def check_access(self) -> None:
         """Read the repository; raise a ProviderError that says precisely what is wrong."""

@@ -99,7 +99,7 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     raw = headers.get("Retry-After")
     if raw:
         raw = raw.strip()
-        if raw.isdigit():
+        if raw.isascii() and raw.isdigit():  # `"²".isdigit()` is True
             return float(raw)
         try:
             when = email.utils.parsedate_to_datetime(raw)

@@ -289,7 +289,13 @@ class ConnectionSerializer(serializers.ModelSerializer):
         min_value=60, max_value=365 * 86_400, required=False
     )
     webhook_url = serializers.CharField(
-        read_only=True, help_text="Paste this into the tracker's webhook settings."
+        read_only=True,
+        help_text="Paste this into the tracker's webhook settings; empty for a tracker "
+        "without webhooks (`sync_mode` polling).",
+    )
+    sync_mode = serializers.SerializerMethodField(
+        help_text="`webhooks` (plus polls), or `polling` for a tracker without webhooks "
+        "(Redmine): changes arrive by polls, deletions by the full sync."
     )
     has_api_token = serializers.SerializerMethodField()
     has_webhook_secret = serializers.SerializerMethodField()
@@ -321,6 +327,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "enabled",
             "config_json",
             "webhook_url",
+            "sync_mode",
             "webhook_healthy",
             "last_polled_at",
             "last_webhook_at",
@@ -346,6 +353,10 @@ class ConnectionSerializer(serializers.ModelSerializer):
                 "refused (and TRACKER_DENY_NETWORKS)."
             ) from None
         return value
+
+    @extend_schema_field(serializers.ChoiceField(choices=["webhooks", "polling"]))
+    def get_sync_mode(self, connection: Connection) -> str:
+        return "webhooks" if connection.receives_webhooks else "polling"
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = self._validate_provider_options(attrs)

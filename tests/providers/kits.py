@@ -16,6 +16,7 @@ from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.fake_trackers.jira import FakeJira
 from integrations.fake_trackers.openproject import FakeOpenProject
+from integrations.fake_trackers.redmine import FakeRedmine
 from integrations.fake_trackers.trello import FakeTrello
 from integrations.providers import client_class
 from integrations.providers.base import ProviderClient, split_marker
@@ -154,5 +155,13 @@ KITS = [
         closed_status="Closed",
         # The event is the body's `action`; no header names it.
         sign=lambda body, event, secret: {"X-OP-Signature": openproject_signature(secret, body)},
+    ),
+    Kit(
+        "redmine",
+        FakeRedmine,
+        lambda f: f.url,
+        "PUT",
+        open_statuses=("New",),
+        closed_status="Closed",
     ),
 ]
