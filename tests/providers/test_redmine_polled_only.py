@@ -42,7 +42,7 @@ def test_the_webhook_intake_has_no_route_for_redmine(client: Client):
 def test_the_api_says_a_redmine_connection_is_polled_instead_of_giving_a_webhook_url():
     connection = redmine_connection()
     staff = get_user_model().objects.create_user("ops", is_staff=True)
-    _, key = api_token_create(user=staff)
+    _, key = api_token_create(user=staff, connection_ids=[connection.pk])
 
     shown = client_with(key).get(f"/api/v1/sync/configs/{connection.pk}/").json()
 

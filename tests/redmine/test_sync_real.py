@@ -107,7 +107,9 @@ def redmine(
         repository=project.identifier,
         api_token=project.api_key,
     )
-    _, key = api_token_create(user=django_user_model.objects.create_user("agent"))
+    _, key = api_token_create(
+        user=django_user_model.objects.create_user("agent"), all_connections=True
+    )
     try:
         yield Redmine(project, connection, client_with(key))
     finally:
