@@ -309,11 +309,14 @@ def apply_remote_issue(
     trigger: str,
     correlation_id: str = "",
     acknowledged: Mapping[str, int] | None = None,
+    fetched_at: datetime | None = None,
 ) -> ApplyResult:
     """Apply the tracker's full state of one issue to the mirror (one transaction).
 
     `acknowledged` is set when `remote` is the tracker's answer to our own push: field →
     the local version counter that push carried. Those fields become the new base.
+    `fetched_at` is when the read or listing that returned `remote` was sent (our clock):
+    only an answer asked for after a tombstone was written can lift it.
     """
     snapshot = remote_snapshot(remote)
     with transaction.atomic():
@@ -336,11 +339,12 @@ def apply_remote_issue(
             tombstone = RemoteTombstone.objects.filter(
                 connection=connection, external_id=remote.external_id
             )
-            if tombstone.exists():
-                if trigger == Trigger.WEBHOOK:
-                    # A delivery older than the deletion, processed after it.
+            deleted_at = tombstone.values_list("deleted_at", flat=True).first()
+            if deleted_at is not None:
+                if trigger == Trigger.WEBHOOK or fetched_at is None or fetched_at <= deleted_at:
+                    # A delivery, or a listing answered before the deletion was processed.
                     return ApplyResult("stale")
-                tombstone.delete()  # a listing or a read: the tracker has it (again)
+                tombstone.delete()  # asked after the deletion: the tracker has it (again)
             if not connection.allows_inbound and acknowledged is None:
                 return ApplyResult("filtered")
             if not passes_filters(connection, snapshot):

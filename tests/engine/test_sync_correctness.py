@@ -260,6 +260,7 @@ def test_14_a_sync_run_inside_the_pause_does_not_call_the_tracker_nor_clear_it(t
     assert h.connection.rate_limited_until == until
 
 
+@pytest.mark.django_db(transaction=True)
 def test_14_a_successful_run_does_not_reset_a_pause_set_meanwhile(tracker_harness):
     h = tracker_harness("github")
     h.fake.seed_issue(title="one")
@@ -267,7 +268,10 @@ def test_14_a_successful_run_does_not_reset_a_pause_set_meanwhile(tracker_harnes
 
     def rate_limited_by_a_push() -> None:
         # A push of another worker got 429 while this run was listing.
-        Connection.objects.filter(pk=h.connection.pk).update(rate_limited_until=until)
+        try:
+            Connection.objects.filter(pk=h.connection.pk).update(rate_limited_until=until)
+        finally:
+            db_connection.close()
 
     h.fake.inject(Fault(status=0, method="GET", before=rate_limited_by_a_push))
     run = h.poll(full=True)
@@ -332,3 +336,16 @@ def test_15_connections_created_in_parallel_through_the_api_never_500() -> None:
 
 def _unused() -> Any:  # keep imports used by later tests
     return (SyncRun, claim_issue_batch)
+
+
+# --- issue 13: a client that cannot be built ----------------------------------------------------
+
+
+def test_a_sync_run_whose_client_cannot_be_built_fails_and_releases_the_lock(tracker_harness):
+    h = tracker_harness("gitea")
+    Connection.objects.filter(pk=h.connection.pk).update(provider="nonesuch")
+    run = sync_connection(connection_id=h.connection.pk, full=True)
+    assert run.success is False and "nonesuch" in run.error
+    assert run.finished_at is not None
+    h.connection.refresh_from_db()
+    assert h.connection.sync_lock_until is None
