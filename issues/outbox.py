@@ -377,43 +377,45 @@ def backoff(attempts: int) -> timedelta:
 def _record_failure(
     *, issue: Issue, rows: list[OutboxEntry], error: ProviderError, report: DrainReport
 ) -> None:
-    attempts = max(r.attempts for r in rows)
-    permanent = error.permanent or attempts >= MAX_ATTEMPTS
+    """Each row spends its own retry budget: a fresh edit coalesced with a row on its last
+    attempt is not failed with it."""
     now = timezone.now()
     message = str(error)[:2000]
+    exhausted = [r for r in rows if error.permanent or r.attempts >= MAX_ATTEMPTS]
+    retrying = [r for r in rows if r not in exhausted]
     retry_at = None
     with transaction.atomic():
-        ids = [r.id for r in rows]
-        if permanent:
+        if exhausted:
             report.failed += 1
-            OutboxEntry.objects.filter(id__in=ids).update(
+            OutboxEntry.objects.filter(id__in=[r.id for r in exhausted]).update(
                 status=OutboxStatus.FAILED, claimed_until=None, last_error=message
             )
             Issue.objects.filter(pk=issue.pk).update(
                 sync_status=SyncStatus.ERROR, sync_error=message
             )
-        else:
+        if retrying:
             report.retried += 1
-            delay = backoff(attempts)
+        for row in retrying:
+            delay = backoff(row.attempts)
             if isinstance(error, RateLimitedError):
                 delay = max(delay, timedelta(seconds=error.retry_after))
-            retry_at = now + delay
-            if isinstance(error, RateLimitedError):
-                # The whole connection waits, not just this issue: its other rows would each
-                # spend a refused request too.
-                Connection.objects.filter(pk=issue.connection_id).filter(
-                    Q(rate_limited_until__isnull=True) | Q(rate_limited_until__lt=retry_at)
-                ).update(rate_limited_until=retry_at)
-            OutboxEntry.objects.filter(id__in=ids).update(
+            retry_at = max(retry_at or now, now + delay)
+            OutboxEntry.objects.filter(id=row.id).update(
                 status=OutboxStatus.PENDING,
                 claimed_until=None,
                 last_error=message,
-                next_attempt_at=retry_at,
+                next_attempt_at=now + delay,
             )
+        if isinstance(error, RateLimitedError) and retry_at is not None:
+            # The whole connection waits, not just this issue: its other rows would each
+            # spend a refused request too.
+            Connection.objects.filter(pk=issue.connection_id).filter(
+                Q(rate_limited_until__isnull=True) | Q(rate_limited_until__lt=retry_at)
+            ).update(rate_limited_until=retry_at)
     logger.warning(
         "push_failed",
-        permanent=permanent,
-        attempt=attempts,
+        permanent=bool(exhausted) and not retrying,
+        attempts=sorted(r.attempts for r in rows),
         retry_at=retry_at.isoformat() if retry_at else None,
         error=message,
     )
