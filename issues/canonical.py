@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from integrations.providers.base import UNSET, IssueFields, IssueState, RemoteIssue
@@ -107,3 +107,13 @@ def to_issue_fields(values: Mapping[str, Any]) -> IssueFields:
         assignees=as_set("assignees"),
         milestone=values.get("milestone", UNSET),
     )
+
+
+def same_on_tracker(provider: str) -> Callable[[str, Any, Any], bool]:
+    """`same(field, a, b)`: whether two values of a field are one value on this tracker
+    (its canonical comparison keys are equal — label case on GitHub, CRLF vs LF, ...)."""
+
+    def same(field: str, a: Any, b: Any) -> bool:
+        return normalise_value(field, a) == normalise_value(field, b)
+
+    return same

@@ -356,10 +356,18 @@ def merge_issue(
     remote_updated_at: datetime | None = None,
     local_versions: Mapping[str, VersionVector] | None = None,
     remote_versions: Mapping[str, VersionVector] | None = None,
+    local_field_updated_at: Mapping[str, datetime] | None = None,
 ) -> MergeResult:
-    """Merge one issue field by field; see the module docstring for the rules."""
+    """Merge one issue field by field; see the module docstring for the rules.
+
+    `local_field_updated_at` (field → when it was last edited locally) is what
+    ``last_writer_wins`` compares for a contested field; a field missing from it falls back
+    to `local_updated_at`.
+    """
     policy = Policy(policy)
     _check_timestamps(local_updated_at, remote_updated_at)
+    for edited in (local_field_updated_at or {}).values():
+        _check_timestamps(edited, remote_updated_at)
     b = None if base is None else normalise_snapshot(base, name="base")
     loc = normalise_snapshot(local, name="local")
     rem = normalise_snapshot(remote, name="remote")
@@ -390,7 +398,8 @@ def merge_issue(
             new_base[name] = rv if b is None else b[name]
             continue
         else:
-            winner = _policy_winner(policy, local_updated_at, remote_updated_at)
+            local_time = (local_field_updated_at or {}).get(name, local_updated_at)
+            winner = _policy_winner(policy, local_time, remote_updated_at)
             value = lv if winner is Side.LOCAL else rv
             resolutions.append(Resolution(name, winner, f"policy:{policy.value}"))
         merged[name] = value

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import socket
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -28,13 +29,7 @@ from integrations.providers.base import (
 )
 from issues.canonical import FIELDS, changed_fields, normalise, remote_snapshot, to_issue_fields
 from issues.clients import client_for
-from issues.engine import (
-    Versions,
-    _log,
-    apply_remote_deletion,
-    apply_remote_issue,
-    refresh_sync_status,
-)
+from issues.engine import Versions, log_change, refresh_sync_status
 from issues.models import (
     Action,
     Direction,
@@ -45,6 +40,7 @@ from issues.models import (
     SyncStatus,
     Trigger,
 )
+from issues.services.sync import remote_deletion_apply, remote_issue_apply
 from syndarix_sync.logs import correlation, get_logger, new_correlation_id
 from syndarix_sync.metrics import OUTBOX_PUSHES, SYNC_OPERATIONS
 
@@ -235,19 +231,24 @@ def _push_update(
     is merged (and becomes a conflict if it clashes) instead of being overwritten, and a
     retry after a worker died mid-push finds its own earlier write and does not repeat it.
     """
+    read_at = timezone.now()
     try:
         fresh = client.get_issue(issue.external_number)
     except NotFoundError:
         _settle(row_ids, status=OutboxStatus.DONE, error="issue deleted in the tracker")
-        apply_remote_deletion(
+        remote_deletion_apply(
             connection=connection,
             external_id=str(issue.external_id),
             trigger=Trigger.POLL,
             correlation_id=correlation_id,
         )
         return
-    apply_remote_issue(
-        connection=connection, remote=fresh, trigger=Trigger.POLL, correlation_id=correlation_id
+    remote_issue_apply(
+        connection=connection,
+        remote=fresh,
+        trigger=Trigger.POLL,
+        correlation_id=correlation_id,
+        fetched_at=read_at,
     )
     issue.refresh_from_db()
     open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field", flat=True))
@@ -260,8 +261,7 @@ def _push_update(
         with transaction.atomic():
             refresh_sync_status(Issue.objects.select_for_update().get(pk=issue.pk))
         return
-    versions = Versions(issue.versions)
-    counters = {f: versions.local_counter(f) for f in to_write}
+    counters = _record_receipt(issue.pk, to_write)
     answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
     logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1
@@ -274,6 +274,19 @@ def _push_update(
         correlation_id=correlation_id,
         written=to_write,
     )
+
+
+def _record_receipt(issue_id: int, values: dict[str, Any]) -> dict[str, int]:
+    """Persist what we are about to write (values and local counters) BEFORE the call: its
+    echo may be processed before its answer, and its answer may be lost — either way the
+    tracker's state showing these values is then recognised as ours."""
+    with transaction.atomic():
+        locked = Issue.objects.select_for_update().get(pk=issue_id)
+        versions = Versions(locked.versions)
+        counters = versions.record_write(values)
+        locked.versions = versions.as_json()
+        locked.save(update_fields=["versions", "updated_at"])
+    return counters
 
 
 def _push_create(
@@ -347,7 +360,7 @@ def _record_answer(
                 update_fields=["external_id", "external_number", "remote_url", "base", "updated_at"]
             )
         _settle(row_ids, status=OutboxStatus.DONE)
-        _log(
+        log_change(
             issue=locked,
             connection=connection,
             direction=Direction.OUTBOUND,
@@ -360,12 +373,13 @@ def _record_answer(
             },
             correlation_id=correlation_id,
         )
-        apply_remote_issue(
+        remote_issue_apply(
             connection=connection,
             remote=answer,
             trigger=Trigger.API,
             correlation_id=correlation_id,
             acknowledged=acknowledged,
+            fetched_at=timezone.now(),
         )
 
 

@@ -25,12 +25,7 @@ from integrations.providers.base import (
 )
 from issues.canonical import remote_snapshot
 from issues.clients import client_for
-from issues.engine import (
-    Versions,
-    apply_remote_deletion,
-    apply_remote_issue,
-    passes_filters,
-)
+from issues.engine import Versions, passes_filters
 from issues.models import (
     Action,
     Direction,
@@ -42,6 +37,7 @@ from issues.models import (
     SyncStatus,
     Trigger,
 )
+from issues.services.sync import remote_deletion_apply, remote_issue_apply
 from syndarix_sync.logs import correlation, get_logger
 from syndarix_sync.metrics import SYNC_DURATION, SYNC_OPERATIONS
 
@@ -226,7 +222,7 @@ def _apply_listed(
     *,
     listed_at: datetime,
 ) -> None:
-    result = apply_remote_issue(
+    result = remote_issue_apply(
         connection=connection, remote=remote, trigger=trigger, fetched_at=listed_at
     )
     _tally(counts, result.outcome, result.conflicts)
@@ -327,14 +323,14 @@ def _full(
 def _confirm_absence(
     connection: Connection, client: ProviderClient, row: dict[str, Any], counts: RunCounts
 ) -> None:
-    """"Not listed" is not "deleted": a listing paged by number over a list sorted by
+    """ "Not listed" is not "deleted": a listing paged by number over a list sorted by
     `updated` skips an issue that an edit during the pass pushed across a page boundary.
     Only the tracker's 404/410 for the issue itself is a deletion."""
     read_at = timezone.now()
     try:
         remote = client.get_issue(str(row["external_number"]))
     except NotFoundError:
-        result = apply_remote_deletion(
+        result = remote_deletion_apply(
             connection=connection, external_id=str(row["external_id"]), trigger=Trigger.RECONCILE
         )
         if result.outcome in ("deleted", "kept"):

@@ -200,10 +200,9 @@ def test_10_same_second_edits_delivered_in_reverse_do_not_revert_the_mirror(
 def test_11_lww_compares_the_local_edit_time_of_the_contested_field(tracker_harness):
     h = tracker_harness("gitea")
     _set_policy(h, "last_writer_wins")
-    h.fake.seed_issue(title="base", body="b")
+    h.fake.seed_issue(title="base", body="b", updated_at=timezone.now() - timedelta(minutes=20))
     h.poll(full=True)
     h.take_hooks()
-    Issue.objects.filter(pk=_mirror(h, 1).pk).update()
     issue_update(issue=_mirror(h, 1), changes={"title": "local title"})
     # Make the local title edit clearly older than the tracker's edit.
     issue = _mirror(h, 1)
