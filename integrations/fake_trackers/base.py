@@ -17,9 +17,9 @@ import secrets
 import threading
 import time
 import uuid
-from email.utils import format_datetime
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self

@@ -141,7 +141,12 @@ def test_7_a_listing_fetched_before_the_deletion_does_not_lift_the_tombstone(tra
             db_connection.close()
 
     h.fake.inject(
-        Fault(status=0, method="GET", path_contains="/issues", after=delete_while_the_listing_is_on_the_wire)
+        Fault(
+            status=0,
+            method="GET",
+            path_contains="/issues",
+            after=delete_while_the_listing_is_on_the_wire,
+        )
     )
     h.poll(full=True)
     titles = set(Issue.objects.filter(connection=h.connection).values_list("title", flat=True))
@@ -156,9 +161,7 @@ def test_7_a_listing_fetched_before_the_deletion_does_not_lift_the_tombstone(tra
 
 
 @pytest.mark.parametrize("provider", ["gitea", "github", "gitlab"])
-def test_8_a_tracker_clock_behind_ours_does_not_hide_edits_from_the_poll(
-    tracker_harness, provider
-):
+def test_8_a_tracker_clock_behind_ours_does_not_hide_edits_from_the_poll(tracker_harness, provider):
     h = tracker_harness(provider)
     h.fake.advance_clock(-120)  # the tracker's clock runs two minutes behind
     h.fake.seed_issue(title="one")
@@ -234,8 +237,7 @@ def test_13_a_fresh_edit_coalesced_with_an_old_row_keeps_its_own_budget(tracker_
     h.fake.inject(Fault(status=503, count=50))
     drain()
     rows = {
-        next(iter(r.changes)): r
-        for r in OutboxEntry.objects.filter(issue__connection=h.connection)
+        next(iter(r.changes)): r for r in OutboxEntry.objects.filter(issue__connection=h.connection)
     }
     assert rows["title"].status == OutboxStatus.FAILED
     assert rows["body"].status == OutboxStatus.PENDING  # one attempt spent of six
@@ -317,8 +319,7 @@ def test_15_connections_created_in_parallel_through_the_api_never_500() -> None:
 
     for _ in range(3):  # rounds: the race needs two transactions inside one window
         threads = [
-            threading.Thread(target=create, args=(len(statuses) + n,))
-            for n in range(threads_count)
+            threading.Thread(target=create, args=(len(statuses) + n,)) for n in range(threads_count)
         ]
         for thread in threads:
             thread.start()
