@@ -262,7 +262,22 @@ def _push_update(
             refresh_sync_status(Issue.objects.select_for_update().get(pk=issue.pk))
         return
     counters = _record_receipt(issue.pk, to_write)
-    answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
+    try:
+        answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
+    except ProviderError as exc:
+        refused = getattr(exc, "field", None)
+        if not exc.permanent or refused not in to_write:
+            raise
+        # The tracker refused one field (an unknown assignee): that field fails visibly on
+        # its own row; the rest of the push still lands.
+        _refuse_field(issue=issue, field=refused, value=to_write[refused], error=exc)
+        report.failed += 1
+        to_write = {f: v for f, v in to_write.items() if f != refused}
+        counters.pop(refused, None)
+        if not to_write:
+            _settle(row_ids, status=OutboxStatus.DONE, error=f"{refused} refused: split off")
+            return
+        answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
     logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1
     _record_answer(
@@ -274,6 +289,26 @@ def _push_update(
         correlation_id=correlation_id,
         written=to_write,
     )
+
+
+def _refuse_field(*, issue: Issue, field: str, value: Any, error: ProviderError) -> None:
+    """A failed row of its own for the refused field (visible, retryable in the admin); a
+    merge does not queue the same value again (see outbox_push_enqueue)."""
+    message = f"{field}: {error}"[:2000]
+    with transaction.atomic():
+        locked = Issue.objects.select_for_update().get(pk=issue.pk)
+        OutboxEntry.objects.create(
+            connection_id=locked.connection_id,
+            issue=locked,
+            operation=OutboxOperation.UPDATE,
+            changes={field: value},
+            status=OutboxStatus.FAILED,
+            attempts=1,
+            next_attempt_at=timezone.now(),
+            last_error=message,
+        )
+        Issue.objects.filter(pk=locked.pk).update(sync_status=SyncStatus.ERROR, sync_error=message)
+    logger.warning("push_field_refused", field=field, error=message)
 
 
 def _record_receipt(issue_id: int, values: dict[str, Any]) -> dict[str, int]:

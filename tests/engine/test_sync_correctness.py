@@ -224,6 +224,34 @@ def test_11_lww_compares_the_local_edit_time_of_the_contested_field(tracker_harn
     assert issue.body == "local body"
 
 
+# --- #12 a refused value does not poison the push -----------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["gitea", "github", "gitlab"])
+def test_12_a_refused_assignee_is_split_from_the_push_and_not_resent(tracker_harness, provider):
+    h = tracker_harness(provider)
+    h.fake.seed_issue(title="A", body="a")
+    h.poll(full=True)
+    h.take_hooks()
+    issue_update(issue=_mirror(h, 1), changes={"title": "L"})
+    issue_update(issue=_mirror(h, 1), changes={"assignees": ["nobody-here"]})
+    drain()
+    assert h.fake.issues[1].title == "L"  # the valid field landed
+    issue = _mirror(h, 1)
+    assert issue.sync_status == "error" and "assignees" in issue.sync_error
+    failed = OutboxEntry.objects.filter(issue=issue, status=OutboxStatus.FAILED)
+    assert [list(row.changes) for row in failed] == [["assignees"]]
+    # Later tracker edits do not each send the refused value again.
+    h.deliver_all()
+    writes = h.writes()
+    for n in range(3):
+        h.fake.edit_issue(1, body=f"remote {n}")
+        h.deliver_all()
+        drain()
+    assert h.writes() == writes
+    assert _mirror(h, 1).body == "remote 2"
+
+
 # --- #13 coalesced rows keep their own retry budget -------------------------------------------
 
 
