@@ -36,6 +36,9 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     status: int = 0
+    # Set by a `Fault(hold=...)`: the answer is sent only once this is set (waited for
+    # outside the tracker's lock, so other requests are served meanwhile).
+    hold: threading.Event | None = None
 
 
 @dataclasses.dataclass
@@ -457,6 +460,8 @@ class FakeTracker:
         with self.lock:
             self.requests.append(record)
         response = self._respond(record)
+        if record.hold is not None:
+            record.hold.wait(30)
         record.status = response.status
         payload = b"" if response.body is None else json.dumps(response.body).encode()
         headers = {
@@ -488,8 +493,7 @@ class FakeTracker:
                 response = self._serve(record)
                 if fault.after is not None:
                     fault.after()
-                if fault.hold is not None:
-                    fault.hold.wait(30)
+                record.hold = fault.hold
                 if fault.apply_then_fail and fault.status:
                     return Response(fault.status, {"message": "answer lost"})
                 return response

@@ -58,12 +58,12 @@ def outbox_push_enqueue(
             queued.update(changes)
         fields = {k: v for k, v in fields.items() if k not in queued}
         if from_merge:
-            # A value the tracker refused (a failed row holds it) is not sent again on each
-            # remote event; a new local edit, or "Retry" in the admin, sends it again.
+            # A field whose push failed (a refused value: a failed row holds it) is not sent
+            # again on each remote event; a new local edit, or "Retry" in the admin, does.
             for changes in OutboxEntry.objects.filter(
                 issue=issue, status=OutboxStatus.FAILED, operation=operation
             ).values_list("changes", flat=True):
-                fields = {k: v for k, v in fields.items() if changes.get(k, object()) != v}
+                fields = {k: v for k, v in fields.items() if k not in changes}
         if not fields:
             return None
     entry = OutboxEntry.objects.create(
