@@ -15,8 +15,8 @@ from bench.fakes import FakeHandle
 
 def _naive(connection: Any) -> dict[str, Any]:
     """What a typical script does: list the pages, one ORM save per issue."""
+    from integrations.providers.registry import client_for
     from issues.canonical import remote_snapshot
-    from issues.clients import client_for
     from issues.models import Issue
 
     client = client_for(connection)

@@ -28,6 +28,7 @@ from integrations.providers.base import (
     TransientError,
     ValidationFailedError,
 )
+from integrations.providers.registry import client_for
 
 
 class Problem:
@@ -142,8 +143,6 @@ def _classify(exc: ProviderError, connection: Connection) -> ConnectionTestResul
 
 def connection_test(*, connection: Connection) -> ConnectionTestResult:
     """Read the connection's repository with its token; say exactly what is wrong, if anything."""
-    from issues.clients import client_for
-
     try:
         client = client_for(connection, max_retries=0)
     except ProviderError as exc:  # e.g. a repository that is not owner/name

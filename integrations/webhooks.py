@@ -7,11 +7,9 @@ then parse. Nothing is stored for 400/401/404/413; a redelivery answers 200 and 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -23,6 +21,7 @@ from django.views.decorators.http import require_http_methods
 from integrations import providers
 from integrations.models import Connection, WebhookDelivery
 from integrations.providers.base import EventKind, WebhookPayloadError, WebhookVerifier
+from integrations.providers.delivery import decode_body, parse_delivery
 from syndarix_sync.json_depth import json_depth_within
 from syndarix_sync.logs import get_logger, new_correlation_id
 from syndarix_sync.metrics import WEBHOOK_DELIVERIES
@@ -77,18 +76,6 @@ def _candidates(provider: str, connection_id: int | None) -> list[Connection]:
     if connection_id is not None:
         queryset = queryset.filter(pk=connection_id)
     return list(queryset)
-
-
-def _decode(body: bytes, content_type: str) -> Any:
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        # GitHub hooks configured for form encoding put the JSON in `payload=`.
-        from urllib.parse import parse_qs
-
-        form = parse_qs(body.decode("utf-8"))
-        if "payload" not in form:
-            raise ValueError("form body without a payload field")
-        return json.loads(form["payload"][0])
-    return json.loads(body)
 
 
 def _match_repository(connections: list[Connection], repository: str | None) -> Connection | None:
@@ -177,20 +164,24 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
 
     if not json_depth_within(body, MAX_JSON_DEPTH):
         return _error(400, "JSON nested too deeply")
-    try:
-        payload = _decode(body, request.content_type or "")
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "body is not valid JSON")
     if not event:
+        # Jira, Trello, OpenProject name the event in the body.
+        try:
+            payload = decode_body(body, request.content_type or "")
+        except WebhookPayloadError as exc:
+            return _error(400, str(exc))
         event = verifier.event_name(headers=headers, payload=payload)
         if not verifier.is_known_event(event):
             return HttpResponse(status=204)
     try:
-        parsed = verifier.parse(event=event, payload=payload, base_url=verified[0].base_url)
+        parsed = parse_delivery(
+            verifier, event=event, body=body, headers=headers, base_url=verified[0].base_url
+        )
     except WebhookPayloadError as exc:
-        return _error(400, f"malformed {event} payload: {exc}")
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-        return _error(400, f"malformed {event} payload: {type(exc).__name__}")
+        message = str(exc)
+        if message == "body is not valid JSON":
+            return _error(400, message)
+        return _error(400, f"malformed {event} payload: {message}")
     if parsed.kind == EventKind.IGNORED:
         return HttpResponse(status=204)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -22,7 +21,8 @@ from integrations.providers.base import (
     WebhookEvent,
     WebhookPayloadError,
 )
-from issues.clients import client_for
+from integrations.providers.delivery import parse_delivery
+from integrations.providers.registry import client_for
 from issues.models import Trigger
 from issues.services.sync import remote_deletion_apply, remote_issue_apply
 from syndarix_sync.logs import correlation, get_logger
@@ -120,9 +120,14 @@ def _parse(delivery: WebhookDelivery) -> tuple[WebhookEvent | None, str | None]:
         return None, "ignored"
     verifier = providers.webhooks(delivery.provider)
     try:
-        payload = json.loads(bytes(delivery.body))
-        event = verifier.parse(event=delivery.event, payload=payload, base_url=connection.base_url)
-    except (ValueError, WebhookPayloadError) as exc:
+        event = parse_delivery(
+            verifier,
+            event=delivery.event,
+            body=bytes(delivery.body),
+            headers=delivery.headers or {},
+            base_url=connection.base_url,
+        )
+    except WebhookPayloadError as exc:
         _finish(delivery, DeliveryStatus.FAILED, f"unparsable: {exc}")
         return None, "failed"
     if event.kind == EventKind.ISSUE and (event.issue is not None or event.issue_number):

@@ -27,8 +27,15 @@ from integrations.providers.base import (
     RateLimitedError,
     RemoteIssue,
 )
-from issues.canonical import FIELDS, changed_fields, normalise, remote_snapshot, to_issue_fields
-from issues.clients import client_for
+from integrations.providers.registry import client_for
+from issues.canonical import (
+    FIELDS,
+    changed_fields,
+    normalise,
+    remote_snapshot,
+    same_on_tracker,
+    to_issue_fields,
+)
 from issues.engine import Versions, log_change, refresh_sync_status
 from issues.models import (
     Action,
@@ -253,7 +260,10 @@ def _push_update(
     issue.refresh_from_db()
     open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field", flat=True))
     desired = {f: v for f, v in issue.snapshot().items() if f in fields and f not in open_conflicts}
-    to_write = changed_fields(remote_snapshot(fresh), desired)
+    same = same_on_tracker(connection.provider)
+    held = remote_snapshot(fresh)
+    # Only what the tracker does not hold already, as it compares (`BUG` is GitHub's `bug`).
+    to_write = {f: v for f, v in changed_fields(held, desired).items() if not same(f, held[f], v)}
     if not to_write:
         logger.info("push_skipped", reason="the tracker already holds these values", rows=row_ids)
         report.skipped += 1
@@ -263,7 +273,9 @@ def _push_update(
         return
     counters = _record_receipt(issue.pk, to_write)
     try:
-        answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
+        answer = client.update_issue(
+            issue.external_number, to_issue_fields(to_write), current=fresh
+        )
     except ProviderError as exc:
         refused = getattr(exc, "field", None)
         if not exc.permanent or refused not in to_write:
@@ -277,7 +289,9 @@ def _push_update(
         if not to_write:
             _settle(row_ids, status=OutboxStatus.DONE, error=f"{refused} refused: split off")
             return
-        answer = client.update_issue(issue.external_number, to_issue_fields(to_write))
+        answer = client.update_issue(
+            issue.external_number, to_issue_fields(to_write), current=fresh
+        )
     logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1
     _record_answer(
@@ -353,11 +367,13 @@ def _push_create(
                     )
                     return
     counters = {f: Versions(issue.versions).local_counter(f) for f in FIELDS}
-    answer = client.create_issue(to_issue_fields(values))
+    answer = client.create_issue(to_issue_fields(values), marker=f"{connection.pk}.{issue.pk}")
     logger.info("pushed", operation="create", external_number=answer.number, rows=row_ids)
     report.pushed += 1
     if values["state"] == "closed" and answer.state.value != "closed":
-        answer = client.update_issue(answer.number, to_issue_fields({"state": "closed"}))
+        answer = client.update_issue(
+            answer.number, to_issue_fields({"state": "closed"}), current=answer
+        )
         report.pushed += 1
     _record_answer(
         issue=issue,

@@ -23,8 +23,8 @@ from integrations.providers.base import (
     RateLimitedError,
     RemoteIssue,
 )
+from integrations.providers.registry import client_for
 from issues.canonical import remote_snapshot
-from issues.clients import client_for
 from issues.engine import Versions, passes_filters
 from issues.models import (
     Action,

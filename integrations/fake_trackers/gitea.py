@@ -523,6 +523,12 @@ class FakeGitea(FakeTracker):
             route("PATCH", _REPO + r"/issues/(?P<index>\d+)", self._edit_issue),
             route("GET", _REPO + r"/issues/(?P<index>\d+)/labels", self._get_issue_labels),
             route("PUT", _REPO + r"/issues/(?P<index>\d+)/labels", self._replace_labels),
+            route("POST", _REPO + r"/issues/(?P<index>\d+)/labels", self._add_labels),
+            route(
+                "DELETE",
+                _REPO + r"/issues/(?P<index>\d+)/labels/(?P<label_id>\d+)",
+                self._remove_label,
+            ),
             route("GET", _REPO + r"/labels", self._list_labels),
             route("POST", _REPO + r"/labels", self._create_label),
             route("GET", _REPO + r"/milestones", self._list_milestones),
@@ -726,6 +732,42 @@ class FakeGitea(FakeTracker):
             if labels != issue.labels:
                 self.edit_issue(issue.number, labels=labels)
             return Response(HTTPStatus.OK, [self.render_label(n) for n in issue.labels])
+
+    def _add_labels(
+        self, record: RecordedRequest, data: Any, owner: str, repo: str, index: str
+    ) -> Response:
+        """POST …/issues/{index}/labels: adds label ids (unknown ids dropped, like Gitea's
+        AddIssueLabels) and answers the issue's labels."""
+        self._repo_guard(owner, repo)
+        form = self._object(data)
+        with self.lock, self._as_api_user():
+            issue = self._issue_or_404(index)
+            labels = sorted(set(issue.labels) | set(self._labels_by_id(form.get("labels") or [])))
+            if labels != issue.labels:
+                self.edit_issue(issue.number, labels=labels)
+            return Response(HTTPStatus.OK, [self.render_label(n) for n in issue.labels])
+
+    def _remove_label(
+        self,
+        record: RecordedRequest,
+        data: Any,
+        *,
+        owner: str,
+        repo: str,
+        index: str,
+        label_id: str,
+    ) -> Response:
+        """DELETE …/issues/{index}/labels/{id}: 204; 422 for an id that names no label."""
+        self._repo_guard(owner, repo)
+        with self.lock, self._as_api_user():
+            issue = self._issue_or_404(index)
+            by_id = {self.label_id(name): name for name in list(self.known_labels)}
+            name = by_id.get(int(label_id))
+            if name is None:
+                raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, "label does not exist")
+            if name in issue.labels:
+                self.edit_issue(issue.number, labels=[n for n in issue.labels if n != name])
+            return Response(HTTPStatus.NO_CONTENT, None)
 
     def _list_labels(self, record: RecordedRequest, data: Any, owner: str, repo: str) -> Response:
         self._repo_guard(owner, repo)

@@ -23,7 +23,7 @@ import zlib
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from integrations.fake_trackers.base import (
     FakeIssue,
@@ -685,6 +685,10 @@ class FakeGitHub(FakeTracker):
             ("POST", "/issues", self._create_issue),
             ("GET", r"/issues/(?P<number>\d+)", self._get_issue),
             ("PATCH", r"/issues/(?P<number>\d+)", self._update_issue),
+            ("POST", r"/issues/(?P<number>\d+)/labels", self._add_labels),
+            ("DELETE", r"/issues/(?P<number>\d+)/labels/(?P<name>[^/]+)", self._remove_label),
+            ("POST", r"/issues/(?P<number>\d+)/assignees", self._add_assignees),
+            ("DELETE", r"/issues/(?P<number>\d+)/assignees", self._remove_assignees),
             ("GET", "/labels", self._list_labels),
             ("POST", "/labels", self._create_label),
             ("GET", "/milestones", self._list_milestones),
@@ -896,6 +900,52 @@ class FakeGitHub(FakeTracker):
             issue.updated_at = self.now()
             self._note_state_change(issue, before.state, reason)
             self.emit_change_events(before, issue, sender=self.api_user)
+        return Response(HTTPStatus.OK, self.render_issue(issue))
+
+    def _apply(self, issue: FakeIssue, changed: dict[str, Any]) -> None:
+        changed = {k: v for k, v in changed.items() if getattr(issue, k) != v}
+        if changed:
+            before = issue.copy()
+            for key, value in changed.items():
+                setattr(issue, key, value)
+            issue.updated_at = self.now()
+            self.emit_change_events(before, issue, sender=self.api_user)
+
+    def _add_labels(self, record: RecordedRequest, data: Any, number: str) -> Response:
+        """POST …/issues/{n}/labels: adds (creating unknown labels), answers the issue's labels."""
+        issue = self._find_issue(number)
+        raw = data.get("labels") if isinstance(data, dict) else data
+        added = self._resolve_labels(raw)
+        self._apply(issue, {"labels": sorted(set(issue.labels) | set(added))})
+        return Response(HTTPStatus.OK, [self.render_label(n) for n in issue.labels])
+
+    def _remove_label(self, record: RecordedRequest, data: Any, number: str, name: str) -> Response:
+        """DELETE …/labels/{name}: case-insensitive; 404 when the issue does not carry it."""
+        issue = self._find_issue(number)
+        wanted = unquote(name).casefold()
+        kept = [n for n in issue.labels if n.casefold() != wanted]
+        if len(kept) == len(issue.labels):
+            raise GitHubApiError(HTTPStatus.NOT_FOUND, "Label does not exist")
+        self._apply(issue, {"labels": kept})
+        return Response(HTTPStatus.OK, [self.render_label(n) for n in issue.labels])
+
+    def _assignee_list(self, data: Any) -> list[str]:
+        raw = data.get("assignees") if isinstance(data, dict) else None
+        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+            raise _invalid("assignees", raw)
+        return raw
+
+    def _add_assignees(self, record: RecordedRequest, data: Any, number: str) -> Response:
+        """Like GitHub: users who cannot be assigned are silently ignored; answers the issue."""
+        issue = self._find_issue(number)
+        logins = [login for login in self._assignee_list(data) if login in self.known_users]
+        self._apply(issue, {"assignees": sorted(set(issue.assignees) | set(logins))})
+        return Response(HTTPStatus.CREATED, self.render_issue(issue))
+
+    def _remove_assignees(self, record: RecordedRequest, data: Any, number: str) -> Response:
+        issue = self._find_issue(number)
+        gone = set(self._assignee_list(data))
+        self._apply(issue, {"assignees": [a for a in issue.assignees if a not in gone]})
         return Response(HTTPStatus.OK, self.render_issue(issue))
 
     def _list_labels(self, record: RecordedRequest, data: Any) -> Response:

@@ -511,7 +511,7 @@ class FakeGitLab(FakeTracker):
         milestone = self._milestone_arg(body)
         issue = self.seed_issue(
             title=title,
-            body=description or "",
+            body=_lf(description or ""),
             labels=labels,
             assignees=[] if assignees is None else assignees,
             milestone=None if isinstance(milestone, _Keep) else milestone,
@@ -537,7 +537,7 @@ class FakeGitLab(FakeTracker):
         if "description" in body:
             if body["description"] is not None and not isinstance(body["description"], str):
                 raise HttpError(HTTPStatus.BAD_REQUEST, "description is invalid")
-            changes["body"] = body["description"] or ""
+            changes["body"] = _lf(body["description"] or "")
         event = body.get("state_event")
         if event is not None:
             if event not in ("close", "reopen"):
@@ -937,6 +937,11 @@ def seed_demo_issues(fake: FakeGitLab, count: int) -> None:
             assignees=[users[n % len(users)]] if n % 3 == 0 else [],
             milestone=milestones[n % len(milestones)] if n % 4 == 0 else None,
         )
+
+
+def _lf(text: str) -> str:
+    """GitLab stores a description's CRLF line endings as LF (what its API then answers)."""
+    return text.replace("\r\n", "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

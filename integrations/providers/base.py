@@ -10,9 +10,10 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 
 class IssueState(enum.StrEnum):
@@ -35,6 +36,36 @@ def _storable_url(url: str) -> bool:
     return True
 
 
+# --- the create marker ----------------------------------------------------------------------
+# A local create carries a token the tracker keeps and users do not see, so an issue whose
+# create answer was lost is found again by identity, not by matching title and body.
+MARKER_PREFIX = "syndarix:create:"
+_MARKER_RE = re.compile(r"(?:\n\n)?<!-- syndarix:create:([A-Za-z0-9_.-]{1,64}) -->\s*\Z")
+_MARKER_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def body_with_marker(body: str | None, marker: str | None) -> str:
+    """The body to write: `body`, then the marker as a trailing HTML comment (markdown
+    trackers keep it and never render it). Exactly what `split_marker` undoes."""
+    text = body or ""
+    if not marker:
+        return text
+    if not _MARKER_VALUE.fullmatch(marker):
+        raise ValueError(f"a create marker is 1-64 letters, digits, '.', '_' or '-': {marker!r}")
+    comment = f"<!-- {MARKER_PREFIX}{marker} -->"
+    return f"{text}\n\n{comment}" if text else comment
+
+
+def split_marker(body: str) -> tuple[str, str | None]:
+    """(body without the trailing marker comment, the marker) — (body, None) without one."""
+    if "<!-- syndarix:create:" not in body:
+        return body, None
+    found = _MARKER_RE.search(body)
+    if found is None:
+        return body, None
+    return body[: found.start()], found.group(1)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RemoteIssue:
     """The full state of one issue as the tracker sees it (the canonical shape, SPEC §4)."""
@@ -50,8 +81,19 @@ class RemoteIssue:
     remote_url: str
     created_at: datetime | None
     updated_at: datetime | None
+    # The create marker found in the tracker's body (stripped from `body`), if any.
+    marker: str | None = None
+    # The tracker's own workflow status when it has more than open/closed (SPEC §6).
+    tracker_status: str = ""
 
     def __post_init__(self) -> None:
+        # Why here: every provider builds RemoteIssue from client reads and from webhooks, so
+        # stripping the marker once here means no parser can forget it.
+        if self.marker is None and isinstance(self.body, str):
+            body, marker = split_marker(self.body)
+            if marker is not None:
+                object.__setattr__(self, "body", body)
+                object.__setattr__(self, "marker", marker)
         # Why: the engine stores remote_url as given, and a URL no column can hold (too long,
         # or with a NUL or lone surrogate from a forged payload's JSON escapes) made storing
         # the issue fail on every retry. No tracker sends such a URL: it is dropped, not cut.
@@ -141,19 +183,32 @@ class WebhookPayloadError(ValueError):
 
 
 class ProviderError(Exception):
-    """Base for everything a tracker call can fail with. `permanent` says whether to retry."""
+    """Base for everything a tracker call can fail with. `permanent` says whether to retry.
+
+    `field` names the canonical field a refusal concerns ("assignees", "labels", …) when the
+    client can tell, so the outbox can split a refused field from the rest of a push.
+    """
 
     permanent: bool = False
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.field = field
 
 
 class TransientError(ProviderError):
     """Network trouble, timeouts, 5xx: worth retrying later."""
 
     permanent = False
+
+
+class MalformedAnswerError(TransientError):
+    """The tracker answered 2xx with a document of the wrong shape (garbage JSON, a proxy's
+    HTML page, a missing field). The same class on every provider: transient, because a
+    half-deployed tracker or a captive proxy recovers, and the outbox's budget bounds it."""
 
 
 class PermanentError(ProviderError):
@@ -186,6 +241,79 @@ class RateLimitedError(TransientError):
         self.retry_after = retry_after
 
 
+class RateLimitGate(Protocol):
+    """The one gate every tracker call of a connection passes (integrations.ratelimit)."""
+
+    def check(self) -> None:
+        """Raise RateLimitedError(retry_after=remaining) without sending while paused."""
+
+    def hold(self, seconds: float) -> None:
+        """A response said: rate limited for `seconds`; pause every call of the connection."""
+
+
+# --- capabilities ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a tracker can hold and how it stores values: read by the API (refusing what the
+    tracker cannot hold), the admin and the engine, instead of `if provider == …`."""
+
+    webhooks: bool = True
+    deletion_in_webhooks: bool = True
+    max_assignees: int | None = None  # None = unbounded
+    max_labels: int | None = None
+    milestones: bool = True
+    labels_predefined: bool = True  # labels must exist (or be created) before use
+    conditional_writes: bool = False
+    set_delta_writes: bool = False  # label/assignee add/remove endpoints
+    label_case_insensitive: bool = False
+    assignee_case_insensitive: bool = False
+    body_crlf_to_lf: bool = False
+
+    def canonical(self, field: str, value: Any) -> Any:
+        """The comparison key of a canonical field value on this tracker: two values are the
+        same on this tracker iff their keys are equal (GitHub's `BUG` is its `bug`)."""
+        if value is None:
+            return None
+        if field == "labels":
+            names = value if isinstance(value, str) else frozenset(value)
+            if isinstance(names, str):
+                names = frozenset({names})
+            return frozenset(n.casefold() for n in names) if self.label_case_insensitive else names
+        if field == "assignees":
+            logins = frozenset({value}) if isinstance(value, str) else frozenset(value)
+            if self.assignee_case_insensitive:
+                return frozenset(login.casefold() for login in logins)
+            return logins
+        if field == "body" and isinstance(value, str) and self.body_crlf_to_lf:
+            return value.replace("\r\n", "\n")
+        if isinstance(value, enum.Enum):
+            return value.value
+        return value
+
+    def same(self, field: str, a: Any, b: Any) -> bool:
+        return bool(self.canonical(field, a) == self.canonical(field, b))
+
+
+def set_delta(
+    current: frozenset[str], desired: frozenset[str], *, fold: bool = False
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(to add, to remove) to turn `current` into `desired`; `fold` compares casefolded (a
+    tracker that matches names case-insensitively keeps its own spelling, so `BUG` wanted and
+    `bug` held is no change)."""
+
+    def key(name: str) -> str:
+        return name.casefold() if fold else name
+
+    held = {key(n) for n in current}
+    wanted = {key(n) for n in desired}
+    return (
+        frozenset(n for n in desired if key(n) not in held),
+        frozenset(n for n in current if key(n) not in wanted),
+    )
+
+
 # --- listing --------------------------------------------------------------------------------
 
 
@@ -202,8 +330,11 @@ class ListResult:
 
     issues: list[RemoteIssue]
     not_modified: bool = False
+    # Stored only for a listing that fit in one page (a 304 on page 1 says nothing of page 2).
     etag: str | None = None
     requests: int = 0
+    # The tracker's clock (its `Date` header) when the listing was read, for cursors.
+    server_time: datetime | None = None
 
 
 # --- the client interface -------------------------------------------------------------------
@@ -213,6 +344,7 @@ class ProviderClient(abc.ABC):
     """One tracker repository/project, reached with one token over one `requests.Session`."""
 
     provider: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
     # The largest page size the provider allows: a full pass is one request per page of this.
     max_page_size: ClassVar[int]
     # How many issues the last listing announced (Gitea `X-Total-Count`, GitLab `X-Total`),
@@ -228,6 +360,7 @@ class ProviderClient(abc.ABC):
         timeout: float = 10.0,
         allow_create_labels: bool = False,
         max_retries: int = 3,
+        gate: RateLimitGate | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.repository = repository
@@ -235,6 +368,7 @@ class ProviderClient(abc.ABC):
         self.timeout = timeout
         self.allow_create_labels = allow_create_labels
         self.max_retries = max_retries
+        self.gate = gate
 
     @abc.abstractmethod
     def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
@@ -247,15 +381,35 @@ class ProviderClient(abc.ABC):
 
     @abc.abstractmethod
     def get_issue(self, number: str) -> RemoteIssue:
-        """One issue by number; raises NotFoundError when it is gone."""
+        """One issue by number; raises NotFoundError when it is gone (404/410) or when the
+        number cannot name an issue."""
 
     @abc.abstractmethod
-    def create_issue(self, fields: IssueFields) -> RemoteIssue:
-        """Create an issue (title required) and return the tracker's state after the create."""
+    def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
+        """Create an issue (title required) carrying `marker` where the tracker keeps it and
+        users do not see it; return the tracker's state after the create."""
 
     @abc.abstractmethod
-    def update_issue(self, number: str, fields: IssueFields) -> RemoteIssue:
-        """Apply the non-None fields and return the tracker's state after the last call."""
+    def update_issue(
+        self, number: str, fields: IssueFields, *, current: RemoteIssue | None = None
+    ) -> RemoteIssue:
+        """Write the non-None fields (their full desired values) against `current`, the state
+        the caller read just before; no second read before writing. Labels and assignees go
+        as additions and removals where the tracker has such endpoints, so a concurrent
+        tracker addition survives. Returns the tracker's state after the last call.
+
+        `current=None` (tools and tests only) reads the issue once first."""
+
+    def find_by_marker(self, marker: str, *, since: datetime | None = None) -> RemoteIssue | None:
+        """The issue we created with `marker` (its create answer was lost), or None.
+
+        One listing of issues updated since `since`: a tracker with a marker search of its
+        own may override this."""
+        for page in self.iter_issue_pages(since=since):
+            for issue in page:
+                if issue.marker == marker:
+                    return issue
+        return None
 
     @abc.abstractmethod
     def check_access(self) -> None:
@@ -265,6 +419,11 @@ class ProviderClient(abc.ABC):
     @abc.abstractmethod
     def requests_made(self) -> int:
         """HTTP requests this client has sent (what sync runs and benchmarks report)."""
+
+    @property
+    def last_server_time(self) -> datetime | None:
+        """The tracker's clock (`Date` header) of the last response, for cursors."""
+        return None
 
     @abc.abstractmethod
     def close(self) -> None:

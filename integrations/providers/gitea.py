@@ -24,14 +24,17 @@ from integrations.providers.base import (
     UNSET,
     AccessDeniedError,
     AuthenticationError,
+    Capabilities,
     EventKind,
     IssueFields,
     IssueState,
     ListResult,
+    MalformedAnswerError,
     NotFoundError,
     PermanentError,
     ProviderClient,
     ProviderError,
+    RateLimitGate,
     RemoteComment,
     RemoteIssue,
     TransientError,
@@ -39,6 +42,8 @@ from integrations.providers.base import (
     WebhookEvent,
     WebhookPayloadError,
     WebhookVerifier,
+    body_with_marker,
+    set_delta,
 )
 from integrations.providers.http import (
     HttpTransport,
@@ -224,6 +229,19 @@ class GiteaClient(ProviderClient):
     """One Gitea repository, over one HTTP session with `Authorization: token …`."""
 
     provider: ClassVar[str] = "gitea"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        webhooks=True,
+        deletion_in_webhooks=True,
+        max_assignees=None,
+        max_labels=None,
+        milestones=True,
+        labels_predefined=True,
+        conditional_writes=False,
+        set_delta_writes=True,  # POST/DELETE …/issues/{index}/labels; assignees by PATCH list
+        label_case_insensitive=False,
+        assignee_case_insensitive=False,
+        body_crlf_to_lf=False,
+    )
     # Gitea's default `[api] MAX_RESPONSE_ITEMS`.
     max_page_size: ClassVar[int] = 50
 
@@ -237,6 +255,7 @@ class GiteaClient(ProviderClient):
         allow_create_labels: bool = False,
         max_retries: int = 3,
         backoff_factor: float = 0.5,
+        gate: RateLimitGate | None = None,
     ) -> None:
         super().__init__(
             base_url=_web_root(base_url),
@@ -245,6 +264,7 @@ class GiteaClient(ProviderClient):
             timeout=timeout,
             allow_create_labels=allow_create_labels,
             max_retries=max_retries,
+            gate=gate,
         )
         try:
             owner, name = split_repository(self.repository)
@@ -257,6 +277,7 @@ class GiteaClient(ProviderClient):
             timeout=timeout,
             max_retries=max_retries,
             backoff_factor=backoff_factor,
+            gate=gate,
         )
         self._label_ids: dict[str, int] | None = None
         self._milestone_ids: dict[str, int] | None = None
@@ -264,6 +285,10 @@ class GiteaClient(ProviderClient):
     @property
     def requests_made(self) -> int:
         return self._http.requests_made
+
+    @property
+    def last_server_time(self) -> datetime | None:
+        return self._http.last_server_time
 
     def close(self) -> None:
         self._http.close()
@@ -280,13 +305,14 @@ class GiteaClient(ProviderClient):
         try:
             return parse_issue(data, base_url=self.base_url, repository=self.repository)
         except ShapeError as exc:
-            raise PermanentError(f"{what}: unexpected answer: {exc}") from exc
+            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
     @staticmethod
     def _index(number: str | int) -> str:
         text = str(number).strip()
         if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
-            raise ValidationFailedError(f"issue number must be a positive integer, got {number!r}")
+            # Like every provider: a number that cannot name an issue names no issue.
+            raise NotFoundError(f"issue number must be a positive integer, got {number!r}")
         return str(int(text))
 
     def _pages(
@@ -317,7 +343,7 @@ class GiteaClient(ProviderClient):
                 return
             items = self._json(response, page_what)
             if not isinstance(items, list):
-                raise PermanentError(f"{page_what}: unexpected answer: not a list")
+                raise MalformedAnswerError(f"{page_what}: unexpected answer: not a list")
             if page == 1:
                 total = response.headers.get("X-Total-Count", "").strip()
                 self.listing_total = int(total) if _ASCII_DIGITS.fullmatch(total) else None
@@ -388,6 +414,7 @@ class GiteaClient(ProviderClient):
                     not_modified=True,
                     etag=etag,
                     requests=self._http.requests_made - before,
+                    server_time=self.last_server_time,
                 )
             pages += 1
             if pages == 1:
@@ -406,6 +433,7 @@ class GiteaClient(ProviderClient):
             # leave page 1 (and its ETag) as it was.
             etag=first_etag if pages == 1 and first_size < self.max_page_size else None,
             requests=self._http.requests_made - before,
+            server_time=self.last_server_time,
         )
 
     # --- single issues ---------------------------------------------------------------------
@@ -421,14 +449,16 @@ class GiteaClient(ProviderClient):
     def get_issue(self, number: str) -> RemoteIssue:
         return self._fetch(self._index(number))
 
-    def create_issue(self, fields: IssueFields) -> RemoteIssue:
+    def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
         if not fields.title:
-            raise ValidationFailedError("Gitea needs a non-empty title to create an issue")
+            raise ValidationFailedError(
+                "Gitea needs a non-empty title to create an issue", field="title"
+            )
         what = self._what("create issue")
         body: dict[str, Any] = {"title": fields.title}
         try:
-            if fields.body is not None:
-                body["body"] = fields.body
+            if fields.body is not None or marker:
+                body["body"] = body_with_marker(fields.body, marker)
             if fields.labels:
                 body["labels"] = self._resolve_labels(fields.labels)
             if fields.assignees:
@@ -450,43 +480,88 @@ class GiteaClient(ProviderClient):
             raise
         return created
 
-    def update_issue(self, number: str, fields: IssueFields) -> RemoteIssue:
-        """Read the issue, then write only what differs: PUT labels first, PATCH last.
+    def update_issue(
+        self, number: str, fields: IssueFields, *, current: RemoteIssue | None = None
+    ) -> RemoteIssue:
+        """Write what differs from `current`: labels as additions and removals (so a label
+        the tracker gained meanwhile survives), everything else in one PATCH, last.
 
         PATCH answers with the whole issue (labels included), so ending on it returns the
         tracker's complete state after our last call without another read. A labels-only
-        change ends on the PUT, whose answer is the label list: the other fields are then
-        the ones just read (updated_at stays the pre-write value, an older stamp that no
-        ordering check can mistake for newer data).
+        change ends on the label answer (the issue's label list) when it added labels, else
+        on one GET.
         """
         index = self._index(number)
         if fields.title is not None and not fields.title:
-            raise ValidationFailedError("Gitea cannot set an empty title")
-        current = self._fetch(index)
+            raise ValidationFailedError("Gitea cannot set an empty title", field="title")
+        if current is None:
+            current = self._fetch(index)
         try:
             patch = self._patch_body(current, fields)
-            result = current
-            if fields.labels is not None and fields.labels != current.labels:
-                result = dataclasses.replace(
-                    result, labels=self._replace_labels(index, fields.labels)
-                )
+            result: RemoteIssue | None = current
+            if fields.labels is not None:
+                add, remove = set_delta(current.labels, fields.labels)
+                if add or remove:
+                    result = self._change_labels(index, current, add, remove)
             if patch:
                 what = self._what(f"update issue #{index}")
                 response = self._http.request(
                     "PATCH", f"{self._repo_path}/issues/{index}", what=what, json=patch
                 )
                 result = self._issue(self._json(response, what), what)
+        except ValidationFailedError as exc:
+            self._forget_lookups()
+            if exc.field is None and "user does not exist" in str(exc):
+                raise ValidationFailedError(str(exc), status=exc.status, field="assignees") from exc
+            raise
         except ProviderError:
             self._forget_lookups()
             raise
-        return result
+        return result if result is not None else self._fetch(index)
+
+    def _change_labels(
+        self, index: str, current: RemoteIssue, add: frozenset[str], remove: frozenset[str]
+    ) -> RemoteIssue | None:
+        """DELETE each removed label, then POST the added ones; None when the answer does not
+        carry the issue's labels (removals only: DELETE answers 204)."""
+        what = self._what(f"change labels of #{index}")
+        for name in sorted(remove):
+            label_id = (self._label_ids or self._load_labels()).get(name)
+            if label_id is None:
+                continue  # a label that no longer exists is on no issue
+            self._http.request(
+                "DELETE", f"{self._repo_path}/issues/{index}/labels/{label_id}", what=what
+            )
+        if not add:
+            return None
+        got = self._post_labels(index, self._resolve_labels(add))
+        if not add <= got:
+            # Stale cached ids are dropped by Gitea without an error; re-list once.
+            self._label_ids = None
+            got = self._post_labels(index, self._resolve_labels(add))
+            if not add <= got:
+                raise ValidationFailedError(
+                    f"{what}: Gitea did not add {sorted(add - got)}", field="labels"
+                )
+        return dataclasses.replace(current, labels=got)
+
+    def _post_labels(self, index: str, ids: list[int]) -> frozenset[str]:
+        what = self._what(f"add labels to #{index}")
+        response = self._http.request(
+            "POST", f"{self._repo_path}/issues/{index}/labels", what=what, json={"labels": ids}
+        )
+        try:
+            return _label_names(self._json(response, what), "labels")
+        except ShapeError as exc:
+            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
     def _patch_body(self, current: RemoteIssue, fields: IssueFields) -> dict[str, Any]:
         patch: dict[str, Any] = {}
         if fields.title is not None and fields.title != current.title:
             patch["title"] = fields.title
         if fields.body is not None and fields.body != current.body:
-            patch["body"] = fields.body
+            # Keep the create marker: it is how a lost create answer is found again.
+            patch["body"] = body_with_marker(fields.body, current.marker)
         if fields.state is not None and fields.state != current.state:
             patch["state"] = str(fields.state)
         if fields.assignees is not None and fields.assignees != current.assignees:
@@ -519,7 +594,7 @@ class GiteaClient(ProviderClient):
         try:
             return _label_names(self._json(response, what), "labels")
         except ShapeError as exc:
-            raise PermanentError(f"{what}: unexpected answer: {exc}") from exc
+            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
     # --- label and milestone lookups -------------------------------------------------------
 
@@ -534,7 +609,7 @@ class GiteaClient(ProviderClient):
         for _, items in self._pages(path, params, what=what):
             for item in items:
                 if not isinstance(item, Mapping):
-                    raise PermanentError(f"{what}: unexpected answer: item is not an object")
+                    raise MalformedAnswerError(f"{what}: unexpected answer: item is not an object")
                 name, ident = item.get(key), item.get("id")
                 if isinstance(name, str) and is_int(ident):
                     found.setdefault(name, int(ident))
@@ -564,7 +639,8 @@ class GiteaClient(ProviderClient):
             raise ValidationFailedError(
                 self._what("resolve labels")
                 + f": label {', '.join(repr(m) for m in missing)} does not exist"
-                + " (creating labels is not allowed for this connection)"
+                + " (creating labels is not allowed for this connection)",
+                field="labels",
             )
         for name in missing:
             known[name] = self._create_label(name)
@@ -584,7 +660,7 @@ class GiteaClient(ProviderClient):
         )
         data = self._json(response, what)
         if not isinstance(data, Mapping) or not is_int(data.get("id")):
-            raise PermanentError(f"{what}: unexpected answer: no label id")
+            raise MalformedAnswerError(f"{what}: unexpected answer: no label id")
         return int(data["id"])
 
     def _resolve_milestone(self, title: str) -> int:
@@ -593,7 +669,8 @@ class GiteaClient(ProviderClient):
             known = self._load_milestones()
         if title not in known:
             raise ValidationFailedError(
-                self._what("resolve milestone") + f": milestone {title!r} does not exist"
+                self._what("resolve milestone") + f": milestone {title!r} does not exist",
+                field="milestone",
             )
         return known[title]
 

@@ -8,6 +8,7 @@ this product mirrors.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -23,13 +24,16 @@ from integrations.providers.base import (
     UNSET,
     AccessDeniedError,
     AuthenticationError,
+    Capabilities,
     EventKind,
     IssueFields,
     IssueState,
     ListResult,
+    MalformedAnswerError,
     NotFoundError,
     PermanentError,
     ProviderClient,
+    RateLimitGate,
     RemoteComment,
     RemoteIssue,
     TransientError,
@@ -37,6 +41,8 @@ from integrations.providers.base import (
     WebhookEvent,
     WebhookPayloadError,
     WebhookVerifier,
+    body_with_marker,
+    set_delta,
 )
 from integrations.providers.http import (
     HttpTransport,
@@ -197,6 +203,23 @@ def _rate_limit_from(headers: Mapping[str, str]) -> RateLimit | None:
         return None
 
 
+# GitHub's request keys → canonical field names.
+_CANONICAL = {"title": "title", "body": "body", "state": "state", "state_reason": "state"}
+
+
+def _blamed(exc: ValidationFailedError, payload: Mapping[str, Any]) -> ValidationFailedError:
+    """GitHub's 422 names the field only in `errors`; say what we sent, and blame the field
+    when the message names one we sent (or only one was sent)."""
+    sent = ", ".join(f"{k}={v!r}" for k, v in sorted(payload.items()) if k != "body")
+    message = str(exc)
+    fields = {_CANONICAL.get(key, key) for key in payload}
+    named = [f for f in sorted(fields) if f in message]
+    field = exc.field or (
+        named[0] if len(named) == 1 else (fields.pop() if len(fields) == 1 else None)
+    )
+    return ValidationFailedError(f"{message} (sent {sent})", status=exc.status, field=field)
+
+
 def split_repository(repository: str) -> tuple[str, str]:
     owner, sep, name = repository.strip().partition("/")
     if not sep or not owner or not name or "/" in name:
@@ -209,6 +232,19 @@ class GitHubClient(ProviderClient):
     `https://HOST/api/v3` for GitHub Enterprise Server)."""
 
     provider: ClassVar[str] = "github"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        webhooks=True,
+        deletion_in_webhooks=True,
+        max_assignees=10,  # GitHub's documented limit per issue
+        max_labels=100,
+        milestones=True,
+        labels_predefined=False,  # writing an unknown label name creates it
+        conditional_writes=False,
+        set_delta_writes=True,
+        label_case_insensitive=True,  # `BUG` is written onto the existing `bug`
+        assignee_case_insensitive=False,
+        body_crlf_to_lf=False,
+    )
     max_page_size: ClassVar[int] = 100
 
     def __init__(
@@ -221,6 +257,7 @@ class GitHubClient(ProviderClient):
         allow_create_labels: bool = False,
         max_retries: int = 3,
         backoff_factor: float = 0.5,
+        gate: RateLimitGate | None = None,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -229,6 +266,7 @@ class GitHubClient(ProviderClient):
             timeout=timeout,
             allow_create_labels=allow_create_labels,
             max_retries=max_retries,
+            gate=gate,
         )
         owner, name = split_repository(repository)
         self._repo_path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
@@ -242,6 +280,7 @@ class GitHubClient(ProviderClient):
             timeout=timeout,
             max_retries=max_retries,
             backoff_factor=backoff_factor,
+            gate=gate,
         )
         self.rate_limit: RateLimit | None = None
         # Lookups that pushes need; refreshed once on a miss, since someone may have added one.
@@ -252,6 +291,10 @@ class GitHubClient(ProviderClient):
     @property
     def requests_made(self) -> int:
         return self.transport.requests_made
+
+    @property
+    def last_server_time(self) -> datetime | None:
+        return self.transport.last_server_time
 
     def close(self) -> None:
         self.transport.close()
@@ -288,7 +331,7 @@ class GitHubClient(ProviderClient):
         try:
             return issue_from_json(value, what="issue")
         except ShapeError as exc:
-            raise TransientError(f"{what}: unexpected answer: {exc}") from exc
+            raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
 
     def _check_next_url(self, url: str, *, what: str) -> str:
         # The token goes wherever we send the request: never follow a link off the API host.
@@ -320,7 +363,9 @@ class GitHubClient(ProviderClient):
                 return
             data = self._json(response, what=what)
             if not isinstance(data, list):
-                raise TransientError(f"{what}: expected a JSON list, got {type(data).__name__}")
+                raise MalformedAnswerError(
+                    f"{what}: expected a JSON list, got {type(data).__name__}"
+                )
             yield response, data
             next_url = parse_link_header(response.headers.get("Link")).get("next")
             if next_url is None:
@@ -367,6 +412,7 @@ class GitHubClient(ProviderClient):
         start = self.requests_made
         issues: list[RemoteIssue] = []
         first_etag: str | None = None
+        pages = 0
         for index, (response, page) in enumerate(self._issue_pages(since=since, etag=etag)):
             if index == 0:
                 if response.status_code == 304:
@@ -375,10 +421,18 @@ class GitHubClient(ProviderClient):
                         not_modified=True,
                         etag=etag,
                         requests=self.requests_made - start,
+                        server_time=self.last_server_time,
                     )
                 first_etag = response.headers.get("ETag")
+            pages += 1
             issues.extend(page)
-        return ListResult(issues=issues, etag=first_etag, requests=self.requests_made - start)
+        return ListResult(
+            issues=issues,
+            # Page 1's ETag says nothing of page 2: a 304 on it would hide later pages' changes.
+            etag=first_etag if pages == 1 else None,
+            requests=self.requests_made - start,
+            server_time=self.last_server_time,
+        )
 
     # --- single issues ----------------------------------------------------------------
 
@@ -414,13 +468,13 @@ class GitHubClient(ProviderClient):
         self._remember(number, response.headers.get("ETag"), issue)
         return issue
 
-    def create_issue(self, fields: IssueFields) -> RemoteIssue:
+    def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
         if not fields.title:
-            raise ValidationFailedError("create issue: a title is required")
+            raise ValidationFailedError("create issue: a title is required", field="title")
         what = f"create issue in {self.repository}"
         payload: dict[str, Any] = {"title": fields.title}
-        if fields.body is not None:
-            payload["body"] = fields.body
+        if fields.body is not None or marker:
+            payload["body"] = body_with_marker(fields.body, marker)
         if fields.labels:
             self._check_labels_exist(fields.labels, what=what)
             payload["labels"] = sorted(fields.labels)
@@ -428,7 +482,10 @@ class GitHubClient(ProviderClient):
             payload["assignees"] = sorted(fields.assignees)
         if isinstance(fields.milestone, str):
             payload["milestone"] = self._milestone_number(fields.milestone, what=what)
-        response = self._call("POST", f"{self._repo_path}/issues", what=what, json=payload)
+        try:
+            response = self._call("POST", f"{self._repo_path}/issues", what=what, json=payload)
+        except ValidationFailedError as exc:
+            raise _blamed(exc, payload) from exc
         created = self._issue(self._json(response, what=what), what=what)
         self._note_labels(created.labels)
         if fields.state is IssueState.CLOSED:
@@ -436,44 +493,99 @@ class GitHubClient(ProviderClient):
             return self._patch(created.number, {"state": "closed", "state_reason": "completed"})
         return created
 
-    def update_issue(self, number: str, fields: IssueFields) -> RemoteIssue:
+    def update_issue(
+        self, number: str, fields: IssueFields, *, current: RemoteIssue | None = None
+    ) -> RemoteIssue:
+        """Assignees, then labels, as additions and removals against `current` (a concurrent
+        tracker addition survives); the scalars in one PATCH, last. The PATCH and the
+        assignee endpoints answer the whole issue; a labels-only change ends on one GET."""
         number = str(number).strip()
-        current = self.get_issue(number)
+        self._issue_path(number)  # a bad number fails before anything is sent
+        if current is None:
+            current = self.get_issue(number)
         what = f"update issue #{number} of {self.repository}"
+        caps = self.capabilities
         payload: dict[str, Any] = {}
         if fields.title is not None and fields.title != current.title:
             payload["title"] = fields.title
         if fields.body is not None and fields.body != current.body:
-            payload["body"] = fields.body
+            # Keep the create marker: it is how a lost create answer is found again.
+            payload["body"] = body_with_marker(fields.body, current.marker)
         if fields.state is not None and fields.state != current.state:
             payload["state"] = fields.state.value
             payload["state_reason"] = (
                 "completed" if fields.state is IssueState.CLOSED else "reopened"
             )
-        if fields.labels is not None and fields.labels != current.labels:
-            # PATCH would create unknown labels on the fly; only allowed when configured.
-            self._check_labels_exist(fields.labels - current.labels, what=what)
-            payload["labels"] = sorted(fields.labels)
-        if fields.assignees is not None and fields.assignees != current.assignees:
-            payload["assignees"] = sorted(fields.assignees)
         if fields.milestone is not UNSET and fields.milestone != current.milestone:
             payload["milestone"] = (
                 None
                 if fields.milestone is None
                 else self._milestone_number(str(fields.milestone), what=what)
             )
-        if not payload:
-            return current
-        return self._patch(number, payload)
+        add_labels: frozenset[str] = frozenset()
+        remove_labels: frozenset[str] = frozenset()
+        if fields.labels is not None:
+            add_labels, remove_labels = set_delta(
+                current.labels, fields.labels, fold=caps.label_case_insensitive
+            )
+            # Adding would create unknown labels on the fly; only allowed when configured.
+            self._check_labels_exist(add_labels, what=what)
+        result: RemoteIssue | None = current
+        if fields.assignees is not None:
+            add, remove = set_delta(
+                current.assignees, fields.assignees, fold=caps.assignee_case_insensitive
+            )
+            if remove:
+                result = self._assignees("DELETE", number, remove)
+            if add:
+                result = self._assignees("POST", number, add)
+                refused = add - result.assignees
+                if refused:
+                    # GitHub silently skips users who cannot be assigned: say so.
+                    raise ValidationFailedError(
+                        f"{what}: cannot assign {', '.join(sorted(refused))}",
+                        status=422,
+                        field="assignees",
+                    )
+        if remove_labels or add_labels:
+            for name in sorted(remove_labels):
+                path = f"{self._issue_path(number)}/labels/{quote(name, safe='')}"
+                # A 404: removed meanwhile, and the wanted state holds.
+                with contextlib.suppress(NotFoundError):
+                    self._call("DELETE", path, what=what)
+            if add_labels:
+                self._call(
+                    "POST",
+                    f"{self._issue_path(number)}/labels",
+                    what=what,
+                    json={"labels": sorted(add_labels)},
+                )
+            self._issue_cache.pop(number, None)
+            result = None  # the label answers carry labels only: read the issue at the end
+        if payload:
+            return self._patch(number, payload)
+        return result if result is not None else self.get_issue(number)
+
+    def _assignees(self, method: str, number: str, logins: frozenset[str]) -> RemoteIssue:
+        what = f"{'add' if method == 'POST' else 'remove'} assignees of #{number}"
+        try:
+            response = self._call(
+                method,
+                f"{self._issue_path(number)}/assignees",
+                what=what,
+                json={"assignees": sorted(logins)},
+            )
+        except ValidationFailedError as exc:
+            raise ValidationFailedError(str(exc), status=exc.status, field="assignees") from exc
+        self._issue_cache.pop(number, None)
+        return self._issue(self._json(response, what=what), what=what)
 
     def _patch(self, number: str, payload: dict[str, Any]) -> RemoteIssue:
         what = f"update issue #{number} of {self.repository}"
         try:
             response = self._call("PATCH", self._issue_path(number), what=what, json=payload)
         except ValidationFailedError as exc:
-            # GitHub's 422 names the field only in `errors`; say what we sent instead.
-            sent = ", ".join(f"{k}={v!r}" for k, v in sorted(payload.items()) if k != "body")
-            raise ValidationFailedError(f"{exc} (sent {sent})", status=exc.status) from exc
+            raise _blamed(exc, payload) from exc
         self._issue_cache.pop(number, None)
         updated = self._issue(self._json(response, what=what), what=what)
         self._note_labels(updated.labels)
@@ -488,7 +600,7 @@ class GitHubClient(ProviderClient):
         for _response, items in self._pages(f"{self._repo_path}/labels", params=params, what=what):
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                    raise TransientError(f"{what}: unexpected answer: a label without a name")
+                    raise MalformedAnswerError(f"{what}: unexpected answer: a label without a name")
                 labels[item["name"].casefold()] = item["name"]
         self._labels = labels
         return labels
@@ -512,7 +624,8 @@ class GitHubClient(ProviderClient):
             listed = ", ".join(repr(n) for n in sorted(missing))
             raise ValidationFailedError(
                 f"{what}: label {listed} does not exist in {self.repository} "
-                "and creating labels is not allowed for this connection"
+                "and creating labels is not allowed for this connection",
+                field="labels",
             )
 
     def _load_milestones(self) -> dict[str, int]:
@@ -528,7 +641,7 @@ class GitHubClient(ProviderClient):
                         data, "number", "milestone"
                     )
                 except ShapeError as exc:
-                    raise TransientError(f"{what}: unexpected answer: {exc}") from exc
+                    raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
         self._milestones = milestones
         return milestones
 
@@ -540,7 +653,8 @@ class GitHubClient(ProviderClient):
         milestones = self._load_milestones()
         if title not in milestones:
             raise ValidationFailedError(
-                f"{what}: milestone {title!r} does not exist in {self.repository}"
+                f"{what}: milestone {title!r} does not exist in {self.repository}",
+                field="milestone",
             )
         return milestones[title]
 
@@ -694,6 +808,10 @@ _PULL_REQUEST_EVENTS = frozenset(
 )
 
 
+# The keys an issue object must carry for its state to be taken from the payload.
+ISSUE_STATE_KEYS = ("title", "body", "state", "labels", "milestone", "html_url")
+
+
 class GitHubWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "github"
 
@@ -778,6 +896,20 @@ class GitHubWebhooks(WebhookVerifier):
             )
         if action not in ISSUE_STATE_ACTIONS:
             return ignored(f"issues action {action!r} is not one we know")
+        if any(key not in issue_data for key in ISSUE_STATE_KEYS) or not (
+            "assignees" in issue_data or "assignee" in issue_data
+        ):
+            # A signed payload that leaves a field out (GitHub's own `pinned` example has
+            # no `state`) is not malformed: it names the issue, whose state is re-read.
+            return WebhookEvent(
+                kind=EventKind.ISSUE,
+                event="issues",
+                action=action,
+                repository=repository,
+                issue=None,
+                issue_external_id=str(require_int(issue_data, "id", "issue")),
+                issue_number=str(require_int(issue_data, "number", "issue")),
+            )
         issue = issue_from_json(issue_data)
         return WebhookEvent(
             kind=EventKind.ISSUE,

@@ -30,13 +30,16 @@ import requests
 from integrations.providers.base import (
     AccessDeniedError,
     AuthenticationError,
+    Capabilities,
     EventKind,
     IssueFields,
     IssueState,
     ListResult,
+    MalformedAnswerError,
     NotFoundError,
     PermanentError,
     ProviderClient,
+    RateLimitGate,
     RemoteComment,
     RemoteIssue,
     TransientError,
@@ -44,6 +47,8 @@ from integrations.providers.base import (
     WebhookEvent,
     WebhookPayloadError,
     WebhookVerifier,
+    body_with_marker,
+    set_delta,
 )
 from integrations.providers.http import (
     HttpTransport,
@@ -147,7 +152,9 @@ def issue_from_api(data: Any) -> RemoteIssue:
             updated_at=parse_timestamp(issue.get("updated_at")),
         )
     except ShapeError as exc:
-        raise TransientError(f"GitLab answered an issue of an unexpected shape: {exc}") from None
+        raise MalformedAnswerError(
+            f"GitLab answered an issue of an unexpected shape: {exc}"
+        ) from None
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -157,6 +164,19 @@ class GitLabClient(ProviderClient):
     """One GitLab project, addressed by path (`group/sub/name`) or numeric id."""
 
     provider: ClassVar[str] = "gitlab"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        webhooks=True,
+        deletion_in_webhooks=False,  # a deleted issue sends no hook: reconciliation finds it
+        max_assignees=None,  # GitLab Free allows one; paid tiers many — the server decides
+        max_labels=None,
+        milestones=True,
+        labels_predefined=False,  # `labels=` creates unknown labels
+        conditional_writes=False,
+        set_delta_writes=True,  # add_labels/remove_labels on PUT
+        label_case_insensitive=False,
+        assignee_case_insensitive=True,
+        body_crlf_to_lf=True,
+    )
     max_page_size: ClassVar[int] = PAGE_SIZE
 
     def __init__(
@@ -169,6 +189,7 @@ class GitLabClient(ProviderClient):
         allow_create_labels: bool = False,
         max_retries: int = 3,
         backoff_factor: float = 0.5,
+        gate: RateLimitGate | None = None,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -177,6 +198,7 @@ class GitLabClient(ProviderClient):
             timeout=timeout,
             allow_create_labels=allow_create_labels,
             max_retries=max_retries,
+            gate=gate,
         )
         project = repository.strip().strip("/")
         if not project:
@@ -193,6 +215,7 @@ class GitLabClient(ProviderClient):
             timeout=timeout,
             max_retries=max_retries,
             backoff_factor=backoff_factor,
+            gate=gate,
         )
         self._labels: set[str] | None = None
         self._milestones: dict[str, int] | None = None
@@ -201,6 +224,10 @@ class GitLabClient(ProviderClient):
     @property
     def requests_made(self) -> int:
         return self.transport.requests_made
+
+    @property
+    def last_server_time(self) -> datetime | None:
+        return self.transport.last_server_time
 
     def close(self) -> None:
         self.transport.close()
@@ -223,12 +250,16 @@ class GitLabClient(ProviderClient):
                     not_modified=True,
                     etag=etag,
                     requests=self.transport.requests_made - start,
+                    server_time=self.last_server_time,
                 )
             if index == 0 and _is_complete_first_page(response):
                 first_etag = response.headers.get("ETag")
             collected.extend(issues)
         return ListResult(
-            issues=collected, etag=first_etag, requests=self.transport.requests_made - start
+            issues=collected,
+            etag=first_etag,
+            requests=self.transport.requests_made - start,
+            server_time=self.last_server_time,
         )
 
     def _issue_pages(
@@ -255,7 +286,7 @@ class GitLabClient(ProviderClient):
             first = False
             data = self.transport.json(response, what=what)
             if not isinstance(data, list):
-                raise TransientError(f"{what}: the answer is not a list of issues")
+                raise MalformedAnswerError(f"{what}: the answer is not a list of issues")
             issues = [
                 issue_from_api(item)
                 for item in data
@@ -323,13 +354,13 @@ class GitLabClient(ProviderClient):
         response = self.transport.request("GET", self._issue_path(iid), what=what)
         return issue_from_api(self.transport.json(response, what=what))
 
-    def create_issue(self, fields: IssueFields) -> RemoteIssue:
+    def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
         if fields.title is None or not fields.title.strip():
-            raise ValidationFailedError("a GitLab issue needs a non-empty title")
+            raise ValidationFailedError("a GitLab issue needs a non-empty title", field="title")
         # Resolve every name before the first write, so a bad name leaves nothing half-made.
         body: dict[str, Any] = {"title": fields.title}
-        if fields.body is not None:
-            body["description"] = fields.body
+        if fields.body is not None or marker:
+            body["description"] = body_with_marker(fields.body, marker)
         if fields.labels:
             body["labels"] = self._labels_param(fields.labels)
         if fields.assignees:
@@ -346,19 +377,31 @@ class GitLabClient(ProviderClient):
             issue = self._put(int(issue.number), {"state_event": "close"})
         return issue
 
-    def update_issue(self, number: str, fields: IssueFields) -> RemoteIssue:
+    def update_issue(
+        self, number: str, fields: IssueFields, *, current: RemoteIssue | None = None
+    ) -> RemoteIssue:
+        """One PUT against `current`: labels as `add_labels`/`remove_labels` (a label the
+        tracker gained meanwhile survives), assignees as the full id list (GitLab has no
+        assignee delta), the rest as values. The PUT answers the whole issue."""
         iid = self._iid(number)
-        current = self.get_issue(str(iid))
+        if current is None:
+            current = self.get_issue(str(iid))
         changes: dict[str, Any] = {}
         if fields.title is not None and fields.title != current.title:
             changes["title"] = fields.title
-        if fields.body is not None and fields.body != current.body:
-            changes["description"] = fields.body
+        if fields.body is not None and not self.capabilities.same(
+            "body", fields.body, current.body
+        ):
+            # Keep the create marker: it is how a lost create answer is found again.
+            changes["description"] = body_with_marker(fields.body, current.marker)
         if fields.state is not None and fields.state != current.state:
             changes["state_event"] = "close" if fields.state is IssueState.CLOSED else "reopen"
-        if fields.labels is not None and fields.labels != current.labels:
-            # The full set: `labels=` replaces, and "" clears.
-            changes["labels"] = self._labels_param(fields.labels)
+        if fields.labels is not None:
+            add, remove = set_delta(current.labels, fields.labels)
+            if add:
+                changes["add_labels"] = self._labels_param(add)
+            if remove:
+                changes["remove_labels"] = self._labels_param(remove, check=False)
         if fields.assignees is not None and _folded(fields.assignees) != _folded(current.assignees):
             # GitLab documents 0 as "unassign everyone".
             changes["assignee_ids"] = self._resolve_users(fields.assignees) or [0]
@@ -420,20 +463,22 @@ class GitLabClient(ProviderClient):
 
     # --- names → ids, cached per client ------------------------------------------------------
 
-    def _labels_param(self, labels: frozenset[str]) -> str:
+    def _labels_param(self, labels: frozenset[str], *, check: bool = True) -> str:
         for name in labels:
             if "," in name or not name.strip():
                 raise ValidationFailedError(
-                    f"label {name!r} cannot be sent to GitLab: names are comma-separated"
+                    f"label {name!r} cannot be sent to GitLab: names are comma-separated",
+                    field="labels",
                 )
-        if not self.allow_create_labels:
+        if check and not self.allow_create_labels:
             missing = set(labels) - self._label_names(refresh=False)
             if missing:
                 missing -= self._label_names(refresh=True)
             if missing:
                 raise ValidationFailedError(
                     f"label(s) {', '.join(sorted(missing))} do not exist in GitLab project "
-                    f"{self.project}, and this connection may not create labels"
+                    f"{self.project}, and this connection may not create labels",
+                    field="labels",
                 )
         return ",".join(sorted(labels))
 
@@ -443,7 +488,8 @@ class GitLabClient(ProviderClient):
             ids = self._milestone_ids(refresh=True)
         if title not in ids:
             raise ValidationFailedError(
-                f"milestone {title!r} does not exist in GitLab project {self.project}"
+                f"milestone {title!r} does not exist in GitLab project {self.project}",
+                field="milestone",
             )
         return ids[title]
 
@@ -456,7 +502,7 @@ class GitLabClient(ProviderClient):
                 try:
                     names.add(require_str(require_mapping(item, "label"), "name", "label"))
                 except ShapeError as exc:
-                    raise TransientError(f"{what}: {exc}") from None
+                    raise MalformedAnswerError(f"{what}: {exc}") from None
             self._labels = names
         return self._labels
 
@@ -475,7 +521,7 @@ class GitLabClient(ProviderClient):
                         require_int(milestone, "id", "milestone"),
                     )
                 except ShapeError as exc:
-                    raise TransientError(f"{what}: {exc}") from None
+                    raise MalformedAnswerError(f"{what}: {exc}") from None
             self._milestones = ids
         return self._milestones
 
@@ -491,7 +537,8 @@ class GitLabClient(ProviderClient):
                 self._user_ids[key] = user_id
         if unknown:
             raise ValidationFailedError(
-                f"user(s) {', '.join(unknown)} are not members of GitLab project {self.project}"
+                f"user(s) {', '.join(unknown)} are not members of GitLab project {self.project}",
+                field="assignees",
             )
         return sorted(self._user_ids[login.lower()] for login in logins)
 
@@ -506,21 +553,21 @@ class GitLabClient(ProviderClient):
         )
         data = self.transport.json(response, what=what)
         if not isinstance(data, list):
-            raise TransientError(f"{what}: the answer is not a list of members")
+            raise MalformedAnswerError(f"{what}: the answer is not a list of members")
         for item in data:
             try:
                 member = require_mapping(item, "member")
                 if require_str(member, "username", "member").lower() == login.lower():
                     return require_int(member, "id", "member")
             except ShapeError as exc:
-                raise TransientError(f"{what}: {exc}") from None
+                raise MalformedAnswerError(f"{what}: {exc}") from None
         return None
 
     def _list_all(self, path: str, params: Mapping[str, Any], what: str) -> Iterator[Any]:
         for response in self._paged_get(path, {**params, "per_page": PAGE_SIZE}, what):
             data = self.transport.json(response, what=what)
             if not isinstance(data, list):
-                raise TransientError(f"{what}: the answer is not a list")
+                raise MalformedAnswerError(f"{what}: the answer is not a list")
             yield from data
 
 

@@ -1,8 +1,10 @@
 """HTTP plumbing shared by every provider client.
 
 One `requests.Session` per client, a timeout on every call, urllib3's Retry for connection
-errors and 502/503/504 (never for 429: the caller decides, from Retry-After, when to come
-back), and one mapping from status codes to the typed errors in `base`.
+errors and, for reads only, 502/503/504 (never for 429: the caller decides, from Retry-After,
+when to come back; never for a write: a tracker edit may land between the failed write and
+a blind retry, so the outbox retries writes after a fresh read), and one mapping from status
+codes to the typed errors in `base`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from urllib3.util.retry import Retry
 from integrations.providers.base import (
     AccessDeniedError,
     AuthenticationError,
+    MalformedAnswerError,
     NotFoundError,
     PermanentError,
     ProviderError,
     RateLimitedError,
+    RateLimitGate,
     TransientError,
     ValidationFailedError,
 )
@@ -45,8 +49,9 @@ def build_session(*, max_retries: int = 3, backoff_factor: float = 0.5) -> reque
         read=False,  # a read timeout may mean the write happened; the outbox decides, not urllib3
         status=max_retries,
         status_forcelist=(502, 503, 504),
-        # Not POST: after a 504 the issue may exist already, and a retried create duplicates it.
-        allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"}),
+        # Reads only. Not POST: after a 504 the issue may exist already. Not PATCH/PUT/DELETE:
+        # a retried write overwrites a tracker edit made between the two (issue 12 #1).
+        allowed_methods=frozenset({"GET", "HEAD", "OPTIONS"}),
         backoff_factor=backoff_factor,
         respect_retry_after_header=False,
         raise_on_status=False,
@@ -131,6 +136,24 @@ def _message(response: requests.Response) -> str:
     return str(data)[:200]
 
 
+# Canonical fields (SPEC §4): what a refusal may name.
+_FIELD_NAMES = frozenset({"title", "body", "state", "labels", "assignees", "milestone"})
+
+
+def refused_field(response: requests.Response) -> str | None:
+    """The canonical field a 400/422 names in a structured error body (GitHub's
+    `errors[].field`), when there is exactly one."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return None
+    named = {e["field"] for e in errors if isinstance(e, dict) and e.get("field") in _FIELD_NAMES}
+    return named.pop() if len(named) == 1 else None
+
+
 def raise_for_response(response: requests.Response, *, what: str) -> None:
     """Raise the typed error for a non-2xx/304 response; return for success."""
     status = response.status_code
@@ -151,7 +174,7 @@ def raise_for_response(response: requests.Response, *, what: str) -> None:
     if status in (404, 410):
         raise NotFoundError(detail, status=status)
     if status in (400, 422):
-        raise ValidationFailedError(detail, status=status)
+        raise ValidationFailedError(detail, status=status, field=refused_field(response))
     if status >= 500 or status in (408, 409, 425):
         raise TransientError(detail, status=status)
     raise PermanentError(detail, status=status)
@@ -168,12 +191,16 @@ class HttpTransport:
         timeout: float,
         max_retries: int = 3,
         backoff_factor: float = 0.5,
+        gate: RateLimitGate | None = None,
     ) -> None:
         self.api_root = api_root.rstrip("/")
         self.timeout = timeout
         self.session = build_session(max_retries=max_retries, backoff_factor=backoff_factor)
         self.session.headers.update(headers)
         self.requests_made = 0
+        self.gate = gate
+        # The tracker's clock: the `Date` header of the last response.
+        self.last_server_time: datetime | None = None
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -191,6 +218,8 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
         ok_not_modified: bool = False,
     ) -> requests.Response:
+        if self.gate is not None:
+            self.gate.check()  # raises RateLimitedError without sending while paused
         self.requests_made += 1
         url = self.url(path)
         started = time.perf_counter()
@@ -216,9 +245,17 @@ class HttpTransport:
             self._log(method, url, what, started, error=str(exc))
             raise
         self._log(method, url, what, started, status=response.status_code)
+        self.last_server_time = parse_http_date(response.headers.get("Date")) or (
+            self.last_server_time
+        )
         if response.status_code == 304 and ok_not_modified:
             return response
-        raise_for_response(response, what=what)
+        try:
+            raise_for_response(response, what=what)
+        except RateLimitedError as exc:
+            if self.gate is not None:
+                self.gate.hold(exc.retry_after)
+            raise
         return response
 
     def _log(
@@ -250,10 +287,21 @@ class HttpTransport:
         try:
             return response.json()
         except ValueError as exc:
-            raise TransientError(f"{what}: the tracker answered something not JSON") from exc
+            raise MalformedAnswerError(f"{what}: the tracker answered something not JSON") from exc
 
     def close(self) -> None:
         self.session.close()
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP `Date` header → aware datetime; None when absent or unparsable."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def parse_timestamp(value: Any) -> datetime | None:

@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from integrations.models import Connection
 from integrations.providers import UnknownProviderError
 from integrations.providers.base import ProviderError
+from integrations.providers.registry import client_for
 from issues.api.filters import (
     ConflictFilter,
     ConnectionFilter,
@@ -52,7 +53,6 @@ from issues.api.serializers import (
     SyncTriggerQuerySerializer,
     SyncTriggerResultSerializer,
 )
-from issues.clients import client_for
 from issues.models import (
     Conflict,
     Issue,

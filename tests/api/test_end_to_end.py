@@ -11,6 +11,7 @@ import pytest
 
 from integrations.fake_trackers.gitea import FakeGitea
 from integrations.models import Connection
+from integrations.providers.base import split_marker
 from issues.models import Issue
 from issues.outbox import drain
 from issues.polling import sync_connection
@@ -73,7 +74,9 @@ def test_an_issue_created_through_the_api_is_created_in_the_tracker(tracker):
     number = int(issue["external_number"])
     assert issue["remote_url"] == f"{tracker.fake.url}/acme/widgets/issues/{number}"
     remote = tracker.fake.issues[number]
-    assert (remote.title, remote.body, remote.labels, remote.assignees) == (
+    body, marker = split_marker(remote.body)  # the create marker stays hidden from users
+    assert marker is not None
+    assert (remote.title, body, remote.labels, remote.assignees) == (
         "Crash on save",
         "Steps…",
         ["bug"],

@@ -35,8 +35,9 @@ from integrations.fake_trackers.gitea import FakeGitea
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.models import Connection
+from integrations.providers.base import split_marker
+from integrations.providers.registry import client_for
 from issues.canonical import to_issue_fields
-from issues.clients import client_for
 from issues.inbound import process_delivery
 from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus
 from issues.outbox import claim_issue_batch, drain
@@ -608,6 +609,8 @@ class Scenario:
             if remote is None:
                 continue
             remote_state = remote.snapshot()
+            # The create marker is the tracker's copy only: users (and the mirror) never see it.
+            remote_state["body"] = split_marker(remote_state["body"])[0]
             local_state = issue.snapshot()
             for field, value in remote_state.items():
                 if local_state[field] != value and not self._visibly_failed(issue, field):

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from integrations.fake_trackers.base import Fault
 from integrations.models import WebhookDelivery
+from integrations.providers.base import split_marker
 from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus, SyncLog, SyncStatus
 from issues.outbox import claim_issue_batch
 from issues.services.issues import conflict_resolve, issue_create, issue_update
@@ -151,7 +152,9 @@ def test_update_wins_keeps_the_issue_and_recreates_it_remotely(harness):
     issue = Issue.objects.get(pk=issue.pk)
     assert issue.external_id is not None and issue.external_number != str(fake_issue.number)
     recreated = harness.fake.issues[int(issue.external_number)]
-    assert (recreated.title, recreated.body) == ("Crash on save", "local edit")
+    body, marker = split_marker(recreated.body)
+    assert (recreated.title, body) == ("Crash on save", "local edit")
+    assert marker is not None  # the create marker, hidden from users
 
 
 def test_a_redelivered_webhook_is_a_no_op(harness):
@@ -207,8 +210,8 @@ def test_a_worker_killed_after_claiming_is_retried_and_the_tracker_written_once(
     # A worker claims the row, writes to the tracker, and dies before recording the answer.
     claimed = claim_issue_batch(lease=timedelta(seconds=-1))
     assert list(claimed) == [issue.pk]
+    from integrations.providers.registry import client_for
     from issues.canonical import to_issue_fields
-    from issues.clients import client_for
 
     client_for(harness.connection).update_issue(
         str(fake_issue.number), to_issue_fields({"title": "written once"})

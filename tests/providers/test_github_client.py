@@ -118,7 +118,7 @@ def test_listing_250_issues_takes_exactly_three_requests_at_page_size_100(
     assert sorted(numbers) == list(range(1, 251))
 
 
-def test_list_issues_reports_its_request_count_and_first_page_etag(
+def test_list_issues_reports_its_request_count_and_no_etag_for_several_pages(
     fake: FakeGitHub, client: GitHubClient
 ) -> None:
     for n in range(201):
@@ -128,8 +128,34 @@ def test_list_issues_reports_its_request_count_and_first_page_etag(
 
     assert len(result.issues) == 201
     assert result.requests == 3
-    assert result.etag is not None and result.etag.startswith('"')
+    # Page 1's ETag says nothing of pages 2 and 3 (issue 12 #9).
+    assert result.etag is None
     assert not result.not_modified
+
+
+def test_a_one_page_listing_stores_its_etag(fake: FakeGitHub, client: GitHubClient) -> None:
+    for n in range(20):
+        fake.seed_issue(title=f"issue {n}")
+
+    result = client.list_issues()
+
+    assert result.requests == 1
+    assert result.etag is not None and result.etag.startswith('"')
+
+
+def test_a_change_on_page_two_is_not_hidden_by_a_304_on_page_one(
+    fake: FakeGitHub, client: GitHubClient
+) -> None:
+    """Failed before: page 1's ETag was stored for a 2-page listing, and an edit of an issue
+    on page 2 (page 1 unchanged) answered 304 — the poll saw nothing."""
+    issues = [fake.seed_issue(title=f"issue {n}") for n in range(150)]
+    first = client.list_issues()
+    fake.edit_issue(issues[-1].number, notify=False, title="edited on page 2")
+
+    again = client.list_issues(etag=first.etag)
+
+    assert not again.not_modified
+    assert "edited on page 2" in {i.title for i in again.issues}
 
 
 def test_pull_requests_listed_among_issues_are_dropped(
@@ -165,7 +191,7 @@ def test_since_is_sent_as_githubs_own_parameter_and_filters(
 def test_unchanged_repository_costs_one_conditional_request_answered_304(
     fake: FakeGitHub, client: GitHubClient
 ) -> None:
-    for n in range(150):
+    for n in range(50):
         fake.seed_issue(title=f"issue {n}")
     first = client.list_issues()
     fake.reset_requests()

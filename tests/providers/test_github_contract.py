@@ -398,6 +398,10 @@ def test_every_request_of_a_full_client_round_trip_is_a_valid_spec_operation(
         ("POST", "/repos/{owner}/{repo}/issues"),
         ("GET", "/repos/{owner}/{repo}/issues/{issue_number}"),
         ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
+        # Sets change as additions and removals: a concurrent addition survives.
+        ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
+        ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"),
+        ("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/assignees"),
         ("GET", "/repos/{owner}/{repo}/labels"),
         ("GET", "/repos/{owner}/{repo}/milestones"),
     }

@@ -428,7 +428,8 @@ def test_update_round_trip_in_one_put(fake: FakeGitLab, client: GitLabClient) ->
         "title": "new",
         "description": "new body",
         "state_event": "close",
-        "labels": "docs,feature",
+        "add_labels": "docs,feature",
+        "remove_labels": "bug",
         "assignee_ids": [fake.user_id("bob")],
         "milestone_id": fake.milestone_id("v1"),
     }
@@ -456,7 +457,11 @@ def test_clearing_assignees_labels_and_milestone(fake: FakeGitLab, client: GitLa
     )
     assert fake_state(fake, "1")[3:] == (set(), set(), None)
     (put,) = write_requests(fake)
-    assert json.loads(put.body) == {"labels": "", "assignee_ids": [0], "milestone_id": 0}
+    assert json.loads(put.body) == {
+        "remove_labels": "bug",
+        "assignee_ids": [0],
+        "milestone_id": 0,
+    }
 
 
 def test_an_update_that_changes_nothing_makes_no_write_request(

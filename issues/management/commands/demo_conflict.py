@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from integrations.models import Connection
 from integrations.providers.base import IssueFields, ProviderError
-from issues.clients import client_for
+from integrations.providers.registry import client_for
 from issues.demo import DEMO_CONNECTION_NAME, default_service_url
 from issues.models import Conflict, Issue, IssueState, SyncStatus, Trigger
 from issues.services.issues import IssueServiceError, issue_update

@@ -1,12 +1,26 @@
-"""Build a provider client for a connection (one requests.Session per client)."""
+"""Build a provider client for a connection, wired to the connection's rate-limit gate.
+
+The name → class table itself lives in `integrations.providers` (imported by the models for
+the provider choices); this module adds what needs Django: settings and the gate.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from integrations import providers
-from integrations.models import Connection
-from integrations.providers.base import ProviderClient
+from integrations.providers.base import Capabilities, ProviderClient
+from integrations.ratelimit import ConnectionGate
+
+if TYPE_CHECKING:
+    from integrations.models import Connection
+
+
+def capabilities(provider: str) -> Capabilities:
+    """What `provider`'s tracker can hold; UnknownProviderError without a client."""
+    return providers.client_class(provider).capabilities
 
 
 def client_for(connection: Connection, *, max_retries: int | None = None) -> ProviderClient:
@@ -20,5 +34,6 @@ def client_for(connection: Connection, *, max_retries: int | None = None) -> Pro
         token=connection.api_token,
         timeout=settings.PROVIDER_HTTP_TIMEOUT,
         allow_create_labels=connection.allow_create_labels,
+        gate=ConnectionGate(connection.pk) if connection.pk is not None else None,
         **options,
     )
