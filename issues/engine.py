@@ -111,6 +111,8 @@ class Versions:
         # retry's read that shows this value is recognised as ours and acknowledged instead
         # of being merged as a tracker edit.
         self.written: dict[str, dict[str, Any]] = dict(data.get("written") or {})
+        # The marker of a create sent (recorded before the POST): a retry looks for it.
+        self.create_marker: str | None = data.get("create_marker")
 
     def vector(self, side: str, field: str) -> merge.VersionVector:
         table = self.local if side == LOCAL else self.remote
@@ -183,6 +185,7 @@ class Versions:
             "local_edited_at": self.local_edited_at,
             "field_edited_at": self.field_edited_at,
             "written": self.written,
+            "create_marker": self.create_marker,
         }
 
 
@@ -287,28 +290,26 @@ def _drop_from_pending_pushes(issue: Issue, fields: set[str]) -> None:
                 entry.save(update_fields=["status", "last_error", "completed_at", "updated_at"])
 
 
-def find_in_flight_create(connection: Connection, snapshot: Mapping[str, Any]) -> Issue | None:
-    """A locally created issue whose create is in flight, matching this remote one: link it
-    rather than insert a duplicate (the tracker's "opened" webhook can beat the create answer)."""
-    candidates = (
+def create_marker(issue: Issue) -> str:
+    """The marker a local create carries to the tracker (kept hidden in the body): found
+    again by it, never by title and body, which are not an identity."""
+    return f"{issue.connection_id}.{issue.pk}"
+
+
+def find_in_flight_create(connection: Connection, remote: RemoteIssue) -> Issue | None:
+    """The locally created issue whose create this remote issue is (by its marker), still
+    unlinked: link it rather than insert a duplicate (the tracker's "opened" webhook can beat
+    the create's answer, and an answer can be lost)."""
+    if not remote.marker:
+        return None
+    prefix, _, pk = remote.marker.partition(".")
+    if prefix != str(connection.pk) or not pk.isdigit():
+        return None
+    return (
         Issue.objects.select_for_update()
-        .filter(
-            connection=connection,
-            external_id__isnull=True,
-            title=snapshot["title"],
-            outbox__operation=OutboxOperation.CREATE,
-            outbox__status__in=[
-                OutboxStatus.IN_PROGRESS,
-                OutboxStatus.PENDING,
-                OutboxStatus.FAILED,
-            ],
-        )
-        .order_by("id")
+        .filter(connection=connection, pk=int(pk), external_id__isnull=True)
+        .first()
     )
-    for candidate in candidates:
-        if candidate.body == snapshot["body"]:
-            return candidate
-    return None
 
 
 # --- the inbound path ----------------------------------------------------------------------
@@ -338,16 +339,6 @@ def apply_remote_issue(
             .first()
         )
         if issue is None:
-            issue = find_in_flight_create(connection, snapshot)
-            if issue is not None:
-                return _link_created(
-                    connection=connection,
-                    issue=issue,
-                    remote=remote,
-                    snapshot=snapshot,
-                    trigger=trigger,
-                    correlation_id=correlation_id,
-                )
             tombstone = RemoteTombstone.objects.filter(
                 connection=connection, external_id=remote.external_id
             )
@@ -357,6 +348,16 @@ def apply_remote_issue(
                     # A delivery, or a listing answered before the deletion was processed.
                     return ApplyResult("stale")
                 tombstone.delete()  # asked after the deletion: the tracker has it (again)
+            issue = find_in_flight_create(connection, remote)
+            if issue is not None:
+                return _link_created(
+                    connection=connection,
+                    issue=issue,
+                    remote=remote,
+                    snapshot=snapshot,
+                    trigger=trigger,
+                    correlation_id=correlation_id,
+                )
             if not connection.allows_inbound and acknowledged is None:
                 return ApplyResult("filtered")
             if not passes_filters(connection, snapshot):
@@ -451,7 +452,10 @@ def _link_created(
     this event) becomes the base, so nothing is created twice."""
     _remote_meta(issue, remote)
     versions = Versions(issue.versions)
-    issue.base = issue.snapshot()  # what we sent; the merge below catches any difference
+    # The base is what the create sent (its receipt), not the mirror now: an edit made while
+    # the create was in flight is a local change still to push, not something to revert.
+    sent = {f: r["value"] for f, r in versions.written.items()}
+    issue.base = normalise({**issue.snapshot(), **sent})
     issue.versions = versions.as_json()
     issue.save()
     OutboxEntry.objects.filter(

@@ -36,7 +36,7 @@ from issues.canonical import (
     same_on_tracker,
     to_issue_fields,
 )
-from issues.engine import Versions, log_change, refresh_sync_status
+from issues.engine import Versions, create_marker, log_change, refresh_sync_status
 from issues.models import (
     Action,
     Direction,
@@ -56,6 +56,8 @@ logger = get_logger(__name__)
 # SPEC §5: "after 5 retries a row is failed" — the first attempt and five retries.
 MAX_RETRIES = 5
 MAX_ATTEMPTS = 1 + MAX_RETRIES
+# How far back (on our clock) a lost create is looked for: trackers' clocks drift by minutes.
+CREATE_SEARCH_WINDOW = timedelta(days=1)
 
 
 def worker_id() -> str:
@@ -325,7 +327,9 @@ def _refuse_field(*, issue: Issue, field: str, value: Any, error: ProviderError)
     logger.warning("push_field_refused", field=field, error=message)
 
 
-def _record_receipt(issue_id: int, values: dict[str, Any]) -> dict[str, int]:
+def _record_receipt(
+    issue_id: int, values: dict[str, Any], *, create_marker: str | None = None
+) -> dict[str, int]:
     """Persist what we are about to write (values and local counters) BEFORE the call: its
     echo may be processed before its answer, and its answer may be lost — either way the
     tracker's state showing these values is then recognised as ours."""
@@ -333,6 +337,8 @@ def _record_receipt(issue_id: int, values: dict[str, Any]) -> dict[str, int]:
         locked = Issue.objects.select_for_update().get(pk=issue_id)
         versions = Versions(locked.versions)
         counters = versions.record_write(values)
+        if create_marker is not None:
+            versions.create_marker = create_marker
         locked.versions = versions.as_json()
         locked.save(update_fields=["versions", "updated_at"])
     return counters
@@ -349,25 +355,27 @@ def _push_create(
     report: DrainReport,
 ) -> None:
     values = issue.snapshot()
-    if reclaimed:
-        # The create may have reached the tracker before the worker died: find it first.
-        for page in client.iter_issue_pages(since=issue.created_at - timedelta(minutes=1)):
-            for remote in page:
-                snap = remote_snapshot(remote)
-                if snap["title"] == values["title"] and snap["body"] == values["body"]:
-                    _record_answer(
-                        issue=issue,
-                        connection=connection,
-                        answer=remote,
-                        acknowledged={},
-                        row_ids=row_ids,
-                        correlation_id=correlation_id,
-                        written=values,
-                        created=True,
-                    )
-                    return
-    counters = {f: Versions(issue.versions).local_counter(f) for f in FIELDS}
-    answer = client.create_issue(to_issue_fields(values), marker=f"{connection.pk}.{issue.pk}")
+    marker = create_marker(issue)
+    attempted = Versions(issue.versions).create_marker == marker
+    if attempted or reclaimed:
+        # A create was sent before (its answer lost, or the worker died): the tracker may
+        # have it. Found by its marker — over a window wide enough for a skewed clock.
+        found = client.find_by_marker(marker, since=issue.created_at - CREATE_SEARCH_WINDOW)
+        if found is not None:
+            receipt = Versions(issue.versions).written
+            _record_answer(
+                issue=issue,
+                connection=connection,
+                answer=found,
+                acknowledged={f: int(r["counter"]) for f, r in receipt.items()},
+                row_ids=row_ids,
+                correlation_id=correlation_id,
+                written=values,
+                created=True,
+            )
+            return
+    counters = _record_receipt(issue.pk, values, create_marker=marker)
+    answer = client.create_issue(to_issue_fields(values), marker=marker)
     logger.info("pushed", operation="create", external_number=answer.number, rows=row_ids)
     report.pushed += 1
     if values["state"] == "closed" and answer.state.value != "closed":

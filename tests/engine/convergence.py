@@ -60,6 +60,14 @@ FAKES: dict[str, type[FakeTracker]] = {
 PROVIDERS = tuple(FAKES)
 
 
+def tracker_state(issue: Any) -> dict[str, Any]:
+    """A fake issue's canonical fields as a user sees them: the hidden create marker that
+    the tracker keeps in the body is not part of the body."""
+    state = issue.snapshot()
+    state["body"] = split_marker(state["body"])[0]
+    return state
+
+
 class CountingFake(FakeTracker):
     """Counts writes that changed nothing: the simulation's check (d). Mixed into a fake."""
 
@@ -548,7 +556,7 @@ class Scenario:
             problems.extend(
                 f"(a) before the full pass: #{issue.external_number} {field}: "
                 f"mirror {issue.snapshot()[field]!r} != tracker {value!r}"
-                for field, value in remote.snapshot().items()
+                for field, value in tracker_state(remote).items()
                 if issue.snapshot()[field] != value and not self._visibly_failed(issue, field)
             )
         return problems
@@ -608,7 +616,7 @@ class Scenario:
             remote = self.fake.issues.get(int(number))
             if remote is None:
                 continue
-            remote_state = remote.snapshot()
+            remote_state = tracker_state(remote)
             # The create marker is the tracker's copy only: users (and the mirror) never see it.
             remote_state["body"] = split_marker(remote_state["body"])[0]
             local_state = issue.snapshot()

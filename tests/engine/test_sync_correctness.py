@@ -18,8 +18,8 @@ from rest_framework.test import APIClient
 
 from integrations.fake_trackers.base import Fault
 from integrations.models import Connection
-from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus, RemoteTombstone, SyncRun
-from issues.outbox import MAX_ATTEMPTS, claim_issue_batch, drain
+from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus, RemoteTombstone
+from issues.outbox import MAX_ATTEMPTS, drain
 from issues.polling import sync_connection
 from issues.services.issues import issue_update
 from issues.services.tokens import api_token_create
@@ -32,6 +32,61 @@ def _mirror(h: Any, number: int) -> Issue:
 def _set_policy(h: Any, policy: str) -> None:
     Connection.objects.filter(pk=h.connection.pk).update(conflict_policy=policy)
     h.connection.refresh_from_db()
+
+
+# --- #1 no blind write retries ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["gitea", "github", "gitlab"])
+def test_1_a_write_retry_after_503_does_not_overwrite_a_tracker_edit(tracker_harness, provider):
+    h = tracker_harness(provider)
+    h.fake.seed_issue(title="A")
+    h.poll(full=True)
+    h.take_hooks()
+    issue_update(issue=_mirror(h, 1), changes={"title": "L"})
+    method = "PUT" if provider == "gitlab" else "PATCH"
+    # The write is refused with 503; a tracker edit lands before any retry.
+    h.fake.inject(
+        Fault(
+            status=503,
+            retry_after=5,
+            method=method,
+            before=lambda: h.fake.edit_issue(1, title="R", notify=False),
+        )
+    )
+    drain()
+    assert h.fake.issues[1].title == "R"  # not overwritten by a blind retry
+    OutboxEntry.objects.update(next_attempt_at=timezone.now())
+    Connection.objects.update(rate_limited_until=None)
+    drain()  # the outbox retries after reading: R is seen, and clashes with L
+    assert h.fake.issues[1].title == "R"
+    conflict = Conflict.objects.get(issue__connection=h.connection, resolved=False)
+    assert (conflict.field, conflict.local_value, conflict.remote_value) == ("title", "L", "R")
+
+
+# --- #2 the read/write window ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["gitea", "github", "gitlab"])
+def test_2_a_label_added_in_the_tracker_between_read_and_write_survives(tracker_harness, provider):
+    h = tracker_harness(provider)
+    h.fake.seed_issue(title="A", labels=["bug"])
+    h.poll(full=True)
+    h.take_hooks()
+    issue_update(issue=_mirror(h, 1), changes={"labels": ["bug", "ui"]})
+    # Right after our read, before our write: someone adds "docs".
+    h.fake.inject(
+        Fault(
+            status=0,
+            method="GET",
+            path_contains="/issues/1",
+            after=lambda: h.fake.edit_issue(1, labels=["bug", "docs"], notify=False),
+        )
+    )
+    drain()
+    assert sorted(h.fake.issues[1].labels) == ["bug", "docs", "ui"]
+    h.poll()
+    assert _mirror(h, 1).labels == ["bug", "docs", "ui"]
 
 
 # --- #3 "not listed" is not "deleted" ---------------------------------------------------------
@@ -120,6 +175,108 @@ def test_4_an_echo_under_manual_is_not_a_conflict_with_our_own_next_edit(tracker
     assert h.fake.issues[1].title == "M" and _mirror(h, 1).title == "M"
 
 
+# --- #5 values the tracker stores its own way -----------------------------------------------------
+
+
+def test_5_a_label_stored_in_the_trackers_case_does_not_loop(tracker_harness):
+    h = tracker_harness("github")  # GitHub matches label names case-insensitively
+    h.fake.seed_issue(title="A", labels=[])
+    h.poll(full=True)
+    h.take_hooks()
+    issue_update(issue=_mirror(h, 1), changes={"labels": ["BUG"]})
+    drain()
+    assert h.fake.issues[1].labels == ["bug"]
+    writes = h.writes()
+    for _ in range(3):
+        h.deliver_all()
+        h.poll()
+        h.poll(full=True)
+        OutboxEntry.objects.filter(status=OutboxStatus.PENDING).update(
+            next_attempt_at=timezone.now()
+        )
+        drain()
+    assert h.writes() == writes  # no write per round
+    assert _mirror(h, 1).labels == ["bug"]  # the tracker's spelling, adopted
+    assert not OutboxEntry.objects.filter(
+        status__in=[OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]
+    ).exists()
+
+
+# --- #6 local creates are not duplicated ----------------------------------------------------------
+
+
+def _local_issue(h: Any, **values: Any) -> Issue:
+    from issues.services.issues import issue_create
+
+    return issue_create(connection=h.connection, **{"title": "T0", **values})
+
+
+def _lose_create_answer(h: Any) -> None:
+    h.fake.inject(Fault(status=502, method="POST", path_contains="/issues", apply_then_fail=True))
+    drain()
+    h.fake.faults.clear()
+    assert len(h.fake.issues) == 1
+
+
+def _settle(h: Any) -> None:
+    for _ in range(3):
+        OutboxEntry.objects.filter(status=OutboxStatus.PENDING).update(
+            next_attempt_at=timezone.now()
+        )
+        drain()
+        h.deliver_all()
+
+
+@pytest.mark.parametrize("provider", ["gitea", "github", "gitlab"])
+def test_6a_opened_webhook_first_with_the_title_edited_in_flight(tracker_harness, provider):
+    h = tracker_harness(provider)
+    issue = _local_issue(h)
+    _lose_create_answer(h)
+    issue_update(issue=issue, changes={"title": "T1"})
+    h.deliver_all()  # "opened", with T0
+    _settle(h)
+    assert len(h.fake.issues) == 1
+    assert Issue.objects.filter(connection=h.connection).count() == 1
+    assert h.fake.issues[1].title == "T1" and _mirror(h, 1).title == "T1"
+
+
+@pytest.mark.parametrize("provider", ["gitea", "github", "gitlab"])
+def test_6b_a_lost_create_answer_and_a_title_edit_before_the_retry(tracker_harness, provider):
+    h = tracker_harness(provider)
+    issue = _local_issue(h)
+    _lose_create_answer(h)
+    h.take_hooks()  # the "opened" webhook is lost too
+    issue_update(issue=issue, changes={"title": "T1"})
+    _settle(h)
+    assert len(h.fake.issues) == 1
+    assert h.fake.issues[1].title == "T1" and _mirror(h, 1).title == "T1"
+
+
+@pytest.mark.parametrize("provider", ["gitea", "github", "gitlab"])
+def test_6c_a_lost_create_answer_with_the_trackers_clock_behind(tracker_harness, provider):
+    h = tracker_harness(provider)
+    h.fake.strictly_increasing_clock = False
+    h.fake.advance_clock(-120)
+    _local_issue(h)
+    _lose_create_answer(h)
+    h.take_hooks()
+    _settle(h)
+    assert len(h.fake.issues) == 1
+    assert Issue.objects.filter(connection=h.connection).count() == 1
+
+
+@pytest.mark.parametrize("provider", ["gitea", "github", "gitlab"])
+def test_6d_labels_edited_while_the_create_is_in_flight_are_kept(tracker_harness, provider):
+    h = tracker_harness(provider)
+    issue = _local_issue(h, labels=["bug"])
+    _lose_create_answer(h)
+    issue_update(issue=issue, changes={"labels": ["bug", "docs"]})
+    h.deliver_all()  # "opened", with [bug]
+    assert Issue.objects.get(pk=issue.pk).labels == ["bug", "docs"]
+    _settle(h)
+    assert sorted(h.fake.issues[1].labels) == ["bug", "docs"]
+
+
 # --- #7 a stale listing does not resurrect a deleted issue -----------------------------------
 
 
@@ -170,6 +327,21 @@ def test_8_a_tracker_clock_behind_ours_does_not_hide_edits_from_the_poll(tracker
     h.fake.edit_issue(1, title="edited", notify=False)  # no webhook: only the poll can see it
     h.poll()
     assert _mirror(h, 1).title == "edited"
+
+
+# --- #9 a 304 on page 1 does not hide later pages --------------------------------------------------
+
+
+def test_9_a_change_on_page_two_is_seen_although_page_one_is_unchanged(tracker_harness):
+    h = tracker_harness("github")
+    stamp = timezone.now() - timedelta(minutes=10)
+    for n in range(150):  # two pages of 100, all with one stamp
+        h.fake.seed_issue(title=f"i{n}", updated_at=stamp)
+    h.poll(full=True)
+    h.poll()  # an incremental listing of both pages
+    h.fake.edit_issue(150, title="edited", notify=False)  # stays on the last page
+    h.poll()
+    assert _mirror(h, 150).title == "edited"
 
 
 # --- #10 equal timestamps with different content mean "re-read" ------------------------------
@@ -360,10 +532,6 @@ def test_15_connections_created_in_parallel_through_the_api_never_500() -> None:
     barrier = threading.Barrier(1)
     create(999)
     assert statuses == [201]
-
-
-def _unused() -> Any:  # keep imports used by later tests
-    return (SyncRun, claim_issue_batch)
 
 
 # --- issue 13: a client that cannot be built ----------------------------------------------------
