@@ -36,8 +36,8 @@ from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.models import Connection
 from integrations.providers.base import split_marker
-from integrations.providers.registry import client_for
-from issues.canonical import to_issue_fields
+from integrations.providers.registry import capabilities, client_for
+from issues.canonical import same_on_tracker, to_issue_fields
 from issues.inbound import process_delivery
 from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus
 from issues.outbox import claim_issue_batch, drain
@@ -160,6 +160,8 @@ class Scenario:
         self.fake.max_page_size = self.rng.choice([2, 3, 50])
         # Worker threads need committed data: only with a transactional test on PostgreSQL.
         self.threads = threads
+        self.caps = capabilities(provider)
+        self.same = same_on_tracker(provider)
         self.faults: dict[str, int] = defaultdict(int)
         self.refused: set[tuple[tuple[str, int], str]] = set()
         self.pending_hooks: list[OutgoingWebhook] = []
@@ -168,7 +170,7 @@ class Scenario:
         self.edits: list[Edit] = []
         self.local_keys: dict[int, tuple[str, int]] = {}  # issue pk → ledger key
         self.deleted_remote: set[int] = set()
-        self.stats = defaultdict(int)
+        self.stats: defaultdict[str, int] = defaultdict(int)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -266,7 +268,10 @@ class Scenario:
         if field == "title":
             return f"title {self.rng.randint(0, 999)} ü"
         if field == "body":
-            return self.rng.choice(["", f"body {self.rng.randint(0, 999)}", "line\nbreak ✓"])
+            bodies = ["", f"body {self.rng.randint(0, 999)}", "line\nbreak ✓"]
+            if self.caps.body_crlf_to_lf:
+                bodies.append("crlf\r\nline")  # the tracker stores it with LF
+            return self.rng.choice(bodies)
         if field == "state":
             return "closed" if current == "open" else "open"
         return self.rng.choice([m for m in MILESTONES if m != current])
@@ -303,8 +308,9 @@ class Scenario:
         roll = self.rng.random()
         if roll < 0.08:
             # The write applies, its answer is lost (a proxy's 504): retried after a read.
-            method = self.rng.choice(["PATCH", "PUT"])
-            self.fake.inject(Fault(status=500, method=method, apply_then_fail=True))
+            method = self.rng.choice(["PATCH", "PUT", "POST"])
+            status = self.rng.choice([500, 502, 504])
+            self.fake.inject(Fault(status=status, method=method, apply_then_fail=True))
             self.faults["lost_answer"] += 1
         elif roll < 0.12:
             self.fake.inject(Fault(status=429, retry_after=self.rng.randint(1, 30)))
@@ -407,6 +413,14 @@ class Scenario:
         self.refused.add((self._key_for(issue), "assignees"))
         self.faults["refused"] += 1
 
+    def _case_insensitive(self, field: str) -> bool:
+        if field == "labels":
+            return self.caps.label_case_insensitive
+        return field == "assignees" and self.caps.assignee_case_insensitive
+
+    def _key(self, field: str, element: str) -> str:
+        return element.casefold() if self._case_insensitive(field) else element
+
     def _remote_key(self, number: int) -> tuple[str, int]:
         """The ledger key of a tracker issue: a locally created one keeps its local key."""
         mirror = Issue.objects.filter(
@@ -434,6 +448,14 @@ class Scenario:
             self.edits.append(Edit("remote", key, field, (element, present)))
         else:
             value = self._random_value(field, getattr(issue, field))
+            if self.same(
+                field,
+                value,
+                split_marker(getattr(issue, field))[0]
+                if field == "body"
+                else getattr(issue, field),
+            ):
+                return  # setting what is there is no edit (the ledger would expect it to win)
             self.fake.edit_issue(number, **{field: value})
             self.edits.append(Edit("remote", key, field, value))
 
@@ -446,13 +468,21 @@ class Scenario:
         if field in SETS:
             universe = LABELS if field == "labels" else USERS
             element = self.rng.choice(universe)
+            if self.rng.random() < 0.2 and self._case_insensitive(field):
+                element = element.upper()  # the tracker keeps its own spelling
             members = set(getattr(issue, field))
-            present = element not in members
-            members = members | {element} if present else members - {element}
+            folded = {self._key(field, m) for m in members}
+            present = self._key(field, element) not in folded
+            if present:
+                members = members | {element}
+            else:
+                members = {m for m in members if self._key(field, m) != self._key(field, element)}
             value: Any = sorted(members)
             recorded: Any = (element, present)
         else:
             value = recorded = self._random_value(field, getattr(issue, field))
+            if self.same(field, value, getattr(issue, field)):
+                return  # no edit
         force = self.rng.random() < 0.5
         try:
             issue_update(issue=issue, changes={field: value}, force=force)
@@ -650,7 +680,7 @@ class Scenario:
         for edit in self.edits:
             if edit.field in SETS:
                 element, present = edit.value
-                last_element[(edit.key, edit.field, element)] = present
+                last_element[(edit.key, edit.field, self._key(edit.field, element))] = present
             else:
                 last_scalar[(edit.key, edit.field)] = edit.value
         deleted = {("remote", n) for n in self.deleted_remote}
@@ -663,7 +693,7 @@ class Scenario:
                 if (
                     self.policy == "manual"
                     and (key, field) not in conflicted
-                    and final[key][field] != value
+                    and not self.same(field, final[key][field], value)
                 ):
                     problems.append(
                         f"(b) contested {key} {field}: no conflict, last edit {value!r} lost "
@@ -672,7 +702,7 @@ class Scenario:
                 continue
             if (key, field) in conflicted:
                 continue
-            if final[key][field] != value:
+            if not self.same(field, final[key][field], value):
                 problems.append(
                     f"(b) lost edit: {key} {field}={value!r}, final {final[key][field]!r}"
                 )
@@ -681,7 +711,8 @@ class Scenario:
                 continue
             if (key, field) in self.refused:
                 continue  # the field failed visibly; its other edits wait with it
-            if (element in final[key][field]) != present:
+            held = {self._key(field, m) for m in final[key][field]}
+            if (self._key(field, element) in held) != present:
                 problems.append(f"(b) lost set edit: {key} {field} {element} present={present}")
 
         # (d) no push of a no-op change.
