@@ -40,8 +40,9 @@ def _fast_commits() -> Iterator[None]:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("seed", range(FIRST_SEED, FIRST_SEED + SCENARIOS))
+# Seed outermost: the providers take turns, so a soak stopped early covers all three.
 @pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("seed", range(FIRST_SEED, FIRST_SEED + SCENARIOS))
 def test_both_sides_converge_and_nothing_is_lost(provider: str, seed: int) -> None:
     threads = connection.vendor == "postgresql"
     outcome = Scenario(seed, provider=provider, threads=threads).run()
