@@ -22,6 +22,7 @@ from django.utils import timezone
 from integrations.models import Connection
 from integrations.providers.base import (
     NotFoundError,
+    PermanentError,
     ProviderClient,
     ProviderError,
     RateLimitedError,
@@ -193,7 +194,18 @@ def _push_rows(
     report: DrainReport,
 ) -> None:
     reclaimed = any(r.attempts > 1 for r in rows)
-    client = client_for(connection)
+    try:
+        client = client_for(connection)
+    except Exception as exc:  # noqa: BLE001 - unknown provider, bad config: this issue only
+        # Not the tracker's answer: no retry can help until the connection is fixed. The
+        # rows fail visibly; the batch goes on with the other issues.
+        _record_failure(
+            issue=issue,
+            rows=rows,
+            error=PermanentError(f"no client for connection {connection.pk}: {exc}"),
+            report=report,
+        )
+        return
     try:
         if issue.external_id is None and any(r.operation == OutboxOperation.CREATE for r in rows):
             _push_create(

@@ -545,3 +545,18 @@ def test_a_sync_run_whose_client_cannot_be_built_fails_and_releases_the_lock(tra
     assert run.finished_at is not None
     h.connection.refresh_from_db()
     assert h.connection.sync_lock_until is None
+
+
+def test_an_unbuildable_client_fails_its_rows_and_not_the_batch(tracker_harness):
+    good = tracker_harness("gitea")
+    bad = tracker_harness("github")
+    for h in (good, bad):
+        h.fake.seed_issue(title="A")
+        h.poll(full=True)
+    issue_update(issue=_mirror(bad, 1), changes={"title": "bad"})
+    issue_update(issue=_mirror(good, 1), changes={"title": "good"})
+    Connection.objects.filter(pk=bad.connection.pk).update(provider="nonesuch")
+    drain()
+    assert good.fake.issues[1].title == "good"
+    row = OutboxEntry.objects.get(issue__connection=bad.connection)
+    assert row.status == OutboxStatus.FAILED and "nonesuch" in row.last_error
