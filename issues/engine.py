@@ -552,8 +552,20 @@ def _merge_into(
         local_updated_at=versions.last_local_edit(),
         remote_updated_at=remote.updated_at,
         local_field_updated_at=versions.field_edits(),
+        local_touched=frozenset(
+            f for f in FIELDS if versions.local_counter(f) > versions.acked.get(f, 0)
+        ),
         local_versions=versions.vectors(LOCAL),
         remote_versions=versions.vectors(REMOTE),
+    )
+    # Where the tracker now holds the mirror's value, every local edit of it is reflected
+    # there: acknowledged, so a later remote change is not taken for a concurrent one.
+    versions.acknowledge(
+        {
+            f: versions.local_counter(f)
+            for f in FIELDS
+            if normalise_value(f, result.merged[f]) == snapshot[f] and local[f] == snapshot[f]
+        }
     )
     merged = normalise(result.merged)
     if not connection.allows_inbound:

@@ -357,12 +357,17 @@ def merge_issue(
     local_versions: Mapping[str, VersionVector] | None = None,
     remote_versions: Mapping[str, VersionVector] | None = None,
     local_field_updated_at: Mapping[str, datetime] | None = None,
+    local_touched: frozenset[str] = frozenset(),
 ) -> MergeResult:
     """Merge one issue field by field; see the module docstring for the rules.
 
     `local_field_updated_at` (field → when it was last edited locally) is what
     ``last_writer_wins`` compares for a contested field; a field missing from it falls back
     to `local_updated_at`.
+
+    `local_touched` names fields the local side edited (unacknowledged by the tracker) even
+    if back to the base value: set and reset is still a local change, concurrent with a
+    remote one, not "local unchanged" (rule 2 does not apply to them).
     """
     policy = Policy(policy)
     _check_timestamps(local_updated_at, remote_updated_at)
@@ -382,7 +387,7 @@ def merge_issue(
         value: Any
         if lv == rv:
             value = lv
-        elif b is not None and lv == b[name]:
+        elif b is not None and lv == b[name] and name not in local_touched:
             value = rv
         elif b is not None and rv == b[name]:
             value = lv

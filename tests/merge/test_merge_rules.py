@@ -246,6 +246,17 @@ ROWS: dict[str, Row] = {
             "local_field_updated_at": {"title": T0},
         },
     ),
+    "local-set-and-reset-is-a-change-when-touched": Row(
+        # The local side edited the field and set it back (unacknowledged); the remote
+        # changed it concurrently: a clash for the policy, not "local unchanged".
+        BASE,
+        snap(),
+        snap(state="closed"),
+        merged=snap(state="closed"),
+        conflicts=(FieldConflict("state", "open", "open", "closed"),),
+        new_base=snap(),
+        kwargs={"local_touched": frozenset({"state"})},
+    ),
     "lww-tie-remote-wins": Row(
         BASE,
         snap(body="L"),
