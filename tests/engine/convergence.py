@@ -35,7 +35,7 @@ from integrations.fake_trackers.gitea import FakeGitea
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.models import Connection
-from integrations.providers.base import split_marker
+from integrations.providers.base import body_with_marker, split_marker
 from integrations.providers.registry import capabilities, client_for
 from issues.canonical import same_on_tracker, to_issue_fields
 from issues.inbound import process_delivery
@@ -456,7 +456,11 @@ class Scenario:
                 else getattr(issue, field),
             ):
                 return  # setting what is there is no edit (the ledger would expect it to win)
-            self.fake.edit_issue(number, **{field: value})
+            stored = value
+            if field == "body":
+                # A human edits the body's text; the hidden create marker in its source stays.
+                stored = body_with_marker(value, split_marker(issue.body)[1])
+            self.fake.edit_issue(number, **{field: stored})
             self.edits.append(Edit("remote", key, field, value))
 
     def _local_edit(self) -> None:
