@@ -253,6 +253,7 @@ ROWS: dict[str, Row] = {
         snap(),
         snap(state="closed"),
         merged=snap(state="closed"),
+        changed_locally={"state": "closed"},
         conflicts=(FieldConflict("state", "open", "open", "closed"),),
         new_base=snap(),
         kwargs={"local_touched": frozenset({"state"})},
