@@ -32,8 +32,8 @@ run: migrate
 test: install
 	$(PY) -m pytest
 
-# The convergence simulation at scale (SOAK_SCENARIOS seeded scenarios; 1,000 by default).
-SOAK_SCENARIOS ?= 1000
+# The convergence simulation at scale: SOAK_SCENARIOS seeded scenarios per provider (1,000).
+SOAK_SCENARIOS ?= 1000  # per provider
 soak: install
 	SOAK_SCENARIOS=$(SOAK_SCENARIOS) $(PY) -m pytest tests/engine/test_convergence.py -q
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from integrations.providers.base import UNSET, IssueFields, IssueState, RemoteIssue
+from integrations.providers.base import UNSET, Capabilities, IssueFields, IssueState, RemoteIssue
+from integrations.providers.registry import capabilities
 
 FIELDS: tuple[str, ...] = ("title", "body", "state", "labels", "assignees", "milestone")
 SET_FIELDS = frozenset({"labels", "assignees"})
@@ -107,3 +108,21 @@ def to_issue_fields(values: Mapping[str, Any]) -> IssueFields:
         assignees=as_set("assignees"),
         milestone=values.get("milestone", UNSET),
     )
+
+
+def same_on_tracker(provider: str) -> Callable[[str, Any, Any], bool]:
+    """`same(field, a, b)`: whether two values of a field are one value on this tracker
+    (its canonical comparison keys are equal — label case on GitHub, CRLF vs LF, ...)."""
+
+    # (Imported here: the registry needs Django settings, this module is imported by the
+    # providers' pure helpers' users before settings exist in some tools.)
+    try:
+        tracker = capabilities(provider)
+    except Exception:  # noqa: BLE001 - an unknown provider compares values exactly
+        tracker = Capabilities()
+
+    def same(field: str, a: Any, b: Any) -> bool:
+        a, b = normalise_value(field, a), normalise_value(field, b)
+        return a == b or tracker.same(field, a, b)
+
+    return same

@@ -12,7 +12,7 @@ No network call happens here; callers fetch first, then apply in a short transac
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,7 +23,14 @@ from django.utils import timezone
 from integrations.models import Connection
 from integrations.providers.base import RemoteIssue
 from issues import merge
-from issues.canonical import FIELDS, changed_fields, normalise, normalise_value, remote_snapshot
+from issues.canonical import (
+    FIELDS,
+    changed_fields,
+    normalise,
+    normalise_value,
+    remote_snapshot,
+    same_on_tracker,
+)
 from issues.models import (
     Action,
     Conflict,
@@ -54,6 +61,7 @@ Outcome = Literal[
     "kept",
     "linked",
     "missing",
+    "reread",
 ]
 LOCAL, REMOTE = "local", "remote"
 
@@ -64,6 +72,10 @@ class ApplyResult:
     issue_id: int | None = None
     conflicts: int = 0
     pushed_fields: tuple[str, ...] = ()
+    # What the tracker is missing: the caller (issues.services.sync) queues it in the same
+    # transaction. The engine itself never queues work.
+    push: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    push_operation: str = OutboxOperation.UPDATE
 
     @property
     def changed(self) -> bool:
@@ -89,9 +101,18 @@ class Versions:
         self.remote: dict[str, dict[str, int]] = dict(data.get("remote") or {})
         self.acked: dict[str, int] = dict(data.get("acked") or {})
         self.remote_seen: dict[str, Any] | None = data.get("remote_seen")
-        # When the last local edit was made: what last-writer-wins compares, not the row's
-        # updated_at, which every inbound save moves too.
+        # When the last local edit was made (kept for older rows), and per field: what
+        # last-writer-wins compares for a contested field — not the row's updated_at, which
+        # every inbound save moves too, nor another field's edit.
         self.local_edited_at: str | None = data.get("local_edited_at")
+        self.field_edited_at: dict[str, str] = dict(data.get("field_edited_at") or {})
+        # Write receipts: field → {"value", "counter"} of a write we are about to make (or
+        # made, its answer not recorded yet). Persisted BEFORE the call, so an echo or a
+        # retry's read that shows this value is recognised as ours and acknowledged instead
+        # of being merged as a tracker edit.
+        self.written: dict[str, dict[str, Any]] = dict(data.get("written") or {})
+        # The marker of a create sent (recorded before the POST): a retry looks for it.
+        self.create_marker: str | None = data.get("create_marker")
 
     def vector(self, side: str, field: str) -> merge.VersionVector:
         table = self.local if side == LOCAL else self.remote
@@ -105,9 +126,44 @@ class Versions:
         seen_remote = self.vector(REMOTE, field).get(REMOTE)
         self.local[field] = {LOCAL: own + 1, REMOTE: seen_remote}
         self.local_edited_at = timezone.now().isoformat()
+        self.field_edited_at[field] = self.local_edited_at
 
     def last_local_edit(self) -> datetime | None:
         return datetime.fromisoformat(self.local_edited_at) if self.local_edited_at else None
+
+    def field_edits(self) -> dict[str, datetime]:
+        """When each field was last edited locally (fields edited before per-field times
+        were kept fall back to the last edit of any field)."""
+        edits = {f: datetime.fromisoformat(t) for f, t in self.field_edited_at.items()}
+        last = self.last_local_edit()
+        if last is not None:
+            for field, vector in self.local.items():
+                if vector and field not in edits:
+                    edits[field] = last
+        return edits
+
+    def record_write(self, values: Mapping[str, Any]) -> dict[str, int]:
+        """Note what we are about to write (values and the local counters they carry);
+        returns the counters."""
+        counters = {f: self.local_counter(f) for f in values}
+        for field, value in values.items():
+            self.written[field] = {
+                "value": normalise_value(field, value),
+                "counter": counters[field],
+            }
+        return counters
+
+    def receipts_matching(
+        self, snapshot: Mapping[str, Any], same: Callable[[str, Any, Any], bool]
+    ) -> dict[str, int]:
+        """The fields where the tracker shows what we wrote: field → the counter written.
+        A matched receipt is used up."""
+        acks: dict[str, int] = {}
+        for field, receipt in list(self.written.items()):
+            if field in snapshot and same(field, receipt["value"], snapshot[field]):
+                acks[field] = int(receipt["counter"])
+                del self.written[field]
+        return acks
 
     def bump_remote(self, field: str) -> None:
         own = self.vector(REMOTE, field).get(REMOTE)
@@ -127,6 +183,9 @@ class Versions:
             "acked": self.acked,
             "remote_seen": self.remote_seen,
             "local_edited_at": self.local_edited_at,
+            "field_edited_at": self.field_edited_at,
+            "written": self.written,
+            "create_marker": self.create_marker,
         }
 
 
@@ -149,7 +208,7 @@ def _set_fields(issue: Issue, values: Mapping[str, Any]) -> None:
         setattr(issue, field, value)
 
 
-def _log(
+def log_change(
     *,
     issue: Issue | None,
     connection: Connection,
@@ -183,7 +242,7 @@ def _log(
     )
 
 
-def _action_for(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+def action_for(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     if before.get("state") != after.get("state"):
         return Action.CLOSE if after.get("state") == "closed" else Action.REOPEN
     return Action.UPDATE
@@ -212,50 +271,6 @@ def refresh_sync_status(issue: Issue) -> None:
         Issue.objects.filter(pk=issue.pk).update(sync_status=status, sync_error=issue.sync_error)
 
 
-def enqueue_push(
-    *,
-    issue: Issue,
-    fields: Mapping[str, Any],
-    operation: str = OutboxOperation.UPDATE,
-    correlation_id: str = "",
-    from_merge: bool = False,
-) -> OutboxEntry | None:
-    """Write an outbox row (in the caller's transaction) for the fields not already queued.
-
-    The drain pushes the mirror's values as they are when it runs, so a pending row for a
-    field covers any later value of it. A row in progress covers only what a merge derives
-    (the push under way carries it); a new local edit needs its own row, because the push in
-    progress may have read the mirror before the edit.
-    """
-    if operation == OutboxOperation.UPDATE:
-        covering = (
-            [OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS]
-            if from_merge
-            else [OutboxStatus.PENDING]
-        )
-        queued: set[str] = set()
-        for changes in OutboxEntry.objects.filter(
-            issue=issue, status__in=covering, operation=operation
-        ).values_list("changes", flat=True):
-            queued.update(changes)
-        fields = {k: v for k, v in fields.items() if k not in queued}
-        if not fields:
-            return None
-    entry = OutboxEntry.objects.create(
-        connection_id=issue.connection_id,
-        issue=issue,
-        operation=operation,
-        changes=dict(fields),
-        next_attempt_at=timezone.now(),
-        correlation_id=(correlation_id or current_correlation_id())[:64],
-    )
-    from issues.tasks import push_issue_to_external
-    from syndarix_sync.queueing import queue_on_commit
-
-    queue_on_commit(push_issue_to_external, issue.pk)
-    return entry
-
-
 def _drop_from_pending_pushes(issue: Issue, fields: set[str]) -> None:
     """A field in conflict must not be pushed until a human decides."""
     if not fields:
@@ -275,28 +290,26 @@ def _drop_from_pending_pushes(issue: Issue, fields: set[str]) -> None:
                 entry.save(update_fields=["status", "last_error", "completed_at", "updated_at"])
 
 
-def _find_in_flight_create(connection: Connection, snapshot: Mapping[str, Any]) -> Issue | None:
-    """A locally created issue whose create is in flight, matching this remote one: link it
-    rather than insert a duplicate (the tracker's "opened" webhook can beat the create answer)."""
-    candidates = (
+def create_marker(issue: Issue) -> str:
+    """The marker a local create carries to the tracker (kept hidden in the body): found
+    again by it, never by title and body, which are not an identity."""
+    return f"{issue.connection_id}.{issue.pk}"
+
+
+def find_in_flight_create(connection: Connection, remote: RemoteIssue) -> Issue | None:
+    """The locally created issue whose create this remote issue is (by its marker), still
+    unlinked: link it rather than insert a duplicate (the tracker's "opened" webhook can beat
+    the create's answer, and an answer can be lost)."""
+    if not remote.marker:
+        return None
+    prefix, _, pk = remote.marker.partition(".")
+    if prefix != str(connection.pk) or not pk.isdigit():
+        return None
+    return (
         Issue.objects.select_for_update()
-        .filter(
-            connection=connection,
-            external_id__isnull=True,
-            title=snapshot["title"],
-            outbox__operation=OutboxOperation.CREATE,
-            outbox__status__in=[
-                OutboxStatus.IN_PROGRESS,
-                OutboxStatus.PENDING,
-                OutboxStatus.FAILED,
-            ],
-        )
-        .order_by("id")
+        .filter(connection=connection, pk=int(pk), external_id__isnull=True)
+        .first()
     )
-    for candidate in candidates:
-        if candidate.body == snapshot["body"]:
-            return candidate
-    return None
 
 
 # --- the inbound path ----------------------------------------------------------------------
@@ -309,11 +322,14 @@ def apply_remote_issue(
     trigger: str,
     correlation_id: str = "",
     acknowledged: Mapping[str, int] | None = None,
+    fetched_at: datetime | None = None,
 ) -> ApplyResult:
     """Apply the tracker's full state of one issue to the mirror (one transaction).
 
     `acknowledged` is set when `remote` is the tracker's answer to our own push: field →
     the local version counter that push carried. Those fields become the new base.
+    `fetched_at` is when the read or listing that returned `remote` was sent (our clock):
+    only an answer asked for after a tombstone was written can lift it.
     """
     snapshot = remote_snapshot(remote)
     with transaction.atomic():
@@ -323,7 +339,16 @@ def apply_remote_issue(
             .first()
         )
         if issue is None:
-            issue = _find_in_flight_create(connection, snapshot)
+            tombstone = RemoteTombstone.objects.filter(
+                connection=connection, external_id=remote.external_id
+            )
+            deleted_at = tombstone.values_list("deleted_at", flat=True).first()
+            if deleted_at is not None:
+                if trigger == Trigger.WEBHOOK or fetched_at is None or fetched_at <= deleted_at:
+                    # A delivery, or a listing answered before the deletion was processed.
+                    return ApplyResult("stale")
+                tombstone.delete()  # asked after the deletion: the tracker has it (again)
+            issue = find_in_flight_create(connection, remote)
             if issue is not None:
                 return _link_created(
                     connection=connection,
@@ -333,14 +358,6 @@ def apply_remote_issue(
                     trigger=trigger,
                     correlation_id=correlation_id,
                 )
-            tombstone = RemoteTombstone.objects.filter(
-                connection=connection, external_id=remote.external_id
-            )
-            if tombstone.exists():
-                if trigger == Trigger.WEBHOOK:
-                    # A delivery older than the deletion, processed after it.
-                    return ApplyResult("stale")
-                tombstone.delete()  # a listing or a read: the tracker has it (again)
             if not connection.allows_inbound and acknowledged is None:
                 return ApplyResult("filtered")
             if not passes_filters(connection, snapshot):
@@ -352,12 +369,23 @@ def apply_remote_issue(
                 trigger=trigger,
                 correlation_id=correlation_id,
             )
-        if (
-            remote.updated_at is not None
-            and issue.remote_updated_at is not None
-            and remote.updated_at < issue.remote_updated_at
-        ):
-            return ApplyResult("stale", issue.pk)
+        if remote.updated_at is not None and issue.remote_updated_at is not None:
+            # Compared to the second: trackers stamp to the second, and GitLab's webhooks
+            # carry seconds where its API carries milliseconds.
+            theirs = remote.updated_at.replace(microsecond=0)
+            ours = issue.remote_updated_at.replace(microsecond=0)
+            if theirs < ours:
+                return ApplyResult("stale", issue.pk)
+            if (
+                theirs == ours
+                and trigger == Trigger.WEBHOOK
+                and fetched_at is None
+                and acknowledged is None
+                and snapshot != Versions(issue.versions).remote_seen
+            ):
+                # Same second, other content: which is newer cannot be told. Never apply
+                # the (maybe) older one: the caller reads the issue again.
+                return ApplyResult("reread", issue.pk)
         return _merge_into(
             connection=connection,
             issue=issue,
@@ -397,7 +425,7 @@ def _create_from_remote(
     _remote_meta(issue, remote)
     _set_fields(issue, snapshot)
     issue.save()
-    _log(
+    log_change(
         issue=issue,
         connection=connection,
         direction=Direction.INBOUND,
@@ -424,7 +452,10 @@ def _link_created(
     this event) becomes the base, so nothing is created twice."""
     _remote_meta(issue, remote)
     versions = Versions(issue.versions)
-    issue.base = issue.snapshot()  # what we sent; the merge below catches any difference
+    # The base is what the create sent (its receipt), not the mirror now: an edit made while
+    # the create was in flight is a local change still to push, not something to revert.
+    sent = {f: r["value"] for f, r in versions.written.items()}
+    issue.base = normalise({**issue.snapshot(), **sent})
     issue.versions = versions.as_json()
     issue.save()
     OutboxEntry.objects.filter(
@@ -472,24 +503,42 @@ def _merge_into(
     acknowledged: Mapping[str, int],
 ) -> ApplyResult:
     versions = Versions(issue.versions)
+    same = same_on_tracker(connection.provider)
+    # Ours: the fields where the tracker shows what a write receipt says we wrote (the
+    # answer, an echo, a retry's read) — acknowledged, never merged as a tracker edit.
+    written = dict(versions.written)
+    ours = versions.receipts_matching(snapshot, same)
+    # A push's answer that shows something else than we wrote: the tracker saw our write
+    # (its counter is acknowledged) and then someone changed the field — a remote change
+    # that causally follows ours.
+    overwritten = {f: c for f, c in acknowledged.items() if f in written and f not in ours}
+    ours.update({f: c for f, c in acknowledged.items() if f not in written})
+    versions.acknowledge(overwritten)
     previous_remote = versions.remote_seen
     for field in FIELDS:
         remote_changed = previous_remote is None or previous_remote.get(field) != snapshot[field]
-        if remote_changed and field not in acknowledged:
+        if remote_changed and field not in ours:
             versions.bump_remote(field)
-    versions.acknowledge(acknowledged)
+    versions.acknowledge(ours)
     versions.remote_seen = snapshot
 
     base: dict[str, Any] | None = normalise(issue.base) if issue.base else None
     if base is not None:
-        for field in acknowledged:
-            base[field] = snapshot[field]  # our push's answer: both sides agree on it
+        for field in ours:
+            base[field] = snapshot[field]  # our write: both sides agree on it
 
     mirror = issue.snapshot()
     open_conflicts = {c.field: c for c in issue.conflicts.filter(resolved=False)}
     local = dict(mirror)
     for field, conflict in open_conflicts.items():
         local[field] = conflict.local_value  # the mirror shows remote; the local edit waits here
+    for field in FIELDS:
+        # The same value on this tracker, spelt its way (label case, CRLF): adopt its
+        # spelling in the mirror and the base, or every round would write it again.
+        if local[field] != snapshot[field] and same(field, local[field], snapshot[field]):
+            local[field] = snapshot[field]
+            if base is not None and same(field, base[field], snapshot[field]):
+                base[field] = snapshot[field]
 
     if not connection.allows_inbound:
         policy: str = merge.Policy.LOCAL_WINS
@@ -502,8 +551,21 @@ def _merge_into(
         policy=policy,
         local_updated_at=versions.last_local_edit(),
         remote_updated_at=remote.updated_at,
+        local_field_updated_at=versions.field_edits(),
+        local_touched=frozenset(
+            f for f in FIELDS if versions.local_counter(f) > versions.acked.get(f, 0)
+        ),
         local_versions=versions.vectors(LOCAL),
         remote_versions=versions.vectors(REMOTE),
+    )
+    # Where the tracker now holds the mirror's value, every local edit of it is reflected
+    # there: acknowledged, so a later remote change is not taken for a concurrent one.
+    versions.acknowledge(
+        {
+            f: versions.local_counter(f)
+            for f in FIELDS
+            if normalise_value(f, result.merged[f]) == snapshot[f] and local[f] == snapshot[f]
+        }
     )
     merged = normalise(result.merged)
     if not connection.allows_inbound:
@@ -552,24 +614,22 @@ def _merge_into(
         conflict.save()
     _drop_from_pending_pushes(issue, conflicted)
     queued = bool(push and connection.allows_outbound)
-    if queued:
-        enqueue_push(issue=issue, fields=push, correlation_id=correlation_id, from_merge=True)
 
     after = issue.snapshot()
     new_conflicts = conflicted - set(open_conflicts)
     if after != before:
-        _log(
+        log_change(
             issue=issue,
             connection=connection,
             direction=Direction.INBOUND,
-            action=_action_for(before, after),
+            action=action_for(before, after),
             trigger=trigger,
             before=before,
             after=after,
             correlation_id=correlation_id,
         )
     if new_conflicts:
-        _log(
+        log_change(
             issue=issue,
             connection=connection,
             direction=Direction.INBOUND,
@@ -581,13 +641,8 @@ def _merge_into(
         )
     # A synced issue that gained no outbox row and no conflict stays synced: the common case
     # (a remote edit, an echo) skips the aggregate query.
-    if (
-        issue.sync_status != SyncStatus.SYNCED
-        or queued
-        or conflicted
-        or open_conflicts
-        or acknowledged
-    ):
+    # (A push is queued by the caller, which refreshes the status after writing its row.)
+    if issue.sync_status != SyncStatus.SYNCED or conflicted or open_conflicts or ours:
         refresh_sync_status(issue)
     platform = connection.provider
     if new_conflicts:
@@ -604,7 +659,13 @@ def _merge_into(
         outcome = "updated"
     else:
         outcome = "unchanged"
-    return ApplyResult(outcome, issue.pk, len(new_conflicts), tuple(sorted(push)))
+    return ApplyResult(
+        outcome,
+        issue.pk,
+        len(new_conflicts),
+        tuple(sorted(push)),
+        push=push if queued else {},
+    )
 
 
 def apply_remote_deletion(
@@ -642,7 +703,7 @@ def apply_remote_deletion(
         )
         before = issue.snapshot()
         if decision == "delete" or not connection.allows_outbound:
-            _log(
+            log_change(
                 issue=None,
                 connection=connection,
                 direction=Direction.INBOUND,
@@ -666,13 +727,7 @@ def apply_remote_deletion(
             completed_at=timezone.now(),
             last_error="superseded: issue re-created after a remote delete",
         )
-        enqueue_push(
-            issue=issue,
-            fields=issue.snapshot(),
-            operation=OutboxOperation.CREATE,
-            correlation_id=correlation_id,
-        )
-        _log(
+        log_change(
             issue=issue,
             connection=connection,
             direction=Direction.INBOUND,
@@ -682,5 +737,6 @@ def apply_remote_deletion(
             after={"kept": True},
             correlation_id=correlation_id,
         )
-        refresh_sync_status(issue)
-        return ApplyResult("kept", issue.pk)
+        return ApplyResult(
+            "kept", issue.pk, push=issue.snapshot(), push_operation=OutboxOperation.CREATE
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
@@ -23,8 +23,8 @@ from integrations.providers.base import (
 )
 from integrations.providers.delivery import parse_delivery
 from integrations.providers.registry import client_for
-from issues.engine import apply_remote_deletion, apply_remote_issue
 from issues.models import Trigger
+from issues.services.sync import remote_deletion_apply, remote_issue_apply
 from syndarix_sync.logs import correlation, get_logger
 
 logger = get_logger(__name__)
@@ -80,7 +80,9 @@ def process_delivery(delivery_id: int) -> str:
             event, outcome = _parse(delivery)
             if event is not None and not _needs_read(event):
                 outcome = _guarded(delivery, lambda: _apply(delivery, event, event.issue))
-            elif event is not None:
+                if outcome == "reread":
+                    outcome = None  # the same second, other content: read it (below)
+            if event is not None and outcome is None:
                 WebhookDelivery.objects.filter(pk=delivery.pk).update(
                     status=DeliveryStatus.PROCESSING, processed_at=timezone.now()
                 )
@@ -144,23 +146,32 @@ def _needs_read(event: WebhookEvent) -> bool:
     return event.kind == EventKind.ISSUE and (event.issue is None or event.issue.updated_at is None)
 
 
-def _apply(delivery: WebhookDelivery, event: WebhookEvent, remote: RemoteIssue | None) -> str:
+def _apply(
+    delivery: WebhookDelivery,
+    event: WebhookEvent,
+    remote: RemoteIssue | None,
+    *,
+    fetched_at: datetime | None = None,
+) -> str:
     connection = delivery.connection
     assert connection is not None
     if event.kind == EventKind.ISSUE_DELETED or remote is None:
-        outcome = apply_remote_deletion(
+        outcome = remote_deletion_apply(
             connection=connection,
             external_id=str(event.issue_external_id),
             trigger=Trigger.WEBHOOK,
             correlation_id=delivery.correlation_id,
         ).outcome
     else:
-        outcome = apply_remote_issue(
+        outcome = remote_issue_apply(
             connection=connection,
             remote=remote,
             trigger=Trigger.WEBHOOK,
             correlation_id=delivery.correlation_id,
+            fetched_at=fetched_at,
         ).outcome
+        if outcome == "reread":
+            return outcome  # not finished: the caller reads the issue and applies that
     _finish(delivery, DeliveryStatus.PROCESSED)
     return outcome
 
@@ -181,7 +192,12 @@ def _guarded(delivery: WebhookDelivery, apply: Callable[[], str]) -> str:
 def _read_then_apply(delivery: WebhookDelivery, event: WebhookEvent) -> str:
     connection = delivery.connection
     assert connection is not None
-    client = client_for(connection)
+    read_at = timezone.now()
+    try:
+        client = client_for(connection)
+    except Exception as exc:  # noqa: BLE001 - an unknown provider or bad config: fail visibly
+        _finish(delivery, DeliveryStatus.FAILED, f"no client: {type(exc).__name__}: {exc}")
+        return "failed"
     try:
         remote = client.get_issue(str(event.issue_number or event.issue.number))  # type: ignore[union-attr]
     except NotFoundError:
@@ -194,7 +210,7 @@ def _read_then_apply(delivery: WebhookDelivery, event: WebhookEvent) -> str:
         return "failed"
     finally:
         client.close()
-    return _guarded(delivery, lambda: _apply(delivery, event, remote))
+    return _guarded(delivery, lambda: _apply(delivery, event, remote, fetched_at=read_at))
 
 
 def stuck_deliveries(limit: int = 500) -> list[int]:

@@ -356,10 +356,23 @@ def merge_issue(
     remote_updated_at: datetime | None = None,
     local_versions: Mapping[str, VersionVector] | None = None,
     remote_versions: Mapping[str, VersionVector] | None = None,
+    local_field_updated_at: Mapping[str, datetime] | None = None,
+    local_touched: frozenset[str] = frozenset(),
 ) -> MergeResult:
-    """Merge one issue field by field; see the module docstring for the rules."""
+    """Merge one issue field by field; see the module docstring for the rules.
+
+    `local_field_updated_at` (field → when it was last edited locally) is what
+    ``last_writer_wins`` compares for a contested field; a field missing from it falls back
+    to `local_updated_at`.
+
+    `local_touched` names fields the local side edited (unacknowledged by the tracker) even
+    if back to the base value: set and reset is still a local change, concurrent with a
+    remote one, not "local unchanged" (rule 2 does not apply to them).
+    """
     policy = Policy(policy)
     _check_timestamps(local_updated_at, remote_updated_at)
+    for edited in (local_field_updated_at or {}).values():
+        _check_timestamps(edited, remote_updated_at)
     b = None if base is None else normalise_snapshot(base, name="base")
     loc = normalise_snapshot(local, name="local")
     rem = normalise_snapshot(remote, name="remote")
@@ -374,7 +387,7 @@ def merge_issue(
         value: Any
         if lv == rv:
             value = lv
-        elif b is not None and lv == b[name]:
+        elif b is not None and lv == b[name] and name not in local_touched:
             value = rv
         elif b is not None and rv == b[name]:
             value = lv
@@ -390,7 +403,8 @@ def merge_issue(
             new_base[name] = rv if b is None else b[name]
             continue
         else:
-            winner = _policy_winner(policy, local_updated_at, remote_updated_at)
+            local_time = (local_field_updated_at or {}).get(name, local_updated_at)
+            winner = _policy_winner(policy, local_time, remote_updated_at)
             value = lv if winner is Side.LOCAL else rv
             resolutions.append(Resolution(name, winner, f"policy:{policy.value}"))
         merged[name] = value

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import socket
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -21,20 +22,22 @@ from django.utils import timezone
 from integrations.models import Connection
 from integrations.providers.base import (
     NotFoundError,
+    PermanentError,
     ProviderClient,
     ProviderError,
     RateLimitedError,
     RemoteIssue,
 )
 from integrations.providers.registry import client_for
-from issues.canonical import FIELDS, changed_fields, normalise, remote_snapshot, to_issue_fields
-from issues.engine import (
-    Versions,
-    _log,
-    apply_remote_deletion,
-    apply_remote_issue,
-    refresh_sync_status,
+from issues.canonical import (
+    FIELDS,
+    changed_fields,
+    normalise,
+    remote_snapshot,
+    same_on_tracker,
+    to_issue_fields,
 )
+from issues.engine import Versions, create_marker, log_change, refresh_sync_status
 from issues.models import (
     Action,
     Direction,
@@ -45,6 +48,7 @@ from issues.models import (
     SyncStatus,
     Trigger,
 )
+from issues.services.sync import remote_deletion_apply, remote_issue_apply
 from syndarix_sync.logs import correlation, get_logger, new_correlation_id
 from syndarix_sync.metrics import OUTBOX_PUSHES, SYNC_OPERATIONS
 
@@ -53,6 +57,8 @@ logger = get_logger(__name__)
 # SPEC §5: "after 5 retries a row is failed" — the first attempt and five retries.
 MAX_RETRIES = 5
 MAX_ATTEMPTS = 1 + MAX_RETRIES
+# How far back (on our clock) a lost create is looked for: trackers' clocks drift by minutes.
+CREATE_SEARCH_WINDOW = timedelta(days=1)
 
 
 def worker_id() -> str:
@@ -188,7 +194,18 @@ def _push_rows(
     report: DrainReport,
 ) -> None:
     reclaimed = any(r.attempts > 1 for r in rows)
-    client = client_for(connection)
+    try:
+        client = client_for(connection)
+    except Exception as exc:  # noqa: BLE001 - unknown provider, bad config: this issue only
+        # Not the tracker's answer: no retry can help until the connection is fixed. The
+        # rows fail visibly; the batch goes on with the other issues.
+        _record_failure(
+            issue=issue,
+            rows=rows,
+            error=PermanentError(f"no client for connection {connection.pk}: {exc}"),
+            report=report,
+        )
+        return
     try:
         if issue.external_id is None and any(r.operation == OutboxOperation.CREATE for r in rows):
             _push_create(
@@ -235,24 +252,32 @@ def _push_update(
     is merged (and becomes a conflict if it clashes) instead of being overwritten, and a
     retry after a worker died mid-push finds its own earlier write and does not repeat it.
     """
+    read_at = timezone.now()
     try:
         fresh = client.get_issue(issue.external_number)
     except NotFoundError:
         _settle(row_ids, status=OutboxStatus.DONE, error="issue deleted in the tracker")
-        apply_remote_deletion(
+        remote_deletion_apply(
             connection=connection,
             external_id=str(issue.external_id),
             trigger=Trigger.POLL,
             correlation_id=correlation_id,
         )
         return
-    apply_remote_issue(
-        connection=connection, remote=fresh, trigger=Trigger.POLL, correlation_id=correlation_id
+    remote_issue_apply(
+        connection=connection,
+        remote=fresh,
+        trigger=Trigger.POLL,
+        correlation_id=correlation_id,
+        fetched_at=read_at,
     )
     issue.refresh_from_db()
     open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field", flat=True))
     desired = {f: v for f, v in issue.snapshot().items() if f in fields and f not in open_conflicts}
-    to_write = changed_fields(remote_snapshot(fresh), desired)
+    same = same_on_tracker(connection.provider)
+    held = remote_snapshot(fresh)
+    # Only what the tracker does not hold already, as it compares (`BUG` is GitHub's `bug`).
+    to_write = {f: v for f, v in changed_fields(held, desired).items() if not same(f, held[f], v)}
     if not to_write:
         logger.info("push_skipped", reason="the tracker already holds these values", rows=row_ids)
         report.skipped += 1
@@ -260,9 +285,27 @@ def _push_update(
         with transaction.atomic():
             refresh_sync_status(Issue.objects.select_for_update().get(pk=issue.pk))
         return
-    versions = Versions(issue.versions)
-    counters = {f: versions.local_counter(f) for f in to_write}
-    answer = client.update_issue(issue.external_number, to_issue_fields(to_write), current=fresh)
+    counters = _record_receipt(issue.pk, to_write)
+    try:
+        answer = client.update_issue(
+            issue.external_number, to_issue_fields(to_write), current=fresh
+        )
+    except ProviderError as exc:
+        refused = getattr(exc, "field", None)
+        if not exc.permanent or refused not in to_write:
+            raise
+        # The tracker refused one field (an unknown assignee): that field fails visibly on
+        # its own row; the rest of the push still lands.
+        _refuse_field(issue=issue, field=refused, value=to_write[refused], error=exc)
+        report.failed += 1
+        to_write = {f: v for f, v in to_write.items() if f != refused}
+        counters.pop(refused, None)
+        if not to_write:
+            _settle(row_ids, status=OutboxStatus.DONE, error=f"{refused} refused: split off")
+            return
+        answer = client.update_issue(
+            issue.external_number, to_issue_fields(to_write), current=fresh
+        )
     logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1
     _record_answer(
@@ -276,6 +319,43 @@ def _push_update(
     )
 
 
+def _refuse_field(*, issue: Issue, field: str, value: Any, error: ProviderError) -> None:
+    """A failed row of its own for the refused field (visible, retryable in the admin); a
+    merge does not queue the same value again (see outbox_push_enqueue)."""
+    message = f"{field}: {error}"[:2000]
+    with transaction.atomic():
+        locked = Issue.objects.select_for_update().get(pk=issue.pk)
+        OutboxEntry.objects.create(
+            connection_id=locked.connection_id,
+            issue=locked,
+            operation=OutboxOperation.UPDATE,
+            changes={field: value},
+            status=OutboxStatus.FAILED,
+            attempts=1,
+            next_attempt_at=timezone.now(),
+            last_error=message,
+        )
+        Issue.objects.filter(pk=locked.pk).update(sync_status=SyncStatus.ERROR, sync_error=message)
+    logger.warning("push_field_refused", field=field, error=message)
+
+
+def _record_receipt(
+    issue_id: int, values: dict[str, Any], *, create_marker: str | None = None
+) -> dict[str, int]:
+    """Persist what we are about to write (values and local counters) BEFORE the call: its
+    echo may be processed before its answer, and its answer may be lost — either way the
+    tracker's state showing these values is then recognised as ours."""
+    with transaction.atomic():
+        locked = Issue.objects.select_for_update().get(pk=issue_id)
+        versions = Versions(locked.versions)
+        counters = versions.record_write(values)
+        if create_marker is not None:
+            versions.create_marker = create_marker
+        locked.versions = versions.as_json()
+        locked.save(update_fields=["versions", "updated_at"])
+    return counters
+
+
 def _push_create(
     *,
     issue: Issue,
@@ -287,25 +367,27 @@ def _push_create(
     report: DrainReport,
 ) -> None:
     values = issue.snapshot()
-    if reclaimed:
-        # The create may have reached the tracker before the worker died: find it first.
-        for page in client.iter_issue_pages(since=issue.created_at - timedelta(minutes=1)):
-            for remote in page:
-                snap = remote_snapshot(remote)
-                if snap["title"] == values["title"] and snap["body"] == values["body"]:
-                    _record_answer(
-                        issue=issue,
-                        connection=connection,
-                        answer=remote,
-                        acknowledged={},
-                        row_ids=row_ids,
-                        correlation_id=correlation_id,
-                        written=values,
-                        created=True,
-                    )
-                    return
-    counters = {f: Versions(issue.versions).local_counter(f) for f in FIELDS}
-    answer = client.create_issue(to_issue_fields(values), marker=f"{connection.pk}.{issue.pk}")
+    marker = create_marker(issue)
+    attempted = Versions(issue.versions).create_marker == marker
+    if attempted or reclaimed:
+        # A create was sent before (its answer lost, or the worker died): the tracker may
+        # have it. Found by its marker — over a window wide enough for a skewed clock.
+        found = client.find_by_marker(marker, since=issue.created_at - CREATE_SEARCH_WINDOW)
+        if found is not None:
+            receipt = Versions(issue.versions).written
+            _record_answer(
+                issue=issue,
+                connection=connection,
+                answer=found,
+                acknowledged={f: int(r["counter"]) for f, r in receipt.items()},
+                row_ids=row_ids,
+                correlation_id=correlation_id,
+                written=values,
+                created=True,
+            )
+            return
+    counters = _record_receipt(issue.pk, values, create_marker=marker)
+    answer = client.create_issue(to_issue_fields(values), marker=marker)
     logger.info("pushed", operation="create", external_number=answer.number, rows=row_ids)
     report.pushed += 1
     if values["state"] == "closed" and answer.state.value != "closed":
@@ -349,7 +431,7 @@ def _record_answer(
                 update_fields=["external_id", "external_number", "remote_url", "base", "updated_at"]
             )
         _settle(row_ids, status=OutboxStatus.DONE)
-        _log(
+        log_change(
             issue=locked,
             connection=connection,
             direction=Direction.OUTBOUND,
@@ -362,12 +444,13 @@ def _record_answer(
             },
             correlation_id=correlation_id,
         )
-        apply_remote_issue(
+        remote_issue_apply(
             connection=connection,
             remote=answer,
             trigger=Trigger.API,
             correlation_id=correlation_id,
             acknowledged=acknowledged,
+            fetched_at=timezone.now(),
         )
 
 
@@ -379,43 +462,45 @@ def backoff(attempts: int) -> timedelta:
 def _record_failure(
     *, issue: Issue, rows: list[OutboxEntry], error: ProviderError, report: DrainReport
 ) -> None:
-    attempts = max(r.attempts for r in rows)
-    permanent = error.permanent or attempts >= MAX_ATTEMPTS
+    """Each row spends its own retry budget: a fresh edit coalesced with a row on its last
+    attempt is not failed with it."""
     now = timezone.now()
     message = str(error)[:2000]
+    exhausted = [r for r in rows if error.permanent or r.attempts >= MAX_ATTEMPTS]
+    retrying = [r for r in rows if r not in exhausted]
     retry_at = None
     with transaction.atomic():
-        ids = [r.id for r in rows]
-        if permanent:
+        if exhausted:
             report.failed += 1
-            OutboxEntry.objects.filter(id__in=ids).update(
+            OutboxEntry.objects.filter(id__in=[r.id for r in exhausted]).update(
                 status=OutboxStatus.FAILED, claimed_until=None, last_error=message
             )
             Issue.objects.filter(pk=issue.pk).update(
                 sync_status=SyncStatus.ERROR, sync_error=message
             )
-        else:
+        if retrying:
             report.retried += 1
-            delay = backoff(attempts)
+        for row in retrying:
+            delay = backoff(row.attempts)
             if isinstance(error, RateLimitedError):
                 delay = max(delay, timedelta(seconds=error.retry_after))
-            retry_at = now + delay
-            if isinstance(error, RateLimitedError):
-                # The whole connection waits, not just this issue: its other rows would each
-                # spend a refused request too.
-                Connection.objects.filter(pk=issue.connection_id).filter(
-                    Q(rate_limited_until__isnull=True) | Q(rate_limited_until__lt=retry_at)
-                ).update(rate_limited_until=retry_at)
-            OutboxEntry.objects.filter(id__in=ids).update(
+            retry_at = max(retry_at or now, now + delay)
+            OutboxEntry.objects.filter(id=row.id).update(
                 status=OutboxStatus.PENDING,
                 claimed_until=None,
                 last_error=message,
-                next_attempt_at=retry_at,
+                next_attempt_at=now + delay,
             )
+        if isinstance(error, RateLimitedError) and retry_at is not None:
+            # The whole connection waits, not just this issue: its other rows would each
+            # spend a refused request too.
+            Connection.objects.filter(pk=issue.connection_id).filter(
+                Q(rate_limited_until__isnull=True) | Q(rate_limited_until__lt=retry_at)
+            ).update(rate_limited_until=retry_at)
     logger.warning(
         "push_failed",
-        permanent=permanent,
-        attempt=attempts,
+        permanent=bool(exhausted) and not retrying,
+        attempts=sorted(r.attempts for r in rows),
         retry_at=retry_at.isoformat() if retry_at else None,
         error=message,
     )

@@ -8,7 +8,7 @@ tracker are noticed. A connection-level lease stops two runs from overlapping.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -16,16 +16,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import Connection
-from integrations.providers.base import ProviderError, RateLimitedError, RemoteIssue
+from integrations.providers.base import (
+    NotFoundError,
+    ProviderClient,
+    ProviderError,
+    RateLimitedError,
+    RemoteIssue,
+)
 from integrations.providers.registry import client_for
 from issues.canonical import remote_snapshot
-from issues.engine import (
-    Versions,
-    _find_in_flight_create,
-    apply_remote_deletion,
-    apply_remote_issue,
-    passes_filters,
-)
+from issues.engine import Versions, passes_filters
 from issues.models import (
     Action,
     Direction,
@@ -37,6 +37,7 @@ from issues.models import (
     SyncStatus,
     Trigger,
 )
+from issues.services.sync import remote_deletion_apply, remote_issue_apply
 from syndarix_sync.logs import correlation, get_logger
 from syndarix_sync.metrics import SYNC_DURATION, SYNC_OPERATIONS
 
@@ -94,7 +95,12 @@ def _tally(counts: RunCounts, outcome: str, conflicts: int) -> None:
 
 
 def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> SyncRun:
-    """Run one incremental or full sync of a connection and record it as a SyncRun."""
+    """Run one incremental or full sync of a connection and record it as a SyncRun.
+
+    A run never calls a tracker that asked us to wait (`rate_limited_until`), and never
+    clears that pause: only time does. A client that cannot be built (unknown provider, bad
+    configuration) fails the run with its message; the lock is released either way.
+    """
     if not _acquire(connection_id):
         raise SyncAlreadyRunning(f"a sync of connection {connection_id} is already running")
     connection = Connection.objects.get(pk=connection_id)
@@ -107,22 +113,36 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
     with correlation(None, connection=connection.pk, sync_run=run.pk):
         started = timezone.now()
         counts = RunCounts()
-        rate_limited_until = None
-        client = client_for(connection)
+        cursor = _Cursor()
+        client: ProviderClient | None = None
         try:
+            paused = connection.rate_limited_until
+            if paused is not None and paused > started:
+                raise RateLimitedError(
+                    f"rate limited until {paused.isoformat()}: the run did not call the tracker",
+                    retry_after=int((paused - started).total_seconds()) + 1,
+                )
+            client = client_for(connection)
             if full:
-                _full(connection, client, counts, run)
+                _full(connection, client, counts, run, cursor)
             else:
-                _incremental(connection, client, counts, started)
+                _incremental(connection, client, counts, cursor)
             run.success = True
         except ProviderError as exc:
             run.success = False
             run.error = f"{'permanent' if exc.permanent else 'transient'}: {exc}"[:4000]
-            if isinstance(exc, RateLimitedError):
-                rate_limited_until = timezone.now() + timedelta(seconds=exc.retry_after)
+            if isinstance(exc, RateLimitedError) and client is not None:
+                _pause(connection.pk, timezone.now() + timedelta(seconds=exc.retry_after))
+        except Exception as exc:
+            # Not the tracker's answer: a client that could not be built, or a bug. The run
+            # is marked failed (not left "running") and the lock released below.
+            run.success = False
+            run.error = f"error: {type(exc).__name__}: {exc}"[:4000]
+            logger.exception("sync_run_crashed")
         finally:
-            client.close()
-            counts.requests = client.requests_made
+            if client is not None:
+                client.close()
+                counts.requests = client.requests_made
             for name, value in dataclasses.asdict(counts).items():
                 if hasattr(run, name):
                     setattr(run, name, value)
@@ -133,21 +153,17 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
             )
             if not run.success:
                 SYNC_OPERATIONS.labels(platform=connection.provider, status="failed").inc()
-            updates: dict[str, Any] = {
-                "last_polled_at": run.finished_at,
-                "sync_lock_until": None,
-                "rate_limited_until": rate_limited_until,
-            }
+            updates: dict[str, Any] = {"last_polled_at": run.finished_at, "sync_lock_until": None}
             if run.success:
                 if full:
                     updates["last_full_sync_at"] = started
-                    # Everything changed before a full pass started is in the mirror now: the
-                    # next poll need not list (and re-apply, one transaction each) all of it.
-                    if connection.poll_cursor is None or connection.poll_cursor < started:
-                        updates["poll_cursor"] = started
-                else:
-                    # The cursor is the START of the run: changes made during it are not skipped.
-                    updates["poll_cursor"] = started
+                # The cursor is on the tracker's clock: the newest `updated_at` it listed
+                # (never our clock, which a skewed tracker's stamps cannot be compared to).
+                # Never moved back, never moved by a failed run.
+                if cursor.newest is not None and (
+                    connection.poll_cursor is None or connection.poll_cursor < cursor.newest
+                ):
+                    updates["poll_cursor"] = cursor.newest
             updates.update(_webhook_health(connection, counts, run))
             Connection.objects.filter(pk=connection.pk).update(**updates)
         log = logger.info if run.success else logger.warning
@@ -162,6 +178,26 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
             duration_ms=round((run.finished_at - run.started_at).total_seconds() * 1000, 1),
         )
     return run
+
+
+def _pause(connection_id: int, until: datetime) -> None:
+    """Extend (never shorten) the connection's rate-limit pause."""
+    Connection.objects.filter(pk=connection_id).filter(
+        Q(rate_limited_until__isnull=True) | Q(rate_limited_until__lt=until)
+    ).update(rate_limited_until=until)
+
+
+@dataclasses.dataclass
+class _Cursor:
+    """The newest remote `updated_at` a run saw: the next poll's cursor."""
+
+    newest: datetime | None = None
+
+    def see(self, remote: RemoteIssue) -> None:
+        if remote.updated_at is not None and (
+            self.newest is None or remote.updated_at > self.newest
+        ):
+            self.newest = remote.updated_at
 
 
 def _webhook_health(connection: Connection, counts: RunCounts, run: SyncRun) -> dict[str, Any]:
@@ -179,9 +215,16 @@ def _webhook_health(connection: Connection, counts: RunCounts, run: SyncRun) -> 
 
 
 def _apply_listed(
-    connection: Connection, remote: RemoteIssue, counts: RunCounts, trigger: str
+    connection: Connection,
+    remote: RemoteIssue,
+    counts: RunCounts,
+    trigger: str,
+    *,
+    listed_at: datetime,
 ) -> None:
-    result = apply_remote_issue(connection=connection, remote=remote, trigger=trigger)
+    result = remote_issue_apply(
+        connection=connection, remote=remote, trigger=trigger, fetched_at=listed_at
+    )
     _tally(counts, result.outcome, result.conflicts)
     if result.changed:
         counts.drift += 1
@@ -189,29 +232,46 @@ def _apply_listed(
             counts.missed_by_webhooks += 1
 
 
-def _incremental(connection: Connection, client: Any, counts: RunCounts, started: Any) -> None:
+def _incremental(
+    connection: Connection, client: ProviderClient, counts: RunCounts, cursor: _Cursor
+) -> None:
     since = connection.poll_cursor - CURSOR_OVERLAP if connection.poll_cursor else None
+    listed_at = timezone.now()
     result = client.list_issues(since=since, etag=connection.poll_etag or None)
     counts.requests = result.requests
     if result.not_modified:
         return
+    seen_ids: set[str] = set()
     for remote in result.issues:
-        counts.seen += 1
-        _apply_listed(connection, remote, counts, Trigger.POLL)
+        cursor.see(remote)
+        if remote.external_id not in seen_ids:  # a page shift can list one issue twice
+            counts.seen += 1
+        seen_ids.add(remote.external_id)
+        _apply_listed(connection, remote, counts, Trigger.POLL, listed_at=listed_at)
     Connection.objects.filter(pk=connection.pk).update(poll_etag=result.etag or "")
 
 
-def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) -> None:
+def _full(
+    connection: Connection, client: ProviderClient, counts: RunCounts, run: SyncRun, cursor: _Cursor
+) -> None:
     """List everything; insert new issues in bulk, merge the changed ones, skip the equal
-    ones without a write, then apply the delete policy to what the tracker no longer has."""
+    ones without a write, then apply the delete policy to what the tracker no longer has —
+    each absence confirmed by a GET first."""
     known: dict[str, Any] = {
         str(row["external_id"]): row
         for row in Issue.objects.filter(connection=connection, external_id__isnull=False).values(
-            "id", "external_id", "versions", "remote_updated_at"
+            "id", "external_id", "external_number", "versions", "remote_updated_at"
         )
     }
     seen_ids: set[str] = set()
-    for page in client.iter_issue_pages(since=None):
+    pass_started = timezone.now()
+    pages = iter(client.iter_issue_pages(since=None))
+    while True:
+        # When this page was asked for: a tombstone written after it is newer than the page.
+        listed_at = timezone.now()
+        page = next(pages, None)
+        if page is None:
+            break
         new_rows: list[Issue] = []
         new_remotes: list[RemoteIssue] = []
         # A local create in flight may be one of these: looked for only when there is one
@@ -219,9 +279,18 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
         creates_in_flight = Issue.objects.filter(
             connection=connection, external_id__isnull=True
         ).exists()
+        tombstoned = set(
+            RemoteTombstone.objects.filter(
+                connection=connection, external_id__in=[r.external_id for r in page]
+            ).values_list("external_id", flat=True)
+        )
         for remote in page:
+            cursor.see(remote)
+            # Listed twice (an edit during the pass moved it onto a later page): counted
+            # once, applied again — the later copy is the newer one.
+            if remote.external_id not in seen_ids:
+                counts.seen += 1
             seen_ids.add(remote.external_id)
-            counts.seen += 1
             row = known.get(remote.external_id)
             snapshot = remote_snapshot(remote)
             if row is not None:
@@ -229,51 +298,74 @@ def _full(connection: Connection, client: Any, counts: RunCounts, run: SyncRun) 
                 if seen == snapshot and row["remote_updated_at"] == remote.updated_at:
                     counts.unchanged += 1
                     continue
-                _apply_listed(connection, remote, counts, Trigger.RECONCILE)
+                _apply_listed(connection, remote, counts, Trigger.RECONCILE, listed_at=listed_at)
                 continue
             if not connection.allows_inbound or not passes_filters(connection, snapshot):
                 continue
-            if creates_in_flight:
-                with transaction.atomic():
-                    in_flight = _find_in_flight_create(connection, snapshot)
-                if in_flight is not None:
-                    _apply_listed(connection, remote, counts, Trigger.RECONCILE)
-                    continue
+            if creates_in_flight or remote.external_id in tombstoned:
+                # The one-by-one path: it links an in-flight create and honours a tombstone.
+                _apply_listed(connection, remote, counts, Trigger.RECONCILE, listed_at=listed_at)
+                continue
             new_rows.append(_new_issue(connection, remote, snapshot))
             new_remotes.append(remote)
         if new_rows:
-            _insert_new(connection, new_rows, new_remotes, counts)
+            _insert_new(connection, new_rows, new_remotes, counts, listed_at=listed_at)
         # Progress for the admin: issues seen so far of what the tracker announced.
         total = client.listing_total
         run.total = max(total, counts.seen) if total is not None else None
         SyncRun.objects.filter(pk=run.pk).update(seen=counts.seen, total=run.total)
-    _settle_tombstones(connection, seen_ids)
+    _settle_tombstones(connection, seen_ids, listed_before=pass_started)
     gone = set(known) - seen_ids
     for external_id in sorted(gone):
-        result = apply_remote_deletion(
-            connection=connection, external_id=external_id, trigger=Trigger.RECONCILE
+        _confirm_absence(connection, client, known[external_id], counts)
+
+
+def _confirm_absence(
+    connection: Connection, client: ProviderClient, row: dict[str, Any], counts: RunCounts
+) -> None:
+    """ "Not listed" is not "deleted": a listing paged by number over a list sorted by
+    `updated` skips an issue that an edit during the pass pushed across a page boundary.
+    Only the tracker's 404/410 for the issue itself is a deletion."""
+    read_at = timezone.now()
+    try:
+        remote = client.get_issue(str(row["external_number"]))
+    except NotFoundError:
+        result = remote_deletion_apply(
+            connection=connection, external_id=str(row["external_id"]), trigger=Trigger.RECONCILE
         )
         if result.outcome in ("deleted", "kept"):
             counts.deleted += 1
             counts.drift += 1
+        return
+    if remote.external_id != str(row["external_id"]):
+        return  # the number now names another issue (a transfer): leave it to the webhooks
+    _apply_listed(connection, remote, counts, Trigger.RECONCILE, listed_at=read_at)
 
 
-def _settle_tombstones(connection: Connection, seen_ids: set[str]) -> None:
-    """A complete listing is the tracker's word: a tombstone for an issue it lists is wrong,
-    and one older than TOMBSTONE_TTL has outlived any delivery still in flight."""
+def _settle_tombstones(
+    connection: Connection, seen_ids: set[str], *, listed_before: datetime
+) -> None:
+    """A complete listing is the tracker's word — but only about tombstones written before
+    it started: a deletion processed during the pass is newer than the pages that list the
+    issue. One older than TOMBSTONE_TTL has outlived any delivery still in flight."""
     stale_before = timezone.now() - TOMBSTONE_TTL
     obsolete = [
         pk
         for pk, external_id, deleted_at in RemoteTombstone.objects.filter(
             connection=connection
         ).values_list("pk", "external_id", "deleted_at")
-        if external_id in seen_ids or deleted_at < stale_before
+        if (external_id in seen_ids and deleted_at < listed_before) or deleted_at < stale_before
     ]
     RemoteTombstone.objects.filter(pk__in=obsolete).delete()
 
 
 def _insert_new(
-    connection: Connection, rows: list[Issue], remotes: list[RemoteIssue], counts: RunCounts
+    connection: Connection,
+    rows: list[Issue],
+    remotes: list[RemoteIssue],
+    counts: RunCounts,
+    *,
+    listed_at: datetime,
 ) -> None:
     """A page's new issues in one INSERT, their audit entries in another. If a webhook
     mirrored one of them meanwhile (unique external id), the page's new issues take the
@@ -298,7 +390,7 @@ def _insert_new(
             )
     except IntegrityError:
         for remote in remotes:
-            _apply_listed(connection, remote, counts, Trigger.RECONCILE)
+            _apply_listed(connection, remote, counts, Trigger.RECONCILE, listed_at=listed_at)
         return
     counts.created += len(created)
     counts.drift += len(created)

@@ -7,7 +7,10 @@ beat's last-run bookkeeping and can fire a task twice.
 from __future__ import annotations
 
 import json
+import zlib
 
+from django.db import connection as db_connection
+from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from integrations.models import Connection
@@ -20,11 +23,34 @@ GLOBAL_TASKS: dict[str, tuple[str, int]] = {
 }
 
 
+# One PostgreSQL advisory lock for the schedule tables, whose rows have no unique constraint.
+_SCHEDULE_LOCK = zlib.crc32(b"syndarix:schedules")
+
+
 def _every(seconds: int) -> IntervalSchedule:
-    schedule, _ = IntervalSchedule.objects.get_or_create(
-        every=max(1, seconds), period=IntervalSchedule.SECONDS
-    )
-    return schedule
+    """The interval row for `seconds`, created race-free.
+
+    django-celery-beat's tables have no unique constraint, so two connections saved at the
+    same moment both missed the row in `get_or_create`, both inserted one, and every later
+    `get()` raised MultipleObjectsReturned (a 500). A transaction-scoped advisory lock
+    serialises the look-up and the insert (held until the caller's transaction commits, so
+    the second writer sees the first one's row); duplicates left by older versions are
+    tolerated by taking the oldest.
+    """
+    every = max(1, seconds)
+    with transaction.atomic():
+        if db_connection.vendor == "postgresql":
+            with db_connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEDULE_LOCK])
+        # SQLite serialises writers by itself: one write transaction at a time.
+        existing = (
+            IntervalSchedule.objects.filter(every=every, period=IntervalSchedule.SECONDS)
+            .order_by("id")
+            .first()
+        )
+        if existing is not None:
+            return existing
+        return IntervalSchedule.objects.create(every=every, period=IntervalSchedule.SECONDS)
 
 
 def global_schedules_sync() -> None:

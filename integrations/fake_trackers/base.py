@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -35,6 +36,9 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     status: int = 0
+    # Set by a `Fault(hold=...)`: the answer is sent only once this is set (waited for
+    # outside the tracker's lock, so other requests are served meanwhile).
+    hold: threading.Event | None = None
 
 
 @dataclasses.dataclass
@@ -49,6 +53,17 @@ class Fault:
     path_contains: str | None = None
     # Query parameters the request must carry with these values ({"page": "2"}); None = any.
     query: dict[str, str] | None = None
+    # Runs when the fault fires, before the request is served: a tracker edit that lands
+    # between our read and our write, or between two pages of a listing (a page shift).
+    before: Callable[[], None] | None = None
+    # The request is served (the write applies), then its answer is lost: `status` is sent
+    # instead (a proxy's 502/504 after the tracker committed). status=0 keeps the answer.
+    apply_then_fail: bool = False
+    # Runs after the request was served, before its answer is sent: the tracker changes
+    # (and its webhook is processed) while our answer is on the wire — a stale answer.
+    after: Callable[[], None] | None = None
+    # The answer waits until this is set: another delivery (our own echo) arrives first.
+    hold: threading.Event | None = None
 
     def matches(self, method: str, path: str, query: dict[str, list[str]] | None = None) -> bool:
         if self.method and self.method != method:
@@ -169,6 +184,9 @@ class FakeTracker:
         self._webhook_queue: queue.Queue[OutgoingWebhook | None] = queue.Queue()
         self._clock_offset = 0.0
         self._last_timestamp: datetime | None = None
+        # Real trackers stamp to the second and do not bump equal stamps: with this off, two
+        # writes in one second share `updated_at` (the simulation turns it off).
+        self.strictly_increasing_clock = True
         self._routes = self.routes()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -211,10 +229,15 @@ class FakeTracker:
     # --- state helpers used by tests and by the routes -----------------------------------
 
     def now(self) -> datetime:
-        """A strictly increasing clock, so every write gets a distinct `updated_at`."""
+        """The tracker's clock: 1-s resolution, skewed by `advance_clock`; strictly increasing
+        unless `strictly_increasing_clock` is off."""
         with self.lock:
-            current = utcnow().replace(microsecond=0) + timedelta(seconds=self._clock_offset)
-            if self._last_timestamp is not None and current <= self._last_timestamp:
+            current = (utcnow() + timedelta(seconds=self._clock_offset)).replace(microsecond=0)
+            if (
+                self.strictly_increasing_clock
+                and self._last_timestamp is not None
+                and current <= self._last_timestamp
+            ):
                 current = self._last_timestamp + timedelta(seconds=1)
             self._last_timestamp = current
             return current
@@ -222,6 +245,13 @@ class FakeTracker:
     def advance_clock(self, seconds: float) -> None:
         with self.lock:
             self._clock_offset += seconds
+
+    def server_date(self) -> str:
+        """The `Date` header: the tracker's clock, as HTTP dates are (1-s resolution)."""
+        return format_datetime(self.now_unbumped(), usegmt=True)
+
+    def now_unbumped(self) -> datetime:
+        return (utcnow() + timedelta(seconds=self._clock_offset)).replace(microsecond=0)
 
     def seed_issue(
         self,
@@ -430,11 +460,19 @@ class FakeTracker:
         with self.lock:
             self.requests.append(record)
         response = self._respond(record)
+        if record.hold is not None:
+            record.hold.wait(30)
         record.status = response.status
         payload = b"" if response.body is None else json.dumps(response.body).encode()
-        headers = {"Content-Type": "application/json;charset=utf-8", **response.headers}
+        headers = {
+            "Content-Type": "application/json;charset=utf-8",
+            "Date": self.server_date(),
+            **response.headers,
+        }
         try:
-            handler.send_response(response.status)
+            # Not send_response(): its Date is the machine's clock, ours is the tracker's.
+            handler.send_response_only(response.status)
+            handler.send_header("Server", handler.version_string())
             for name, value in headers.items():
                 handler.send_header(name, value)
             handler.send_header("Content-Length", str(len(payload)))
@@ -447,13 +485,26 @@ class FakeTracker:
     def _respond(self, record: RecordedRequest) -> Response:
         fault = self._take_fault(record.method, record.path, record.query)
         if fault is not None:
+            if fault.before is not None:
+                fault.before()
             if fault.hang_seconds:
                 time.sleep(fault.hang_seconds)
+            if fault.apply_then_fail or fault.hold is not None or fault.after is not None:
+                response = self._serve(record)
+                if fault.after is not None:
+                    fault.after()
+                record.hold = fault.hold
+                if fault.apply_then_fail and fault.status:
+                    return Response(fault.status, {"message": "answer lost"})
+                return response
             if fault.status:
                 headers = dict(self.rate_limit_headers())
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after)
                 return Response(fault.status, {"message": f"injected {fault.status}"}, headers)
+        return self._serve(record)
+
+    def _serve(self, record: RecordedRequest) -> Response:
         if not self.authorized(record.headers):
             return Response(HTTPStatus.UNAUTHORIZED, {"message": "Bad credentials"})
         for method, pattern, view in self._routes:

@@ -53,7 +53,6 @@ from issues.api.serializers import (
     SyncTriggerQuerySerializer,
     SyncTriggerResultSerializer,
 )
-from issues.engine import apply_remote_issue
 from issues.models import (
     Conflict,
     Issue,
@@ -72,6 +71,7 @@ from issues.services.issues import (
     issue_reopen,
     issue_update,
 )
+from issues.services.sync import remote_issue_apply
 from issues.tasks import sync_project_issues
 from syndarix_sync.logs import new_correlation_id
 from syndarix_sync.queueing import queue_on_commit
@@ -428,7 +428,7 @@ class IssueRefreshApi(ApiView):
             ) from exc
         finally:
             client.close()
-        result = apply_remote_issue(
+        result = remote_issue_apply(
             connection=connection,
             remote=remote,
             trigger=Trigger.MANUAL,

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from integrations.models import Connection
 from issues.canonical import FIELDS, changed_fields, normalise, normalise_value
-from issues.engine import Versions, _action_for, _log, enqueue_push, refresh_sync_status
+from issues.engine import Versions, action_for, log_change, refresh_sync_status
 from issues.models import (
     Action,
     Conflict,
@@ -27,6 +27,7 @@ from issues.models import (
     SyncStatus,
     Trigger,
 )
+from issues.services.sync import outbox_push_enqueue
 
 
 class IssueServiceError(Exception):
@@ -88,7 +89,7 @@ def issue_create(
     issue.versions = versions.as_json()
     issue.sync_status = SyncStatus.PENDING if connection.create_remote else SyncStatus.SYNCED
     issue.save()
-    _log(
+    log_change(
         issue=issue,
         connection=connection,
         direction=Direction.OUTBOUND,
@@ -99,7 +100,7 @@ def issue_create(
         correlation_id=correlation_id,
     )
     if connection.create_remote:
-        enqueue_push(
+        outbox_push_enqueue(
             issue=issue,
             fields=issue.snapshot(),
             operation=OutboxOperation.CREATE,
@@ -150,11 +151,11 @@ def issue_update(
     issue.versions = versions.as_json()
     issue.save()
     after = issue.snapshot()
-    _log(
+    log_change(
         issue=issue,
         connection=connection,
         direction=Direction.OUTBOUND,
-        action=_action_for(before, after),
+        action=action_for(before, after),
         trigger=trigger,
         before=before,
         after=after,
@@ -162,7 +163,9 @@ def issue_update(
     )
     # A not-yet-created issue needs no update row: its create sends the latest values.
     if issue.external_id is not None:
-        enqueue_push(issue=issue, fields={f: after[f] for f in diff}, correlation_id=correlation_id)
+        outbox_push_enqueue(
+            issue=issue, fields={f: after[f] for f in diff}, correlation_id=correlation_id
+        )
     refresh_sync_status(issue)
     return issue
 
@@ -228,7 +231,7 @@ def conflict_resolve(
     conflict.resolved_at = timezone.now()
     conflict.resolved_by = user if isinstance(user, User) else None
     conflict.save()
-    _log(
+    log_change(
         issue=issue,
         connection=issue.connection,
         direction=Direction.OUTBOUND,
@@ -239,6 +242,6 @@ def conflict_resolve(
         correlation_id=correlation_id,
     )
     if chosen != remote_value and issue.external_id is not None:
-        enqueue_push(issue=issue, fields={field: chosen}, correlation_id=correlation_id)
+        outbox_push_enqueue(issue=issue, fields={field: chosen}, correlation_id=correlation_id)
     refresh_sync_status(issue)
     return conflict

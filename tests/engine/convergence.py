@@ -2,8 +2,17 @@
 channel, crashing workers — then polling and reconciliation to quiescence, and the checks
 that prove the product (issue: "no edit is ever silently lost, nothing loops").
 
-Everything is real but the randomness: the fake Gitea over HTTP, the webhook endpoint, the
-database, the engine, the outbox. One `Scenario` is one seeded run.
+Everything is real but the randomness: the fake trackers over HTTP, the webhook endpoint,
+the database, the engine, the outbox. One `Scenario` is one seeded run. The tracker is as
+unkind as real ones (issue 12): its clock is skewed by up to ±2 minutes, stamps to the
+second and does not bump equal stamps; answers to writes are lost after the write applied;
+listings are served in small pages that shift while they are read; it rate-limits; it
+refuses values (an unknown assignee); on PostgreSQL several workers drain at once, and an
+answer can be held back while its echo is delivered first.
+
+Checks, per run: divergence (mirror != tracker), lost edits, duplicates and no-op writes —
+all must be 0 — plus the conflict policy on contested fields, and convergence BEFORE the
+final full pass (webhooks and incremental polls alone), not only after it.
 """
 
 from __future__ import annotations
@@ -11,22 +20,24 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
+import threading
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
 
-from integrations.fake_trackers.base import FakeTracker, OutgoingWebhook, RecordedRequest
+from integrations.fake_trackers.base import FakeTracker, Fault, OutgoingWebhook, RecordedRequest
 from integrations.fake_trackers.base import Response as FakeResponse
 from integrations.fake_trackers.gitea import FakeGitea
 from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.models import Connection
-from integrations.providers.base import split_marker
-from integrations.providers.registry import client_for
-from issues.canonical import to_issue_fields
+from integrations.providers.base import body_with_marker, split_marker
+from integrations.providers.registry import capabilities, client_for
+from issues.canonical import same_on_tracker, to_issue_fields
 from issues.inbound import process_delivery
 from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus
 from issues.outbox import claim_issue_batch, drain
@@ -36,6 +47,7 @@ from issues.services.issues import IssueInConflictError, issue_create, issue_upd
 SECRET = "sim-secret"
 LABELS = ["bug", "feature", "docs", "ui", "backend"]
 USERS = ["alice", "bob", "carol", "dave"]
+REFUSED_USER = "mallory"  # no such user in the tracker: a refused value
 MILESTONES = [None, "v1", "v2"]
 SCALARS = ("title", "body", "state", "milestone")
 SETS = ("labels", "assignees")
@@ -46,6 +58,14 @@ FAKES: dict[str, type[FakeTracker]] = {
     "gitlab": FakeGitLab,
 }
 PROVIDERS = tuple(FAKES)
+
+
+def tracker_state(issue: Any) -> dict[str, Any]:
+    """A fake issue's canonical fields as a user sees them: the hidden create marker that
+    the tracker keeps in the body is not part of the body."""
+    state = issue.snapshot()
+    state["body"] = split_marker(state["body"])[0]
+    return state
 
 
 class CountingFake(FakeTracker):
@@ -104,10 +124,19 @@ class Outcome:
     conflicts: int
     rounds_to_quiescence: int
     problems: list[str]
+    clock_skew: int = 0
+    faults: dict[str, int] = dataclasses.field(default_factory=dict)
+    # The metrics that must be 0.
+    divergence: int = 0
+    lost_edits: int = 0
+    duplicates: int = 0
+    noop_writes: int = 0
 
 
 class Scenario:
-    def __init__(self, seed: int, *, provider: str = "gitea", steps: int = 25) -> None:
+    def __init__(
+        self, seed: int, *, provider: str = "gitea", steps: int = 25, threads: bool = False
+    ) -> None:
         self.seed = seed
         self.provider = provider
         self.rng = random.Random(seed)
@@ -122,13 +151,26 @@ class Scenario:
         self.fake.known_labels = list(LABELS)
         self.fake.known_milestones = ["v1", "v2"]
         self.fake.known_users.update(USERS)
+        # The tracker's clock: skewed by up to two minutes either way, 1-s stamps, equal
+        # stamps for writes within one second.
+        self.clock_skew = self.rng.randint(-120, 120)
+        self.fake.strictly_increasing_clock = False
+        self.fake.advance_clock(self.clock_skew)
+        # Small pages, so listings have several and an edit during one shifts them.
+        self.fake.max_page_size = self.rng.choice([2, 3, 50])
+        # Worker threads need committed data: only with a transactional test on PostgreSQL.
+        self.threads = threads
+        self.caps = capabilities(provider)
+        self.same = same_on_tracker(provider)
+        self.faults: dict[str, int] = defaultdict(int)
+        self.refused: set[tuple[tuple[str, int], str]] = set()
         self.pending_hooks: list[OutgoingWebhook] = []
         self.fake.webhook_sink = self.pending_hooks.append
         self.http = Client()
         self.edits: list[Edit] = []
         self.local_keys: dict[int, tuple[str, int]] = {}  # issue pk → ledger key
         self.deleted_remote: set[int] = set()
-        self.stats = defaultdict(int)
+        self.stats: defaultdict[str, int] = defaultdict(int)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -155,8 +197,10 @@ class Scenario:
             sync_connection(connection_id=self.connection.pk, full=True)
             for _ in range(self.steps):
                 self._step()
+            self.fake.faults.clear()
+            problems = self._converge_without_full_pass()
             rounds = self._settle()
-            problems = self._check()
+            problems += self._check()
         finally:
             self.fake.stop()
         return Outcome(
@@ -172,6 +216,12 @@ class Scenario:
             conflicts=Conflict.objects.filter(issue__connection=self.connection).count(),
             rounds_to_quiescence=rounds,
             problems=problems,
+            clock_skew=self.clock_skew,
+            faults=dict(self.faults),
+            divergence=sum(p.startswith("(a)") for p in problems),
+            lost_edits=sum(p.startswith("(b)") for p in problems),
+            duplicates=sum(p.startswith("(c)") for p in problems),
+            noop_writes=sum(p.startswith("(d)") for p in problems),
         )
 
     def _deliver(self, hook: OutgoingWebhook) -> None:
@@ -218,7 +268,10 @@ class Scenario:
         if field == "title":
             return f"title {self.rng.randint(0, 999)} ü"
         if field == "body":
-            return self.rng.choice(["", f"body {self.rng.randint(0, 999)}", "line\nbreak ✓"])
+            bodies = ["", f"body {self.rng.randint(0, 999)}", "line\nbreak ✓"]
+            if self.caps.body_crlf_to_lf:
+                bodies.append("crlf\r\nline")  # the tracker stores it with LF
+            return self.rng.choice(bodies)
         if field == "state":
             return "closed" if current == "open" else "open"
         return self.rng.choice([m for m in MILESTONES if m != current])
@@ -237,12 +290,136 @@ class Scenario:
             self._remote_delete()
         elif roll < 0.87:
             self._crash_worker()
+        elif roll < 0.9:
+            self._refused_edit()
+        self._maybe_inject_fault()
         if self.rng.random() < 0.5:
             self._deliver_some(lossy=True)
         if self.rng.random() < 0.4:
-            drain()
+            self._drain()
         if self.rng.random() < 0.1:
             sync_connection(connection_id=self.connection.pk, full=False)
+        if self.rng.random() < 0.05:
+            sync_connection(connection_id=self.connection.pk, full=True)
+
+    # --- the tracker's faults ----------------------------------------------------------
+
+    def _maybe_inject_fault(self) -> None:
+        roll = self.rng.random()
+        if roll < 0.08:
+            # The write applies, its answer is lost (a proxy's 504): retried after a read.
+            method = self.rng.choice(["PATCH", "PUT", "POST"])
+            status = self.rng.choice([500, 502, 504])
+            self.fake.inject(Fault(status=status, method=method, apply_then_fail=True))
+            self.faults["lost_answer"] += 1
+        elif roll < 0.12:
+            self.fake.inject(Fault(status=429, retry_after=self.rng.randint(1, 30)))
+            self.faults["rate_limit"] += 1
+        elif roll < 0.18:
+            self._inject_page_shift()
+
+    def _inject_page_shift(self) -> None:
+        """A human edit in the tracker between two pages of a listing."""
+        numbers = sorted(self.fake.issues)
+        if not numbers:
+            return
+        number = self.rng.choice(numbers)
+        key = self._remote_key(number)
+        value = f"shifted {self.rng.randint(0, 999)}"
+
+        def edit() -> None:
+            if number in self.fake.issues:
+                self.fake.edit_issue(number, title=value)
+                self.edits.append(Edit("remote", key, "title", value))
+
+        self.fake.inject(Fault(status=0, method="GET", query={"page": "2"}, before=edit))
+        self.faults["page_shift"] += 1
+
+    def _unpause(self) -> None:
+        """Time passes: a rate-limit pause is over."""
+        Connection.objects.filter(pk=self.connection.pk).update(rate_limited_until=None)
+
+    def _drain(self) -> None:
+        if not self.threads or self.rng.random() < 0.5:
+            drain()
+            return
+        if self.rng.random() < 0.5:
+            self._drain_with_echo_first()
+            return
+        # Several workers at once: claims must not overlap, nothing must be lost.
+        self.faults["parallel_drain"] += 1
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                drain()
+            except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+                errors.append(exc)
+            finally:
+                db_connection.close()
+
+        workers = [threading.Thread(target=worker) for _ in range(self.rng.randint(2, 3))]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join(60)
+        if errors:
+            raise errors[0]
+
+    def _drain_with_echo_first(self) -> None:
+        """A worker's write is answered late: its echo (and any other delivery) is processed
+        while the answer is on the wire."""
+        self.faults["echo_first"] += 1
+        release = threading.Event()
+        served = threading.Event()
+        method = "PUT" if self.provider == "gitlab" else "PATCH"
+        self.fake.inject(Fault(status=0, method=method, hold=release, after=served.set))
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                drain()
+            except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+                errors.append(exc)
+            finally:
+                db_connection.close()
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        while thread.is_alive() and not served.wait(0.005):
+            pass  # until the write was served (or the worker found nothing to write)
+        if served.is_set():
+            self._deliver_some(lossy=False)
+        release.set()
+        thread.join(60)
+        self.fake.faults[:] = [f for f in self.fake.faults if f.hold is not release]
+        if errors:
+            raise errors[0]
+
+    def _refused_edit(self) -> None:
+        """An agent assigns a user the tracker does not know: the tracker refuses it."""
+        issues = [i for i in self._mirror_issues() if i.external_id is not None]
+        if not issues:
+            return
+        issue = self.rng.choice(issues)
+        try:
+            issue_update(
+                issue=issue,
+                changes={"assignees": sorted({*issue.assignees, REFUSED_USER})},
+                force=True,
+            )
+        except IssueInConflictError:  # pragma: no cover - force settles conflicts
+            return
+        self.refused.add((self._key_for(issue), "assignees"))
+        self.faults["refused"] += 1
+
+    def _case_insensitive(self, field: str) -> bool:
+        if field == "labels":
+            return self.caps.label_case_insensitive
+        return field == "assignees" and self.caps.assignee_case_insensitive
+
+    def _key(self, field: str, element: str) -> str:
+        return element.casefold() if self._case_insensitive(field) else element
 
     def _remote_key(self, number: int) -> tuple[str, int]:
         """The ledger key of a tracker issue: a locally created one keeps its local key."""
@@ -271,7 +448,19 @@ class Scenario:
             self.edits.append(Edit("remote", key, field, (element, present)))
         else:
             value = self._random_value(field, getattr(issue, field))
-            self.fake.edit_issue(number, **{field: value})
+            if self.same(
+                field,
+                value,
+                split_marker(getattr(issue, field))[0]
+                if field == "body"
+                else getattr(issue, field),
+            ):
+                return  # setting what is there is no edit (the ledger would expect it to win)
+            stored = value
+            if field == "body":
+                # A human edits the body's text; the hidden create marker in its source stays.
+                stored = body_with_marker(value, split_marker(issue.body)[1])
+            self.fake.edit_issue(number, **{field: stored})
             self.edits.append(Edit("remote", key, field, value))
 
     def _local_edit(self) -> None:
@@ -283,13 +472,21 @@ class Scenario:
         if field in SETS:
             universe = LABELS if field == "labels" else USERS
             element = self.rng.choice(universe)
+            if self.rng.random() < 0.2 and self._case_insensitive(field):
+                element = element.upper()  # the tracker keeps its own spelling
             members = set(getattr(issue, field))
-            present = element not in members
-            members = members | {element} if present else members - {element}
+            folded = {self._key(field, m) for m in members}
+            present = self._key(field, element) not in folded
+            if present:
+                members = members | {element}
+            else:
+                members = {m for m in members if self._key(field, m) != self._key(field, element)}
             value: Any = sorted(members)
             recorded: Any = (element, present)
         else:
             value = recorded = self._random_value(field, getattr(issue, field))
+            if self.same(field, value, getattr(issue, field)):
+                return  # no edit
         force = self.rng.random() < 0.5
         try:
             issue_update(issue=issue, changes={field: value}, force=force)
@@ -360,15 +557,57 @@ class Scenario:
 
     # --- quiescence and checks ---------------------------------------------------------
 
+    def _make_due(self) -> None:
+        """Time passes: backoffs, leases and pauses run out."""
+        self._unpause()
+        OutboxEntry.objects.filter(
+            issue__connection=self.connection, status=OutboxStatus.PENDING
+        ).update(next_attempt_at=timezone.now())
+        OutboxEntry.objects.filter(
+            issue__connection=self.connection, status=OutboxStatus.IN_PROGRESS
+        ).update(claimed_until=timezone.now() - timedelta(seconds=1))
+
+    def _converge_without_full_pass(self) -> list[str]:
+        """Webhooks (no longer lost) and incremental polls alone must bring both sides
+        together for every issue the tracker still has: the full pass is the net under the
+        net, not the mechanism. (Deletions without a webhook are the full pass's job.)"""
+        for _ in range(10):
+            self._make_due()
+            self._deliver_some(lossy=False)
+            drain()
+            self._deliver_some(lossy=False)
+            sync_connection(connection_id=self.connection.pk, full=False)
+            self.fake.drain_webhooks()
+            if not self._settle_failed() and not self.pending_hooks:
+                break
+        problems: list[str] = []
+        for issue in self._mirror_issues():
+            remote = (
+                self.fake.issues.get(int(issue.external_number)) if issue.external_number else None
+            )
+            if remote is None:
+                continue
+            problems.extend(
+                f"(a) before the full pass: #{issue.external_number} {field}: "
+                f"mirror {issue.snapshot()[field]!r} != tracker {value!r}"
+                for field, value in tracker_state(remote).items()
+                if issue.snapshot()[field] != value and not self._visibly_failed(issue, field)
+            )
+        return problems
+
+    def _visibly_failed(self, issue: Issue, field: str) -> bool:
+        """A field the tracker refused: a failed row shows it (the issue is in error)."""
+        return any(
+            field in changes
+            for changes in OutboxEntry.objects.filter(
+                issue=issue, status=OutboxStatus.FAILED
+            ).values_list("changes", flat=True)
+        )
+
     def _settle(self) -> int:
         for round_number in range(1, 16):
+            self._make_due()
             self._deliver_some(lossy=False)
-            OutboxEntry.objects.filter(
-                issue__connection=self.connection, status=OutboxStatus.PENDING
-            ).update(next_attempt_at=timezone.now())
-            OutboxEntry.objects.filter(
-                issue__connection=self.connection, status=OutboxStatus.IN_PROGRESS
-            ).update(claimed_until=timezone.now() - timedelta(seconds=1))
             drain()
             self._deliver_some(lossy=False)
             run = sync_connection(connection_id=self.connection.pk, full=True)
@@ -411,12 +650,12 @@ class Scenario:
             remote = self.fake.issues.get(int(number))
             if remote is None:
                 continue
-            remote_state = remote.snapshot()
+            remote_state = tracker_state(remote)
             # The create marker is the tracker's copy only: users (and the mirror) never see it.
             remote_state["body"] = split_marker(remote_state["body"])[0]
             local_state = issue.snapshot()
             for field, value in remote_state.items():
-                if local_state[field] != value:
+                if local_state[field] != value and not self._visibly_failed(issue, field):
                     problems.append(
                         f"(a) #{number} {field}: mirror {local_state[field]!r} != tracker {value!r}"
                     )
@@ -445,23 +684,39 @@ class Scenario:
         for edit in self.edits:
             if edit.field in SETS:
                 element, present = edit.value
-                last_element[(edit.key, edit.field, element)] = present
+                last_element[(edit.key, edit.field, self._key(edit.field, element))] = present
             else:
                 last_scalar[(edit.key, edit.field)] = edit.value
         deleted = {("remote", n) for n in self.deleted_remote}
         for (key, field), value in last_scalar.items():
-            if key in deleted or key not in final or len(sides[(key, field)]) > 1:
+            if key in deleted or key not in final:
+                continue
+            if len(sides[(key, field)]) > 1:
+                # Contested. Under `manual` a change is only taken silently when the other
+                # side had not changed the field: without a conflict, the last edit stands.
+                if (
+                    self.policy == "manual"
+                    and (key, field) not in conflicted
+                    and not self.same(field, final[key][field], value)
+                ):
+                    problems.append(
+                        f"(b) contested {key} {field}: no conflict, last edit {value!r} lost "
+                        f"to {final[key][field]!r}"
+                    )
                 continue
             if (key, field) in conflicted:
                 continue
-            if final[key][field] != value:
+            if not self.same(field, final[key][field], value):
                 problems.append(
                     f"(b) lost edit: {key} {field}={value!r}, final {final[key][field]!r}"
                 )
         for (key, field, element), present in last_element.items():
             if key in deleted or key not in final or len(sides[(key, field)]) > 1:
                 continue
-            if (element in final[key][field]) != present:
+            if (key, field) in self.refused:
+                continue  # the field failed visibly; its other edits wait with it
+            held = {self._key(field, m) for m in final[key][field]}
+            if (self._key(field, element) in held) != present:
                 problems.append(f"(b) lost set edit: {key} {field} {element} present={present}")
 
         # (d) no push of a no-op change.

@@ -13,13 +13,14 @@ from integrations.models import Connection
 from issues.polling import CURSOR_OVERLAP, SyncAlreadyRunning, due_connections, sync_connection
 
 
-def test_cursor_advances_to_the_start_of_a_successful_run_only(harness):
+def test_cursor_is_the_newest_tracker_stamp_of_a_successful_run_only(harness):
     harness.fake.seed_issue(title="one")
-    before = timezone.now()
+    harness.fake.advance_clock(-3600)  # the tracker's clock, not ours, is what counts
+    newest = harness.fake.seed_issue(title="two").updated_at
     run = harness.poll()
     harness.connection.refresh_from_db()
     assert run.success
-    assert before <= harness.connection.poll_cursor <= run.started_at + timedelta(seconds=1)
+    assert harness.connection.poll_cursor == max(newest, harness.fake.issues[1].updated_at)
     cursor = harness.connection.poll_cursor
 
     harness.fake.inject(Fault(status=500, count=20, method="GET"))
@@ -30,6 +31,7 @@ def test_cursor_advances_to_the_start_of_a_successful_run_only(harness):
 
 
 def test_incremental_poll_asks_since_the_cursor_minus_the_overlap(harness):
+    harness.fake.seed_issue(title="one")
     harness.poll()
     harness.connection.refresh_from_db()
     harness.fake.reset_requests()

@@ -237,16 +237,24 @@ def test_local_create_is_created_remotely_and_not_duplicated_by_its_webhook(harn
 
 
 def test_opened_webhook_that_beats_the_create_answer_links_instead_of_duplicating(harness):
+    from integrations.providers.base import body_with_marker
+    from issues.engine import create_marker
+
     issue = issue_create(connection=harness.connection, title="Race")
-    # The tracker gets the issue (someone's create went through) before our answer is stored.
+    # The tracker gets the issue (our create went through, with its marker) before our answer
+    # is stored. Another issue with the same title is someone else's: not linked (issue 12 #6).
     claim_issue_batch(lease=timedelta(seconds=-1))
     harness.fake.seed_issue(title="Race", notify=True)
+    harness.fake.seed_issue(
+        title="Race", body=body_with_marker("", create_marker(issue)), notify=True
+    )
     harness.deliver_all()
-    assert Issue.objects.count() == 1
+    assert Issue.objects.count() == 2
     issue.refresh_from_db()
     assert issue.external_id is not None
+    assert issue.external_number == "2"
     assert harness.drain().pushed == 0  # the create is settled: no second remote issue
-    assert len(harness.fake.issues) == 1
+    assert len(harness.fake.issues) == 2
 
 
 def test_missed_webhooks_are_caught_by_polling_and_mark_webhooks_unhealthy(harness, monkeypatch):

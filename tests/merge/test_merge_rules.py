@@ -217,6 +217,47 @@ ROWS: dict[str, Row] = {
             "remote_updated_at": T1,
         },
     ),
+    "lww-per-field-time-of-the-contested-field": Row(
+        # The last local edit (T1) was of another field; this one was edited at T0 - 1 s.
+        BASE,
+        snap(body="L"),
+        snap(body="R"),
+        merged=snap(body="R"),
+        changed_locally={"body": "R"},
+        resolutions=(Resolution("body", Side.REMOTE, "policy:last_writer_wins"),),
+        kwargs={
+            "policy": Policy.LAST_WRITER_WINS,
+            "local_updated_at": T1,
+            "remote_updated_at": T0,
+            "local_field_updated_at": {"body": T0 - timedelta(seconds=1), "title": T1},
+        },
+    ),
+    "lww-per-field-time-missing-falls-back": Row(
+        BASE,
+        snap(body="L"),
+        snap(body="R"),
+        merged=snap(body="L"),
+        push={"body": "L"},
+        resolutions=(Resolution("body", Side.LOCAL, "policy:last_writer_wins"),),
+        kwargs={
+            "policy": Policy.LAST_WRITER_WINS,
+            "local_updated_at": T1,
+            "remote_updated_at": T0,
+            "local_field_updated_at": {"title": T0},
+        },
+    ),
+    "local-set-and-reset-is-a-change-when-touched": Row(
+        # The local side edited the field and set it back (unacknowledged); the remote
+        # changed it concurrently: a clash for the policy, not "local unchanged".
+        BASE,
+        snap(),
+        snap(state="closed"),
+        merged=snap(state="closed"),
+        changed_locally={"state": "closed"},
+        conflicts=(FieldConflict("state", "open", "open", "closed"),),
+        new_base=snap(),
+        kwargs={"local_touched": frozenset({"state"})},
+    ),
     "lww-tie-remote-wins": Row(
         BASE,
         snap(body="L"),
