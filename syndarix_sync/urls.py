@@ -3,9 +3,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from syndarix_sync.health import healthz
+from syndarix_sync.landing import admin_site_configure, landing
 from syndarix_sync.metrics import metrics_view
 
+admin_site_configure()
+
 urlpatterns = [
+    path("", landing, name="landing"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),

@@ -115,6 +115,7 @@ ISSUE_FIELDS = (
     "external_number",
     "remote_url",
     "sync_status",
+    "sync_error",
     "created_at",
     "updated_at",
     "remote_updated_at",
