@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -57,6 +60,25 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     return min(int(raw), maximum)
 
 
+def _settled(rows: QuerySet[Event], after: int) -> list[Event]:
+    """The events after the cursor, up to the first one younger than EVENTS_SETTLE_SECONDS.
+
+    Ids are handed out when a row is inserted, not when it commits: a younger event with a
+    smaller id could still become visible after a reader moved its cursor past it. Events
+    are recorded after their change commits, in a one-statement transaction, so a second is
+    far more than that window; holding back everything from the first young event keeps the
+    cursor from skipping any."""
+    events = list(rows.filter(id__gt=after).order_by("id")[:PAGE])
+    settle = float(getattr(settings, "EVENTS_SETTLE_SECONDS", 1.0))
+    if settle <= 0:
+        return events
+    horizon = timezone.now() - timedelta(seconds=settle)
+    for index, event in enumerate(events):
+        if event.created_at > horizon:
+            return events[:index]
+    return events
+
+
 class EventListApi(ApiView):
     queryset = Event.objects.all()
     scope_field = "connection_id"
@@ -75,7 +97,7 @@ class EventListApi(ApiView):
         after = _int_param(request, "after", 0, 2**62)
         wait = _int_param(request, "wait", 0, MAX_WAIT_SECONDS)
         rows = scoped(Event.objects.all(), request, self.scope_field)
-        events = list(rows.filter(id__gt=after).order_by("id")[:PAGE])
+        events = _settled(rows, after)
         waited = False
         if not events and wait and _waiters.acquire(blocking=False):
             waited = True
@@ -83,7 +105,7 @@ class EventListApi(ApiView):
                 deadline = time.monotonic() + wait
                 while not events and time.monotonic() < deadline:
                     time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-                    events = list(rows.filter(id__gt=after).order_by("id")[:PAGE])
+                    events = _settled(rows, after)
             finally:
                 _waiters.release()
         next_cursor = events[-1].pk if events else after

@@ -49,7 +49,7 @@ def conflict_notifications_send() -> int:
     sent = 0
     with transaction.atomic():
         pending = list(
-            Event.objects.select_for_update(skip_locked=True)
+            Event.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(type=EventType.CONFLICT_OPENED, notified_at__isnull=True)
             .select_related("connection", "issue")
             .order_by("id")
