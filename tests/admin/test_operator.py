@@ -266,3 +266,17 @@ def test_the_api_says_why_an_issue_is_in_error(tracker: Tracker, published: Any)
     _, key = api_token_create(user=user, all_connections=True)
     data = client_with(key).get(f"/api/v1/issues/{issue.pk}/").json()
     assert data["sync_status"] == "error" and "422" in data["sync_error"]
+
+
+def test_demo_conflict_names_the_port_the_demo_really_runs_on(
+    settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: `demo_conflict` from another terminal printed port 8000 whatever PORT was."""
+    from issues.demo import default_service_url, service_url_record
+
+    settings.VAR_DIR = tmp_path
+    monkeypatch.delenv("SYNDARIX_PORT", raising=False)
+    settings.PORT = 8000
+    assert default_service_url() == "http://127.0.0.1:8000"
+    service_url_record("http://127.0.0.1:8740/")
+    assert default_service_url() == "http://127.0.0.1:8740"
