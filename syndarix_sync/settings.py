@@ -342,6 +342,6 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="syndarix-sync@localhost")
 # At most this many `GET /api/v1/events/?wait=` requests wait at once per web process.
-EVENTS_MAX_WAITERS = env.int("EVENTS_MAX_WAITERS", default=16)
+EVENTS_MAX_WAITERS = env.int("EVENTS_MAX_WAITERS", default=40)
 # An event is listed once it is this old, so a cursor never skips one still committing.
 EVENTS_SETTLE_SECONDS = env.float("EVENTS_SETTLE_SECONDS", default=1.0)

@@ -15,6 +15,7 @@ from integrations.fake_trackers.base import Fault
 from issues.models import Conflict
 from issues.outbox import drain
 from issues.services.issues import conflict_resolve, issue_update
+from notifications.api import events_bell
 from notifications.models import Event
 from notifications.services import conflict_notifications_send
 from tests.admin.conftest import make_conflicts, start_tracker
@@ -24,8 +25,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _no_settle(settings: Any) -> None:
+def _no_settle(settings: Any) -> Any:
     settings.EVENTS_SETTLE_SECONDS = 0
+    yield
+    events_bell.stop()
 
 
 @pytest.fixture
