@@ -57,12 +57,17 @@ class ConnectionForm(forms.ModelForm):
         required=False,
         help_text="Only sync issues in one of these milestones (comma separated).",
     )
+    # Declared fields get no initial value from the model: take its defaults.
     poll_interval_seconds = IntervalField(
-        label="Poll interval", minimum=10, help_text="How often to ask the tracker for changes."
+        label="Poll interval",
+        minimum=10,
+        initial=Connection._meta.get_field("poll_interval_seconds").default,
+        help_text="How often to ask the tracker for changes.",
     )
     full_sync_interval_seconds = IntervalField(
         label="Full sync interval",
         minimum=60,
+        initial=Connection._meta.get_field("full_sync_interval_seconds").default,
         help_text="How often to read every issue (finds deletions and drift).",
     )
 
