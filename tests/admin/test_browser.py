@@ -210,6 +210,30 @@ def _connect_in_browser(base_url: str, fake) -> dict[str, str]:
             page.click("input[name=_save]")
             seen["edited"] = page.locator("ul.messagelist").inner_text()
 
+            # A token made in the admin, and "Try it out" in the API docs authorized with it.
+            page.goto(f"{base_url}/admin/issues/apitoken/add/")
+            page.select_option("#id_user", label="root")
+            page.fill("#id_name", "docs")
+            page.check("#id_all_connections")
+            page.click("input[name=_save]")
+            key = page.locator("#sx-token-key").inner_text().strip()
+            page.screenshot(path=str(ARTIFACTS / "token-created.png"), full_page=True)
+            page.click("#sx-try-api")
+            page.wait_for_function(
+                "() => { try { return !!ui.authSelectors.authorized().toJS().tokenAuth } "
+                "catch (e) { return false } }"
+            )
+            authorized = page.evaluate("() => ui.authSelectors.authorized().toJS().tokenAuth.value")
+            seen["docs_authorized"] = str(authorized == key)
+            seen["docs_url"] = page.url
+            answer = page.evaluate(
+                "async (key) => (await fetch('/api/v1/sync/status/', "
+                "{headers: {Authorization: 'Bearer ' + key}})).status",
+                key,
+            )
+            seen["docs_status"] = str(answer)
+            page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=False)
+
             for index, path in enumerate(ADMIN_PAGES):
                 page.goto(f"{base_url}{path}")
                 name = path.strip("/").replace("/", "-").split("?")[0] or "root"
@@ -261,6 +285,8 @@ def test_a_person_connects_a_tracker_and_edits_an_issue_from_the_admin_alone(
             assert column.upper() in seen["synclog_header"].upper()
         assert seen["trigger_right"] != "missing" and float(seen["trigger_right"]) <= 1400
         assert "Syndarix Sync" in seen["root"] and "Page not found" not in seen["root"]
+        assert seen["docs_authorized"] == "True" and "#key=" not in seen["docs_url"]
+        assert seen["docs_status"] == "200"
         issue = Issue.objects.get(external_number="1")
         assert issue.title == "Login fails on Safari and Firefox" and issue.sync_status == "synced"
         assert Connection.objects.get(name="acme").last_webhook_at is not None

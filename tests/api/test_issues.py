@@ -35,6 +35,7 @@ SPEC_ISSUE_FIELDS = {
     "external_number",
     "remote_url",
     "sync_status",
+    "sync_error",  # SPEC §6
     "created_at",
     "updated_at",
     "remote_updated_at",
