@@ -81,6 +81,7 @@ class Connection(models.Model):
     notify_emails = models.TextField(
         blank=True,
         default="",
+        db_default="",  # rows written by code that predates the field get no addresses
         verbose_name="notification addresses",
         help_text="E-mail addresses told when a conflict opens (one message per minute at "
         "most); comma or newline separated.",

@@ -29,7 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from issues.api.permissions import scoped
-from issues.api.schema import api_operation
+from issues.api.schema import BAD_REQUEST, api_operation
 from issues.api.views import ApiView
 from notifications.models import Event
 
@@ -182,7 +182,7 @@ class EventListApi(ApiView):
     @api_operation(
         summary="Events: conflicts opened/resolved, pushes failed, sync runs finished",
         tag="sync",
-        responses={200: EventPageSerializer},
+        responses={200: EventPageSerializer, 400: BAD_REQUEST},
         parameters=[
             OpenApiParameter("after", int, description="Cursor: the `next` of the last answer."),
             OpenApiParameter("wait", int, description="Long-poll up to this many seconds (≤25)."),
@@ -190,7 +190,9 @@ class EventListApi(ApiView):
     )
     def get(self, request: Request) -> Response:
         after = _int_param(request, "after", 0, 2**62)
-        wait = _int_param(request, "wait", 0, MAX_WAIT_SECONDS)
+        wait = _int_param(
+            request, "wait", 0, min(MAX_WAIT_SECONDS, getattr(settings, "EVENTS_MAX_WAIT", 25))
+        )
         rows = scoped(Event.objects.all(), request, self.scope_field)
         events = _settled(rows, after)
         waited = False

@@ -343,5 +343,6 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="syndarix-sync@localhost")
 # At most this many `GET /api/v1/events/?wait=` requests wait at once per web process.
 EVENTS_MAX_WAITERS = env.int("EVENTS_MAX_WAITERS", default=40)
+EVENTS_MAX_WAIT = env.int("EVENTS_MAX_WAIT", default=25)  # seconds, the longest long-poll
 # An event is listed once it is this old, so a cursor never skips one still committing.
 EVENTS_SETTLE_SECONDS = env.float("EVENTS_SETTLE_SECONDS", default=1.0)

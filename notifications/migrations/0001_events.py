@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('integrations', '0003_connection_notify_emails'),
+        ('integrations', '0002_connection_rate_limited_until'),
         ('issues', '0006_database_cache_table'),
     ]
 
