@@ -22,12 +22,14 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 # Web (gunicorn) + worker + scheduler + MCP server in the foreground; one Ctrl-C stops all.
+# The admin login (a generated password is printed once) is repeated in the "ready" banner.
 run: migrate
 	rm -rf var/prometheus && mkdir -p var/prometheus  # metrics of a previous run's processes
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py ensure_admin
 	$(PY) manage.py sync_schedules
-	SYNDARIX_PORT=$(PORT) SYNDARIX_MCP_PORT=$(MCP_PORT) exec $(VENV)/bin/honcho -f Procfile start
+	login="$$($(PY) manage.py ensure_admin)" && echo "$$login" && \
+	SYNDARIX_ADMIN_LOGIN="$$login" SYNDARIX_PORT=$(PORT) SYNDARIX_MCP_PORT=$(MCP_PORT) \
+	  exec $(PY) -m syndarix_sync.runner Procfile
 
 test: install
 	$(PY) -m pytest
@@ -42,9 +44,10 @@ DEMO_GITEA_PORT ?= 3300
 demo: migrate
 	rm -rf var/prometheus && mkdir -p var/prometheus
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py ensure_admin
 	$(PY) manage.py sync_schedules
-	SYNDARIX_PORT=$(PORT) SYNDARIX_MCP_PORT=$(MCP_PORT) DEMO_GITEA_PORT=$(DEMO_GITEA_PORT) exec $(VENV)/bin/honcho -f Procfile.demo start
+	login="$$($(PY) manage.py ensure_admin)" && echo "$$login" && \
+	SYNDARIX_ADMIN_LOGIN="$$login" SYNDARIX_PORT=$(PORT) SYNDARIX_MCP_PORT=$(MCP_PORT) \
+	  DEMO_GITEA_PORT=$(DEMO_GITEA_PORT) exec $(PY) -m syndarix_sync.runner Procfile.demo
 
 # Benchmarks: needs PostgreSQL + Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL); ~6-10 min.
 BENCH_RESULTS ?= bench-results.json

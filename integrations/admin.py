@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
@@ -30,6 +31,10 @@ from integrations.providers import PROVIDER_CHOICES, is_supported, netguard
 from integrations.providers.base import Capabilities, ConfigOption, validate_config
 from integrations.providers.registry import capabilities, config_options
 from integrations.services import connection_sync_request, connection_test, delivery_reprocess
+from integrations.webhook_guide import guide_for, unreachable_reason
+from issues.dashboard import webhook_state
+from notifications.services import notification_addresses
+from syndarix_sync.admin_fields import IntervalField, NameListField
 
 # Where the stored token goes: changing any of these needs the token again (SPEC §6).
 TOKEN_BOUND_FIELDS = ("base_url", "provider", "repository")
@@ -47,12 +52,32 @@ class ConnectionForm(forms.ModelForm):
     api_token = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave blank to keep the current token.",
+        help_text="The tracker's API token (read and write access to issues).",
     )
     webhook_secret = forms.CharField(
         required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave blank to keep the current secret. Without one, webhooks are refused.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Without one, webhooks are refused and changes arrive by polling only.",
+    )
+    label_filter = NameListField(
+        required=False, help_text="Only sync issues carrying one of these labels (comma separated)."
+    )
+    milestone_filter = NameListField(
+        required=False,
+        help_text="Only sync issues in one of these milestones (comma separated).",
+    )
+    # Declared fields get no initial value from the model: take its defaults.
+    poll_interval_seconds = IntervalField(
+        label="Poll interval",
+        minimum=10,
+        initial=Connection._meta.get_field("poll_interval_seconds").default,
+        help_text="How often to ask the tracker for changes.",
+    )
+    full_sync_interval_seconds = IntervalField(
+        label="Full sync interval",
+        minimum=60,
+        initial=Connection._meta.get_field("full_sync_interval_seconds").default,
+        help_text="How often to read every issue (finds deletions and drift).",
     )
 
     class Meta:
@@ -75,7 +100,9 @@ class ConnectionForm(forms.ModelForm):
             "state_filter",
             "poll_interval_seconds",
             "full_sync_interval_seconds",
+            "notify_emails",
         )
+        widgets = {"notify_emails": forms.Textarea(attrs={"rows": 2, "cols": 60})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -90,6 +117,22 @@ class ConnectionForm(forms.ModelForm):
             self.fields[name] = _form_field(option)
             if provider == self.instance.provider and option.name in stored:
                 self.initial[name] = stored[option.name]
+
+        # "Keep" only makes sense when there is something stored to keep.
+        for name, what in (("api_token", "token"), ("webhook_secret", "secret")):
+            if name in self.fields and getattr(self.instance, name, None):
+                self.fields[name].help_text += f" Leave blank to keep the current {what}."
+
+    def clean_notify_emails(self) -> str:
+        raw = self.cleaned_data.get("notify_emails") or ""
+        addresses = notification_addresses(raw)
+        validate = forms.EmailField().clean
+        for address in addresses:
+            try:
+                validate(address)
+            except forms.ValidationError:
+                raise forms.ValidationError(f"Not an e-mail address: {address}") from None
+        return ", ".join(addresses)
 
     def clean_base_url(self) -> str:
         value: str = self.cleaned_data.get("base_url") or ""
@@ -195,7 +238,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "repository",
         "direction",
         "enabled",
-        "webhook_healthy",
+        "webhooks_column",
         "last_webhook_at",
         "last_polled_at",
     )
@@ -214,6 +257,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "last_full_sync_at",
         "last_webhook_at",
         "webhook_healthy",
+        "webhooks_column",
         "webhook_unhealthy_since",
         "rate_limited_until",
         "created_at",
@@ -248,6 +292,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         ),
         ("Partial sync", {"fields": ("label_filter", "milestone_filter", "state_filter")}),
         ("Schedule", {"fields": ("poll_interval_seconds", "full_sync_interval_seconds")}),
+        ("Notifications", {"fields": ("notify_emails",)}),
         (
             "Health",
             {
@@ -257,7 +302,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "last_polled_at",
                     "last_full_sync_at",
                     "last_webhook_at",
-                    "webhook_healthy",
+                    "webhooks_column",
                     "webhook_unhealthy_since",
                     "rate_limited_until",
                     "created_at",
@@ -297,10 +342,51 @@ class ConnectionAdmin(admin.ModelAdmin):
             return "available after saving"
         if not obj.receives_webhooks:
             return _POLLED_ONLY.format(provider=obj.get_provider_display())
-        warning = ""
+        url = obj.webhook_url
+        parts = [
+            format_html(
+                '<code id="sx-webhook-url">{}</code> <button type="button" class="button" '
+                'data-copy="sx-webhook-url">Copy</button>',
+                url,
+            )
+        ]
+        reason = unreachable_reason(url)
+        if reason:
+            parts.append(
+                format_html(
+                    '<p class="sx-bad" id="sx-webhook-unreachable">A tracker on another machine '
+                    "cannot reach this address ({}). Set PUBLIC_URL to the address trackers "
+                    "can reach (and SYNDARIX_BIND=0.0.0.0 so the web server listens on it, "
+                    "or put a reverse proxy in front); see the README.</p>",
+                    reason,
+                )
+            )
         if obj.base_url.startswith("http://"):
-            warning = " (the tracker is reached over plain http: tokens travel unencrypted)"
-        return format_html("<code>{}</code>{}", obj.webhook_url, warning)
+            parts.append(
+                format_html(
+                    "<p>{}</p>",
+                    "The tracker is reached over plain http: tokens travel unencrypted.",
+                )
+            )
+        guide = guide_for(obj.provider)
+        if guide is not None:
+            parts.append(
+                format_html(
+                    '<dl id="sx-hook-guide"><dt>Where</dt><dd>{}</dd><dt>Content type</dt>'
+                    "<dd>{}</dd><dt>Events</dt><dd>{}</dd><dt>Secret</dt><dd>{}</dd></dl>",
+                    guide.where,
+                    guide.content_type,
+                    guide.events,
+                    guide.secret,
+                )
+            )
+        return format_html("{}", mark_safe("".join(str(p) for p in parts)))  # noqa: S308 - parts are format_html output
+
+    @admin.display(description="Webhooks healthy")
+    def webhooks_column(self, obj: Connection) -> str:
+        state = webhook_state(obj)
+        css = "sx-ok" if state.ok else ("sx-bad" if state.status == "unhealthy" else "sx-warn")
+        return format_html('<span class="{}">{}</span>', css, state.text)
 
     @admin.display(description="Stored token")
     def token_display(self, obj: Connection) -> str:
@@ -328,8 +414,8 @@ class ConnectionAdmin(admin.ModelAdmin):
             )
         if obj.last_webhook_at is None:
             return (
-                "Healthy, but no webhook has arrived yet: paste the webhook URL above into "
-                "the tracker."
+                "No webhook seen yet: paste the webhook URL above into the tracker (with the "
+                "events, content type and secret listed there)."
             )
         return f"Healthy: last webhook {_ago(obj.last_webhook_at)}."
 
@@ -347,6 +433,18 @@ class ConnectionAdmin(admin.ModelAdmin):
                 "progress_url": reverse("admin:integrations_connection_progress"),
             },
         )
+
+    def save_model(self, request: HttpRequest, obj: Connection, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # A bad token or address is said now, not at the first sync run.
+        if obj.api_token and (not change or form.has_changed()):
+            result = connection_test(connection=obj)
+            if not result.ok:
+                self.message_user(
+                    request,
+                    f"Saved, but the connection test failed: {result.message}",
+                    messages.WARNING,
+                )
 
     # --- actions (list) and buttons (change page) -----------------------------------------
 

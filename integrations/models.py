@@ -81,6 +81,14 @@ class Connection(models.Model):
     poll_interval_seconds = models.PositiveIntegerField(default=300)
     full_sync_interval_seconds = models.PositiveIntegerField(default=86_400)
     enabled = models.BooleanField(default=True)
+    notify_emails = models.TextField(
+        blank=True,
+        default="",
+        db_default="",  # rows written by code that predates the field get no addresses
+        verbose_name="notification addresses",
+        help_text="E-mail addresses told when a conflict opens (one message per minute at "
+        "most); comma or newline separated.",
+    )
 
     # Polling state: the cursor is the start time of the last successful run.
     poll_cursor = models.DateTimeField(null=True, blank=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -22,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from issues.conflict_display import FIELD_LABELS, ResolutionForm, conflict_view, field_order
+from issues.dashboard import error_in_words
 from issues.models import (
     ApiToken,
     Conflict,
@@ -31,9 +33,13 @@ from issues.models import (
     OutboxStatus,
     SyncLog,
     SyncRun,
+    Trigger,
 )
 from issues.outbox import outbox_retry
-from issues.services.issues import IssueServiceError, conflict_resolve
+from issues.services.issues import IssueServiceError, conflict_resolve, issue_update
+from issues.services.tokens import api_token_create
+from syndarix_sync.admin_fields import NameListField
+from syndarix_sync.logs import new_correlation_id
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,8 +56,55 @@ def _resolve_url(conflict_id: int) -> str:
     return reverse("admin:issues_conflict_resolve", args=[conflict_id])
 
 
+class IssueForm(forms.ModelForm):
+    """The fields a person may change; the change itself is made by `issue_update` (the one
+    write path: versions, audit log, outbox), never by saving this form's instance."""
+
+    EDITABLE = ("title", "body", "state", "labels", "assignees", "milestone")
+
+    labels = NameListField(required=False, help_text="Comma separated.")
+    assignees = NameListField(required=False, help_text="Logins, comma separated.")
+    milestone = forms.CharField(required=False, help_text="Blank for none.")
+
+    class Meta:
+        model = Issue
+        fields = ("title", "body", "state", "labels", "assignees", "milestone")
+
+    def clean_milestone(self) -> str | None:
+        return (self.cleaned_data.get("milestone") or "").strip() or None
+
+    def changes(self) -> dict[str, Any]:
+        """The edited fields whose value differs from the stored one."""
+        stored = Issue.objects.get(pk=self.instance.pk) if self.instance.pk else None
+        return {
+            name: self.cleaned_data[name]
+            for name in self.EDITABLE
+            if name in self.cleaned_data
+            and (stored is None or self.cleaned_data[name] != getattr(stored, name))
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.instance.pk and not self.errors:
+            open_conflicts = {
+                c.field: c for c in self.instance.conflicts.filter(resolved=False).order_by("id")
+            }
+            for name in self.changes():
+                if name in open_conflicts:
+                    self.add_error(
+                        name,
+                        format_html(
+                            'This field is in conflict with the tracker: <a href="{}">resolve '
+                            "the conflict</a> first (it shows both values).",
+                            _resolve_url(open_conflicts[name].pk),
+                        ),
+                    )
+        return cleaned
+
+
 @admin.register(Issue)
 class IssueAdmin(admin.ModelAdmin):
+    form = IssueForm
     list_display = (
         "__str__",
         "connection",
@@ -69,17 +122,11 @@ class IssueAdmin(admin.ModelAdmin):
         "connection",
         "external_id",
         "external_number",
-        "remote_url",
-        "title",
-        "body",
-        "state",
-        "labels",
-        "assignees",
-        "milestone",
+        "remote_link",
         "base",
         "versions",
         "sync_status",
-        "sync_error",
+        "sync_error_words",
         "remote_created_at",
         "remote_updated_at",
         "remote_deleted_at",
@@ -87,9 +134,73 @@ class IssueAdmin(admin.ModelAdmin):
         "updated_at",
     )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets: list[Any] = [
+            (None, {"fields": ("conflicts_display", "connection", "remote_link")}),
+            (
+                "Fields (saved through the outbox to the tracker)",
+                {"fields": IssueForm.EDITABLE},
+            ),
+            (
+                "Sync",
+                {
+                    "fields": (
+                        "sync_status",
+                        "sync_error_words",
+                        "external_id",
+                        "external_number",
+                        "remote_created_at",
+                        "remote_updated_at",
+                        "remote_deleted_at",
+                        "created_at",
+                        "updated_at",
+                    )
+                },
+            ),
+        ]
+        if request.user.is_superuser:
+            # The merge's bookkeeping: useful when debugging the sync, noise otherwise.
+            fieldsets.append(
+                ("Merge internals", {"classes": ("collapse",), "fields": ("base", "versions")})
+            )
+        return fieldsets
+
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # Local changes go through the services (and the outbox), never a raw admin save.
+        # Issues are created by agents (the API) or mirrored from the tracker.
         return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not obj.connection.allows_outbound:
+            fields += list(IssueForm.EDITABLE)  # an inbound-only connection is never pushed
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: Issue, form: Any, change: bool) -> None:
+        changes = form.changes() if hasattr(form, "changes") else {}
+        if changes:
+            issue_update(
+                issue=obj,
+                changes=changes,
+                trigger=Trigger.MANUAL,
+                correlation_id=new_correlation_id(),
+            )
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return  # nothing related is edited here
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None  # the sync log (issue history) is the audit trail of issue edits
+
+    @admin.display(description="Sync error")
+    def sync_error_words(self, obj: Issue) -> str:
+        return error_in_words(obj.sync_error) or "—"
+
+    @admin.display(description="In the tracker")
+    def remote_link(self, obj: Issue) -> str:
+        if not obj.remote_url:
+            return "not created in the tracker yet"
+        return format_html('<a href="{0}" rel="noreferrer">{0}</a>', obj.remote_url)
 
     @admin.display(description="Open conflicts")
     def conflicts_display(self, obj: Issue) -> str:
@@ -104,19 +215,23 @@ class IssueAdmin(admin.ModelAdmin):
 
 @admin.register(SyncLog)
 class SyncLogAdmin(ReadOnlyAdmin):
+    # The columns a person scans first; the issue title is cut so they stay on screen.
     list_display = (
         "created_at",
-        "connection",
-        "issue",
         "direction",
         "action",
         "trigger",
-        "correlation_id",
+        "connection",
+        "issue_short",
     )
     list_filter = ("direction", "action", "trigger", "provider")
     list_select_related = ("connection", "issue")
     search_fields = ("correlation_id",)
     date_hierarchy = "created_at"
+
+    @admin.display(description="Issue", ordering="issue__external_number")
+    def issue_short(self, obj: SyncLog) -> str:
+        return Truncator(str(obj.issue)).chars(50) if obj.issue_id else "—"
 
 
 @admin.register(SyncRun)
@@ -155,12 +270,16 @@ class OutboxEntryAdmin(ReadOnlyAdmin):
         "status",
         "attempts",
         "next_attempt_at",
-        "last_error",
+        "error_words",
     )
     list_filter = ("status", "operation", "connection")
     list_select_related = ("issue", "connection")
     search_fields = ("last_error", "correlation_id")
     actions = ("retry_now", "requeue_failed")
+
+    @admin.display(description="Last error")
+    def error_words(self, obj: OutboxEntry) -> str:
+        return Truncator(error_in_words(obj.last_error)).chars(120)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("issues.change_outboxentry")
@@ -250,21 +369,22 @@ def _short(value: Any) -> str:
         text = "(none)"
     else:
         text = str(value)
-    return Truncator(text.replace("\n", " ")).chars(60)
+    return Truncator(text.replace("\n", " ")).chars(30)
 
 
 @admin.register(Conflict)
 class ConflictAdmin(ReadOnlyAdmin):
+    # "Resolve" comes right after the issue: it is what the list is for.
     list_display = (
         "issue_link",
-        "connection",
+        "resolve_link",
         "field",
+        "connection",
         "base_short",
         "local_short",
         "remote_short",
         "detected_at",
         "resolution_display",
-        "resolve_link",
     )
     list_filter = (
         OpenFilter,
@@ -301,7 +421,7 @@ class ConflictAdmin(ReadOnlyAdmin):
     @admin.display(description="Issue", ordering="issue__external_number")
     def issue_link(self, obj: Conflict) -> str:
         url = reverse("admin:issues_issue_change", args=[obj.issue_id])
-        return format_html('<a href="{}">{}</a>', url, Truncator(str(obj.issue)).chars(60))
+        return format_html('<a href="{}">{}</a>', url, Truncator(str(obj.issue)).chars(40))
 
     @admin.display(description="Connection", ordering="issue__connection__name")
     def connection(self, obj: Conflict) -> str:
@@ -326,7 +446,7 @@ class ConflictAdmin(ReadOnlyAdmin):
         who = f" by {obj.resolved_by}" if obj.resolved_by_id else " by the sync"
         return f"{obj.get_resolution_display()}{who}"
 
-    @admin.display(description="")
+    @admin.display(description="Action")
     def resolve_link(self, obj: Conflict) -> str:
         label = "Resolve" if not obj.resolved else "View"
         return format_html('<a href="{}">{}</a>', _resolve_url(obj.pk), label)
@@ -450,6 +570,28 @@ class ConflictAdmin(ReadOnlyAdmin):
         )
 
 
+class ApiTokenAddForm(forms.ModelForm):
+    """A new token: scoped to the chosen connections, or explicitly to all of them."""
+
+    class Meta:
+        model = ApiToken
+        fields = ("user", "name", "connections", "all_connections")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        chosen = cleaned.get("connections")
+        if cleaned.get("all_connections") and chosen:
+            raise forms.ValidationError(
+                "Choose connections or every connection (unscoped), not both."
+            )
+        if not cleaned.get("all_connections") and not chosen:
+            raise forms.ValidationError(
+                "Choose the connections this token may see, or tick “every connection”: a "
+                "token scoped to nothing sees nothing."
+            )
+        return cleaned
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = (
@@ -459,17 +601,33 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "scope",
         "created_at",
         "last_used_at",
-        "revoked",
+        "active",
     )
     list_filter = ("revoked", "all_connections")
     search_fields = ("name", "user__username", "prefix")
-    # Unscoped is chosen when the token is minted; the admin shows it but cannot grant it.
+    # Unscoped is chosen when the token is minted; the admin shows it but cannot grant it later.
     readonly_fields = ("prefix", "all_connections", "created_at", "last_used_at")
     exclude = ("key_hash",)
     filter_horizontal = ("connections",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
         return super().get_queryset(request).prefetch_related("connections")
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+            kwargs["fields"] = ApiTokenAddForm.Meta.fields
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj is not None else ()
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ApiTokenAddForm.Meta.fields
+        return super().get_fields(request, obj)
 
     @admin.display(description="Scope")
     def scope(self, token: ApiToken) -> str:
@@ -478,5 +636,43 @@ class ApiTokenAdmin(admin.ModelAdmin):
         names = [c.name for c in token.connections.all()]
         return ", ".join(names) if names else "nothing (its connections are gone)"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # keys are minted by `manage.py create_api_token`, shown once
+    @admin.display(description="Active", boolean=True, ordering="revoked")
+    def active(self, token: ApiToken) -> bool:
+        return not token.revoked
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, key = api_token_create(
+            user=form.cleaned_data["user"],
+            name=form.cleaned_data.get("name") or "",
+            connection_ids=[c.pk for c in form.cleaned_data.get("connections") or ()],
+            all_connections=bool(form.cleaned_data.get("all_connections")),
+        )
+        obj.pk = token.pk
+        obj.prefix, obj.created_at = token.prefix, token.created_at
+        obj._state.adding = False
+        self._new_key = key
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)
+        # a new token's connections were set by api_token_create
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: Any = None
+    ) -> HttpResponse:
+        """The key, once: only its hash is stored, so this page is the only place it shows."""
+        key = getattr(self, "_new_key", "")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API token created",
+            "token": obj,
+            "key": key,
+            "changelist_url": reverse("admin:issues_apitoken_changelist"),
+        }
+        response = TemplateResponse(request, "admin/issues/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -8,6 +8,7 @@ whatever the number of connections.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -107,7 +108,7 @@ class RunSummary:
         duration = run.duration_seconds or 0.0
         if run.success:
             return f"{kind} succeeded in {duration:.1f} s: {counts}"
-        return f"{kind} failed after {duration:.1f} s ({counts}): {run.error[:300]}"
+        return f"{kind} failed after {duration:.1f} s ({counts}): {error_in_words(run.error)[:300]}"
 
     def as_json(self) -> dict[str, Any]:
         run = self.run
@@ -147,6 +148,10 @@ class DashboardRow:
     connection: Connection
     last_run: RunSummary
 
+    @property
+    def webhooks(self) -> WebhookState:
+        return webhook_state(self.connection)
+
 
 def dashboard_rows() -> list[DashboardRow]:
     connections = list(connections_with_health().order_by("name"))
@@ -158,3 +163,65 @@ def latest_run_of(connection: Connection) -> RunSummary:
     return RunSummary(
         SyncRun.objects.filter(connection=connection).order_by("-started_at", "-id").first()
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class WebhookState:
+    """Webhook health as a person should read it: "yes" only for a connection that has a
+    secret and has received a webhook, and whose polls found nothing a webhook missed."""
+
+    status: str  # "healthy", "unhealthy", "no_secret", "never", "polled"
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        # A tracker without webhooks (Redmine) is healthy when polled: nothing is missing.
+        return self.status in ("healthy", "polled")
+
+
+def webhook_state(connection: Connection) -> WebhookState:
+    if not connection.receives_webhooks:
+        return WebhookState("polled", "polled (no webhooks)")
+    if not connection.webhook_secret:
+        return WebhookState("no_secret", "no secret")
+    if not connection.webhook_healthy:
+        return WebhookState("unhealthy", "no")
+    if connection.last_webhook_at is None:
+        return WebhookState("never", "no webhook seen yet")
+    return WebhookState("healthy", "yes")
+
+
+# What a person should read instead of the transport's exception text (urllib3's
+# "HTTPConnectionPool(host=…): Max retries exceeded … (Caused by NewConnectionError(…))").
+_ERROR_WORDS = (
+    (re.compile(r"connection refused|errno 111", re.I), "the tracker refused the connection"),
+    (
+        re.compile(r"name or service not known|nodename nor servname|getaddrinfo failed", re.I),
+        "the tracker's host name does not resolve",
+    ),
+    (re.compile(r"timed? ?out|timeout", re.I), "the tracker did not answer in time"),
+    (
+        re.compile(r"certificate verify failed|SSLError", re.I),
+        "the tracker's TLS certificate is not trusted",
+    ),
+    (re.compile(r"network is unreachable|no route to host", re.I), "the network is unreachable"),
+    (
+        re.compile(r"RemoteDisconnected|connection reset|connection aborted", re.I),
+        "the tracker closed the connection",
+    ),
+)
+_TRANSPORT_DUMP = re.compile(r"(HTTPS?ConnectionPool|Max retries exceeded|Caused by)", re.I)
+
+
+def error_in_words(text: str) -> str:
+    """A tracker error as a sentence; a transport dump is replaced by what it means (with the
+    address it was about), anything else is kept as it is."""
+    if not text or not _TRANSPORT_DUMP.search(text):
+        return text
+    host = re.search(r"host='([^']*)', port=(\d+)", text)
+    where = f" ({host.group(1)}:{host.group(2)})" if host else ""
+    prefix = text.split(":", 1)[0] + ": " if text.startswith(("permanent:", "transient:")) else ""
+    for pattern, words in _ERROR_WORDS:
+        if pattern.search(text):
+            return f"{prefix}{words}{where}"
+    return f"{prefix}the tracker could not be reached{where}"

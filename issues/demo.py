@@ -12,6 +12,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -33,10 +34,29 @@ def default_fake_port() -> int:
     return int(os.environ.get("DEMO_GITEA_PORT") or DEFAULT_FAKE_PORT)
 
 
+def _service_url_file() -> Path:
+    return Path(settings.VAR_DIR) / "demo-service-url"
+
+
+def service_url_record(url: str) -> None:
+    """Remembered by `make demo`, so `demo_conflict` run from another terminal (without the
+    service's environment) names the port the service really listens on."""
+    path = _service_url_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(url.rstrip("/") + "\n")
+
+
 def default_service_url() -> str:
-    """Where the service listens (the fake posts its webhooks there)."""
-    port = os.environ.get("SYNDARIX_PORT") or settings.PORT
-    return f"http://127.0.0.1:{port}"
+    """Where the service listens (the fake posts its webhooks there): $SYNDARIX_PORT, else
+    what the running demo recorded, else the configured port."""
+    port = os.environ.get("SYNDARIX_PORT")
+    if port:
+        return f"http://127.0.0.1:{port}"
+    try:
+        recorded = _service_url_file().read_text().strip()
+    except OSError:
+        recorded = ""
+    return recorded or f"http://127.0.0.1:{settings.PORT}"
 
 
 def start_fake(

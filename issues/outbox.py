@@ -49,6 +49,8 @@ from issues.models import (
     Trigger,
 )
 from issues.services.sync import remote_deletion_apply, remote_issue_apply
+from notifications.models import EventType
+from notifications.services import event_record
 from syndarix_sync.logs import correlation, get_logger, new_correlation_id
 from syndarix_sync.metrics import OUTBOX_PUSHES, SYNC_OPERATIONS
 
@@ -477,6 +479,12 @@ def _record_failure(
             )
             Issue.objects.filter(pk=issue.pk).update(
                 sync_status=SyncStatus.ERROR, sync_error=message
+            )
+            event_record(
+                type=EventType.PUSH_FAILED,
+                connection_id=issue.connection_id,
+                issue_id=issue.pk,
+                data={"outbox_entries": [r.id for r in exhausted], "error": message[:500]},
             )
         if retrying:
             report.retried += 1

@@ -20,6 +20,7 @@ GLOBAL_TASKS: dict[str, tuple[str, int]] = {
     "outbox drain": ("issues.tasks.drain_outbox", 30),
     "webhook delivery sweep": ("issues.tasks.sweep_webhook_deliveries", 60),
     "due incremental polls": ("issues.tasks.sync_issues_incremental", 30),
+    "conflict notifications": ("notifications.tasks.send_conflict_notifications", 60),
 }
 
 

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "integrations",
     "issues",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -330,3 +331,18 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Conflict notification e-mail (notifications app): printed on the console unless an SMTP
+# server is configured (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend, EMAIL_HOST…).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="syndarix-sync@localhost")
+# At most this many `GET /api/v1/events/?wait=` requests wait at once per web process.
+EVENTS_MAX_WAITERS = env.int("EVENTS_MAX_WAITERS", default=40)
+EVENTS_MAX_WAIT = env.int("EVENTS_MAX_WAIT", default=25)  # seconds, the longest long-poll
+# An event is listed once it is this old, so a cursor never skips one still committing.
+EVENTS_SETTLE_SECONDS = env.float("EVENTS_SETTLE_SECONDS", default=1.0)

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from issues.api import views
+from notifications.api import EventListApi
 
 urlpatterns = [
     path("issues/", views.IssueListCreateApi.as_view(), name="api-issue-list"),
@@ -22,6 +23,7 @@ urlpatterns = [
         views.ConflictResolveApi.as_view(),
         name="api-conflict-resolve",
     ),
+    path("events/", EventListApi.as_view(), name="api-event-list"),
     # Last: everything else under /api/v1/ is a JSON 404.
     re_path(r"^(?P<unmatched>[\s\S]*)$", views.api_not_found, name="api-not-found"),
 ]

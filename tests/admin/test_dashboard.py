@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations.models import Connection
+from issues.dashboard import webhook_state
 from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus, SyncRun
 from issues.tasks import sync_project_issues
 
@@ -47,10 +48,11 @@ def _outbox(connection, status, n):
 def two_connections(db):
     alpha = _connection(
         "alpha",
+        webhook_secret="s3cret",
         last_webhook_at=timezone.now() - timedelta(minutes=3),
         last_polled_at=timezone.now(),
     )
-    beta = _connection("beta", webhook_healthy=False)
+    beta = _connection("beta", webhook_secret="s3cret", webhook_healthy=False)
     for n, status in enumerate(
         [OutboxStatus.PENDING, OutboxStatus.IN_PROGRESS, OutboxStatus.FAILED, OutboxStatus.DONE]
     ):
@@ -165,6 +167,38 @@ def test_a_real_full_resync_records_progress_and_the_page_shows_it(tracker, staf
     page = staff_client.get(f"/admin/integrations/connection/{tracker.connection.pk}/change/")
     html = page.content.decode()
     assert "Manual sync succeeded in" in html and "60 seen, 60 new" in html
-    assert "data-sync-progress" in html and "Healthy, but no webhook has arrived yet" in html
+    assert "data-sync-progress" in html and "No webhook seen yet" in html
     index = staff_client.get("/admin/").content.decode()
     assert "60 seen, 60 new" in _row(index, tracker.connection.pk)["last_run"]
+
+
+def test_webhooks_healthy_is_yes_only_with_a_secret_and_a_webhook_seen(db, staff_client):
+    """Before: "yes" in green for a connection without a secret that never got a webhook."""
+    bare = _connection("bare")
+    waiting = _connection("waiting", webhook_secret="s3cret")
+    html = staff_client.get("/admin/").content.decode()
+    assert _row(html, bare.pk)["webhook_healthy"] == "no secret"
+    assert _row(html, waiting.pk)["webhook_healthy"] == "no webhook seen yet"
+    listing = staff_client.get("/admin/integrations/connection/").content.decode()
+    assert "no secret" in listing and "no webhook seen yet" in listing
+
+
+def test_a_failed_outbox_count_is_highlighted(two_connections, staff_client):
+    _alpha, beta = two_connections
+    html = staff_client.get("/admin/").content.decode()
+    row = html[html.index(f'data-connection-row="{beta.pk}"') :]
+    assert 'class="sx-alert" data-col="failed_outbox"' in row[: row.index("</tr>")]
+
+
+@pytest.mark.django_db
+def test_a_polled_only_connection_is_not_shown_as_missing_its_webhooks() -> None:
+    redmine = Connection(
+        name="rm", provider="redmine", base_url="http://127.0.0.1:9", repository="p"
+    )
+    gitea = Connection(name="g", provider="gitea", base_url="http://127.0.0.1:9", repository="a/b")
+
+    assert (webhook_state(redmine).text, webhook_state(redmine).ok) == (
+        "polled (no webhooks)",
+        True,
+    )
+    assert (webhook_state(gitea).text, webhook_state(gitea).ok) == ("no secret", False)

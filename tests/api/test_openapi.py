@@ -34,6 +34,12 @@ from syndarix_sync.wsgi import application
 from tests.api.conftest import make_conflict
 
 
+@pytest.fixture(autouse=True)
+def _no_event_waits(settings):
+    """`GET /api/v1/events/?wait=N` waits N seconds when nothing happens: not here."""
+    settings.EVENTS_MAX_WAIT = 0
+
+
 def test_the_schema_validates_without_warnings():
     out = StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
@@ -46,6 +52,7 @@ def test_the_schema_is_served_and_names_every_endpoint(client):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert set(paths) == {
+        "/api/v1/events/",
         "/api/v1/issues/",
         "/api/v1/issues/{id}/",
         "/api/v1/issues/{id}/close/",

@@ -40,6 +40,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        demo.service_url_record(options["service_url"])
         info = demo.run_demo(
             fake_port=options["fake_port"],
             service_url=options["service_url"],
