@@ -34,6 +34,11 @@ def storable_text(value: str) -> str:
     return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", value)
 
 
+def storable_tracker_status(remote: RemoteIssue) -> str:
+    """The tracker's own status name as `Issue.tracker_status` can hold it (200 characters)."""
+    return storable_text(remote.tracker_status)[:200]
+
+
 def normalise_value(field: str, value: Any) -> Any:
     """JSON-safe canonical form: sets as sorted lists, milestone "" as None."""
     if field in SET_FIELDS:

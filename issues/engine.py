@@ -30,6 +30,7 @@ from issues.canonical import (
     normalise_value,
     remote_snapshot,
     same_on_tracker,
+    storable_tracker_status,
 )
 from issues.models import (
     Action,
@@ -401,6 +402,7 @@ def _remote_meta(issue: Issue, remote: RemoteIssue) -> None:
     issue.external_id = remote.external_id
     issue.external_number = remote.number
     issue.remote_url = remote.remote_url
+    issue.tracker_status = storable_tracker_status(remote)  # read-only, the tracker's own name
     issue.remote_created_at = remote.created_at or issue.remote_created_at
     issue.remote_updated_at = remote.updated_at or issue.remote_updated_at
     issue.remote_deleted_at = None
@@ -486,6 +488,7 @@ def _stored_state(issue: Issue) -> tuple[Any, ...]:
         issue.versions,
         issue.external_number,
         issue.remote_url,
+        issue.tracker_status,
         issue.remote_created_at,
         issue.remote_updated_at,
         issue.remote_deleted_at,

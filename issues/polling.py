@@ -24,7 +24,7 @@ from integrations.providers.base import (
     RemoteIssue,
 )
 from integrations.providers.registry import client_for
-from issues.canonical import remote_snapshot
+from issues.canonical import remote_snapshot, storable_tracker_status
 from issues.engine import Versions, passes_filters
 from issues.models import (
     Action,
@@ -404,6 +404,7 @@ def _new_issue(connection: Connection, remote: RemoteIssue, snapshot: dict[str, 
         external_id=remote.external_id,
         external_number=remote.number,
         remote_url=remote.remote_url,
+        tracker_status=storable_tracker_status(remote),
         title=snapshot["title"],
         body=snapshot["body"],
         state=snapshot["state"],

@@ -304,3 +304,14 @@ def test_partial_sync_filters_on_labels(harness):
     harness.fake.seed_issue(title="out", labels=["bug"])
     harness.poll(full=True)
     assert list(Issue.objects.values_list("title", flat=True)) == ["in"]
+
+
+def test_the_trackers_own_status_is_kept_on_the_mirror(harness):
+    """SPEC §6 `tracker_status`: the providers parsed it, but the engine never stored it."""
+    fake_issue, issue = mirrored(harness)
+    assert issue.tracker_status == "open"
+
+    harness.fake.edit_issue(fake_issue.number, state="closed")
+    harness.deliver_all()
+
+    assert harness.issue(fake_issue.number).tracker_status == "closed"
