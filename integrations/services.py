@@ -8,6 +8,7 @@ the workers after the surrounding transaction commits.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import ssl
 from collections.abc import Iterable
 
@@ -28,7 +29,8 @@ from integrations.providers.base import (
     TransientError,
     ValidationFailedError,
 )
-from integrations.providers.registry import client_for
+from integrations.providers.hooks import HookRepairFailed, RegistersWebhooks
+from integrations.providers.registry import capabilities, client_for
 
 
 class Problem:
@@ -162,6 +164,103 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
             " Warning: the tracker is reached over plain http, so the token travels unencrypted."
         )
     return ConnectionTestResult(True, message)
+
+
+class WebhookRegistrationError(Exception):
+    """The hook could not be registered through the tracker's API: `status` is the HTTP
+    answer for the API, `steps` how to set it up by hand."""
+
+    def __init__(self, message: str, *, status: int, code: str, steps: list[str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.steps = steps
+
+
+@dataclasses.dataclass(frozen=True)
+class WebhookEnsureResult:
+    result: str  # "created" | "repaired" | "unchanged"
+    webhook_url: str
+    steps: list[str]  # the manual steps (to check the hook by hand); the API always shows them
+    notes: list[str]
+
+
+def connection_webhook_ensure(*, connection: Connection) -> WebhookEnsureResult:
+    """Create or repair the connection's webhook on its tracker, through the tracker's API:
+    our PUBLIC_URL-based address, JSON, the issue events the intake reads, and the
+    connection's secret (generated and saved here when it has none)."""
+    from integrations.webhook_guide import manual_steps, unreachable_reason
+
+    if not connection.receives_webhooks:
+        raise WebhookRegistrationError(
+            f"{connection.get_provider_display()} has no webhooks: this connection is polled only.",
+            status=409,
+            code="polled_only",
+            steps=[],
+        )
+    url = connection.webhook_url
+    steps = manual_steps(connection.provider, url)
+    if not capabilities(connection.provider).webhook_registration:
+        raise WebhookRegistrationError(
+            f"{connection.get_provider_display()}'s API cannot register this webhook for a "
+            "connection's token: set it up by hand.",
+            status=400,
+            code="manual_registration",
+            steps=steps,
+        )
+    if not connection.webhook_secret:
+        # A hook without a secret would take forged deliveries: never register one.
+        connection.webhook_secret = secrets.token_urlsafe(32)
+        connection.save(update_fields=["webhook_secret"])
+    try:
+        client = client_for(connection, max_retries=0)
+    except ProviderError as exc:
+        raise WebhookRegistrationError(
+            f"Invalid settings: {exc}", status=400, code="invalid", steps=steps
+        ) from exc
+    try:
+        if not isinstance(client, RegistersWebhooks):  # a capability without its method
+            raise WebhookRegistrationError(
+                "This tracker's client cannot register webhooks: set it up by hand.",
+                status=400,
+                code="manual_registration",
+                steps=steps,
+            )
+        outcome = client.ensure_webhook(url=url, secret=connection.webhook_secret)
+    except (AuthenticationError, AccessDeniedError, NotFoundError) as exc:
+        raise WebhookRegistrationError(
+            f"The token may not manage this {connection.get_provider_display()} repository's "
+            f"webhooks (HTTP {exc.status}): add the hook by hand, or use a token with admin "
+            "rights on the repository.",
+            status=409,
+            code="token_cannot_register",
+            steps=steps,
+        ) from exc
+    except HookRepairFailed as exc:
+        raise WebhookRegistrationError(
+            str(exc), status=502, code="repair_failed", steps=steps
+        ) from exc
+    except ProviderError as exc:
+        transient = isinstance(exc, TransientError | RateLimitedError)
+        raise WebhookRegistrationError(
+            f"The tracker refused the webhook: {exc}",
+            status=503 if transient else 400,
+            code="tracker_unavailable" if transient else "tracker_refused",
+            steps=steps,
+        ) from exc
+    finally:
+        client.close()
+    notes = list(outcome.notes)
+    reason = unreachable_reason(url)
+    if reason:
+        notes.append(
+            f"{url} cannot be reached from another machine ({reason}): set PUBLIC_URL to the "
+            "address the tracker can reach"
+        )
+    return WebhookEnsureResult(
+        result=outcome.result.value, webhook_url=url, steps=steps, notes=notes
+    )
 
 
 def connection_sync_request(*, connection: Connection, full: bool = False) -> None:

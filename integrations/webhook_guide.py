@@ -34,11 +34,45 @@ GUIDES: dict[str, HookGuide] = {
         events="Trigger: Issues events",
         secret="Secret token: the webhook secret saved here",
     ),
+    "jira": HookGuide(
+        where="Jira settings → System → WebHooks → Create a WebHook",
+        content_type="(always JSON)",
+        events="Issue: created, updated, deleted; Comment: created, updated, deleted",
+        secret="Secret: the webhook secret saved here",
+    ),
+    "trello": HookGuide(
+        where="Trello has no webhook page: POST /1/webhooks with callbackURL = the address "
+        "below and idModel = the board's id (with the connection's key and token)",
+        content_type="(always JSON)",
+        events="(every change of the board)",
+        secret="Signed with the Trello app secret: save that secret here",
+    ),
+    "openproject": HookGuide(
+        where="Administration → API and webhooks → Webhooks → + Webhook",
+        content_type="(always JSON)",
+        events="Work packages: created, updated; enabled for this project",
+        secret="Signature secret: the webhook secret saved here",
+    ),
 }
 
 
 def guide_for(provider: str) -> HookGuide | None:
     return GUIDES.get(provider)
+
+
+def manual_steps(provider: str, url: str) -> list[str]:
+    """The webhook form, field by field, for a person setting the hook up by hand."""
+    guide = guide_for(provider)
+    if guide is None:
+        return []
+    return [
+        guide.where,
+        f"Payload URL: {url}",
+        f"Content type: {guide.content_type}",
+        f"Events: {guide.events}",
+        guide.secret,
+        "Active: on",
+    ]
 
 
 def unreachable_reason(url: str) -> str:

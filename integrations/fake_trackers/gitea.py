@@ -38,6 +38,7 @@ from integrations.fake_trackers.base import (
     serve_until_interrupted,
     tracker_options,
 )
+from integrations.fake_trackers.hooks import RepoHooks
 from integrations.providers.http import parse_timestamp
 
 GITEA_VERSION = "1.20.0"
@@ -96,7 +97,7 @@ class FakeComment:
     updated_at: datetime
 
 
-class FakeGitea(FakeTracker):
+class FakeGitea(FakeTracker, RepoHooks):
     provider = "gitea"
     max_page_size = 50  # Gitea's default [api] MAX_RESPONSE_ITEMS
     default_page_size = 30  # Gitea's default [api] DEFAULT_PAGING_NUM
@@ -532,8 +533,41 @@ class FakeGitea(FakeTracker):
             route("GET", _REPO + r"/labels", self._list_labels),
             route("POST", _REPO + r"/labels", self._create_label),
             route("GET", _REPO + r"/milestones", self._list_milestones),
+            route("GET", _REPO + r"/hooks", self._hooks_list),
+            route("POST", _REPO + r"/hooks", self._hooks_create),
+            route("GET", _REPO + r"/hooks/(?P<hook_id>\d+)", self._hooks_get),
+            route("PATCH", _REPO + r"/hooks/(?P<hook_id>\d+)", self._hooks_update),
+            route("DELETE", _REPO + r"/hooks/(?P<hook_id>\d+)", self._hooks_delete),
             route("POST", _REPO + r"/milestones", self._create_milestone),
         ]
+
+    # --- repository hooks (integrations/fake_trackers/hooks.py) ------------------------------
+
+    def _hooks_list(self, record: RecordedRequest, data: Any, owner: str, repo: str) -> Response:
+        self._repo_guard(owner, repo)
+        return self.list_hooks_view()
+
+    def _hooks_create(self, record: RecordedRequest, data: Any, owner: str, repo: str) -> Response:
+        self._repo_guard(owner, repo)
+        return self.create_hook_view(data)
+
+    def _hooks_get(
+        self, record: RecordedRequest, data: Any, owner: str, repo: str, hook_id: str
+    ) -> Response:
+        self._repo_guard(owner, repo)
+        return self.get_hook_view(hook_id)
+
+    def _hooks_update(
+        self, record: RecordedRequest, data: Any, owner: str, repo: str, hook_id: str
+    ) -> Response:
+        self._repo_guard(owner, repo)
+        return self.update_hook_view(data, hook_id)
+
+    def _hooks_delete(
+        self, record: RecordedRequest, data: Any, owner: str, repo: str, hook_id: str
+    ) -> Response:
+        self._repo_guard(owner, repo)
+        return self.delete_hook_view(hook_id)
 
     def _repo_guard(self, owner: str, repo: str) -> None:
         if f"{owner}/{repo}".lower() != self.repository.lower():

@@ -37,6 +37,7 @@ from integrations.fake_trackers.base import (
     serve_until_interrupted,
     tracker_options,
 )
+from integrations.fake_trackers.hooks import RepoHooks
 from integrations.providers.http import parse_timestamp
 from integrations.providers.shapes import header
 
@@ -113,8 +114,12 @@ def _stable_id(kind: str, name: str) -> int:
     return 10_000_000 + zlib.crc32(f"{kind}:{name}".encode())
 
 
-class FakeGitHub(FakeTracker):
+class FakeGitHub(FakeTracker, RepoHooks):
     provider = "github"
+    # GitHub's hooks: `{"name": "web", …}`, the secret shown masked.
+    hook_kind_key = "name"
+    provider_hook_kind = "web"
+    masked_secret = "********"
     max_page_size = 100
     default_page_size = 30
 
@@ -693,6 +698,19 @@ class FakeGitHub(FakeTracker):
             ("POST", "/labels", self._create_label),
             ("GET", "/milestones", self._list_milestones),
             ("POST", "/milestones", self._create_milestone),
+            ("GET", "/hooks", lambda record, data: self.list_hooks_view()),
+            ("POST", "/hooks", lambda record, data: self.create_hook_view(data)),
+            ("GET", r"/hooks/(?P<hook_id>\d+)", lambda r, d, hook_id: self.get_hook_view(hook_id)),
+            (
+                "PATCH",
+                r"/hooks/(?P<hook_id>\d+)",
+                lambda r, data, hook_id: self.update_hook_view(data, hook_id),
+            ),
+            (
+                "DELETE",
+                r"/hooks/(?P<hook_id>\d+)",
+                lambda r, d, hook_id: self.delete_hook_view(hook_id),
+            ),
         ]
         return [(method, re.compile(repo + suffix), self._view(fn)) for method, suffix, fn in table]
 

@@ -41,6 +41,7 @@ from integrations.fake_trackers.base import (
     tracker_options,
     utcnow,
 )
+from integrations.fake_trackers.hooks import ProjectHooks
 from integrations.providers.shapes import header
 
 GITLAB_VERSION = "17.5.1"
@@ -103,7 +104,7 @@ class _Keep:
 _KEEP = _Keep()
 
 
-class FakeGitLab(FakeTracker):
+class FakeGitLab(FakeTracker, ProjectHooks):
     provider = "gitlab"
     max_page_size = 100
     default_page_size = 20
@@ -399,9 +400,42 @@ class FakeGitLab(FakeTracker):
             ("GET", _PROJECT + "/milestones", self._list_milestones),
             ("POST", _PROJECT + "/milestones", self._create_milestone),
             ("GET", _PROJECT + "/members/all", self._list_members),
+            ("GET", _PROJECT + "/hooks", self._hooks_list),
+            ("POST", _PROJECT + "/hooks", self._hooks_create),
+            ("GET", _PROJECT + r"/hooks/(?P<hook_id>\d+)", self._hooks_get),
+            ("PUT", _PROJECT + r"/hooks/(?P<hook_id>\d+)", self._hooks_update),
+            ("DELETE", _PROJECT + r"/hooks/(?P<hook_id>\d+)", self._hooks_delete),
             ("GET", API + "/users", self._list_users),
         ]
         return [(method, re.compile(pattern), view) for method, pattern, view in table]
+
+    # --- project hooks (integrations/fake_trackers/hooks.py) ---------------------------------
+
+    def _hooks_list(self, record: RecordedRequest, data: Any, project: str) -> Response:
+        self._check_project(project)
+        return self.list_hooks_view()
+
+    def _hooks_create(self, record: RecordedRequest, data: Any, project: str) -> Response:
+        self._check_project(project)
+        return self.create_hook_view(data)
+
+    def _hooks_get(
+        self, record: RecordedRequest, data: Any, project: str, hook_id: str
+    ) -> Response:
+        self._check_project(project)
+        return self.get_hook_view(hook_id)
+
+    def _hooks_update(
+        self, record: RecordedRequest, data: Any, project: str, hook_id: str
+    ) -> Response:
+        self._check_project(project)
+        return self.update_hook_view(data, hook_id)
+
+    def _hooks_delete(
+        self, record: RecordedRequest, data: Any, project: str, hook_id: str
+    ) -> Response:
+        self._check_project(project)
+        return self.delete_hook_view(hook_id)
 
     def _check_project(self, project: str) -> None:
         wanted = unquote(project).casefold()

@@ -281,6 +281,9 @@ class Capabilities:
     label_case_insensitive: bool = False
     assignee_case_insensitive: bool = False
     body_crlf_to_lf: bool = False
+    # The token can create and repair the tracker's webhook through its API
+    # (`ensure_webhook`, integrations/providers/hooks.py); else the admin shows manual steps.
+    webhook_registration: bool = False
 
     def canonical(self, field: str, value: Any) -> Any:
         """The comparison key of a canonical field value on this tracker: two values are the

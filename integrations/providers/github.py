@@ -36,6 +36,7 @@ from integrations.providers.base import (
     set_delta,
 )
 from integrations.providers.core import NameCache, Paging, RestClient
+from integrations.providers.hooks import HookOutcome, RemoteHook, ensure_hook
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -213,6 +214,7 @@ class GitHubClient(RestClient):
         set_delta_writes=True,
         label_case_insensitive=True,  # `BUG` is written onto the existing `bug`
         assignee_case_insensitive=False,
+        webhook_registration=True,
         body_crlf_to_lf=False,
     )
     max_page_size: ClassVar[int] = 100
@@ -470,6 +472,44 @@ class GitHubClient(RestClient):
                 field="milestone",
             )
         return int(found[title])
+
+    # --- webhook registration (integrations/providers/hooks.py) ------------------------------
+
+    # GitHub's one `issues` event carries every issue change (the guide: Issues).
+    hook_events: ClassVar[tuple[str, ...]] = ("issues",)
+
+    def ensure_webhook(self, *, url: str, secret: str) -> HookOutcome:
+        """`GET/POST /repos/{o}/{r}/hooks`, `PATCH …/hooks/{id}` (GitHub REST)."""
+        path, what = f"{self._repo_path}/hooks", f"webhooks of {self.repository}"
+        config = {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"}
+
+        def parse(data: Any) -> RemoteHook:
+            return RemoteHook(
+                id=str(data["id"]),
+                url=str((data.get("config") or {}).get("url", "")),
+                events=frozenset(data.get("events") or ()),
+                active=bool(data.get("active")),
+                content_type=(data.get("config") or {}).get("content_type"),
+            )
+
+        def listing() -> list[RemoteHook]:
+            return [parse(h) for _, items in self.pages(path, {}, what=what) for h in items]
+
+        def create() -> RemoteHook:
+            body = {"name": "web", "config": config, "events": list(self.hook_events)}
+            response = self.transport.request(
+                "POST", path, what=what, json={**body, "active": True}
+            )
+            return parse(self.transport.json(response, what=what))
+
+        def update(hook: RemoteHook) -> RemoteHook:
+            body = {"config": config, "events": list(self.hook_events), "active": True}
+            response = self.transport.request("PATCH", f"{path}/{hook.id}", what=what, json=body)
+            return parse(self.transport.json(response, what=what))
+
+        return ensure_hook(
+            url=url, events=self.hook_events, listing=listing, create=create, update=update
+        )
 
 
 # --- webhooks ------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from integrations.providers.base import (
     set_delta,
 )
 from integrations.providers.core import NameCache, Paging, RestClient
+from integrations.providers.hooks import HookOutcome, RemoteHook, ensure_hook
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -164,6 +165,7 @@ class GitLabClient(RestClient):
         set_delta_writes=True,  # add_labels/remove_labels on PUT
         label_case_insensitive=False,
         assignee_case_insensitive=True,
+        webhook_registration=True,
         body_crlf_to_lf=True,
     )
     max_page_size: ClassVar[int] = PAGE_SIZE
@@ -387,6 +389,48 @@ class GitLabClient(RestClient):
             except ShapeError as exc:
                 raise MalformedAnswerError(f"{what}: {exc}") from None
         return None
+
+    # --- webhook registration (integrations/providers/hooks.py) ------------------------------
+
+    # GitLab's hooks have flags, not an event list; GitLab always posts JSON.
+    hook_events: ClassVar[tuple[str, ...]] = ("issues_events",)
+
+    def ensure_webhook(self, *, url: str, secret: str) -> HookOutcome:
+        """`GET/POST /projects/:id/hooks`, `PUT …/hooks/:hook_id`. GitLab disables a failing
+        hook by itself (`alert_status`); saving it again re-enables it."""
+        path, what = f"{self._project_path}/hooks", f"webhooks of GitLab project {self.project}"
+        body = {
+            "url": url,
+            "token": secret,
+            "issues_events": True,
+            "push_events": False,
+            "enable_ssl_verification": True,
+        }
+
+        def parse(data: Any) -> RemoteHook:
+            flags = frozenset(e for e in self.hook_events if data.get(e))
+            return RemoteHook(
+                id=str(data["id"]),
+                url=str(data.get("url", "")),
+                events=flags,
+                active=data.get("alert_status", "executable") == "executable",
+                content_type=None,
+            )
+
+        def listing() -> list[RemoteHook]:
+            return [parse(h) for _, items in self.pages(path, {}, what=what) for h in items]
+
+        def create() -> RemoteHook:
+            response = self.transport.request("POST", path, what=what, json=body)
+            return parse(self.transport.json(response, what=what))
+
+        def update(hook: RemoteHook) -> RemoteHook:
+            response = self.transport.request("PUT", f"{path}/{hook.id}", what=what, json=body)
+            return parse(self.transport.json(response, what=what))
+
+        return ensure_hook(
+            url=url, events=self.hook_events, listing=listing, create=create, update=update
+        )
 
 
 def _folded(logins: Iterable[str]) -> frozenset[str]:
