@@ -1,9 +1,9 @@
 """The admin for connections and webhook deliveries.
 
-Connections get "Test connection", "Sync now" and "Full resync" — as list actions and as
-buttons on the connection's page — plus the webhook URL to paste, webhook health and the
-latest run's progress. Deliveries get "Reprocess". Views stay thin: each calls a service in
-`integrations.services` and reports what it did with `message_user`.
+Connections get "Test connection", "Register webhook", "Sync now" and "Full resync" — as
+list actions and as buttons on the connection's page — plus the webhook URL to paste, webhook
+health and the latest run's progress. Deliveries get "Reprocess". Views stay thin: each calls a
+service in `integrations.services` and reports what it did with `message_user`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ from integrations.models import Connection, WebhookDelivery
 from integrations.providers import PROVIDER_CHOICES, is_supported, netguard
 from integrations.providers.base import Capabilities, ConfigOption, validate_config
 from integrations.providers.registry import capabilities, config_options
-from integrations.services import connection_sync_request, connection_test, delivery_reprocess
+from integrations.services import (
+    WebhookRegistrationError,
+    connection_sync_request,
+    connection_test,
+    connection_webhook_ensure,
+    delivery_reprocess,
+)
 from integrations.webhook_guide import guide_for, unreachable_reason
 from issues.dashboard import webhook_state
 from notifications.services import notification_addresses
@@ -311,7 +317,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             },
         ),
     )
-    actions = ("test_connection", "sync_now", "full_resync")
+    actions = ("test_connection", "register_webhook", "sync_now", "full_resync")
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         extra = list(option_fields())
@@ -474,6 +480,35 @@ class ConnectionAdmin(admin.ModelAdmin):
         for connection in queryset.order_by("name"):
             self._test(request, connection)
 
+    def _register_webhook(self, request: HttpRequest, connection: Connection) -> None:
+        """Through the same service as the API: create or repair the tracker's hook."""
+        try:
+            outcome = connection_webhook_ensure(connection=connection)
+        except WebhookRegistrationError as exc:
+            steps = "; ".join(exc.steps)
+            self.message_user(
+                request,
+                f"{connection.name}: {exc.message}" + (f" By hand: {steps}" if steps else ""),
+                messages.ERROR,
+            )
+            return
+        said = {
+            "created": "webhook created",
+            "repaired": "webhook repaired",
+            "unchanged": "webhook already in place",
+        }[outcome.result]
+        notes = "".join(f" ({note})" for note in outcome.notes)
+        self.message_user(
+            request,
+            f"{connection.name}: {said} on the tracker, posting to {outcome.webhook_url}.{notes}",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Register webhook", permissions=["change"])
+    def register_webhook(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        for connection in queryset.order_by("name"):
+            self._register_webhook(request, connection)
+
     @admin.action(description="Sync now", permissions=["change"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         self._sync(request, list(queryset.order_by("name")), full=False)
@@ -490,6 +525,11 @@ class ConnectionAdmin(admin.ModelAdmin):
                 "<int:connection_id>/test/",
                 view(self.test_view),
                 name="integrations_connection_test",
+            ),
+            path(
+                "<int:connection_id>/webhook/",
+                view(self.webhook_view),
+                name="integrations_connection_webhook",
             ),
             path(
                 "<int:connection_id>/sync/",
@@ -516,6 +556,14 @@ class ConnectionAdmin(admin.ModelAdmin):
     def _test_view(self, request: HttpRequest, connection_id: int) -> HttpResponse:
         connection = self._connection_for_change(request, connection_id)
         self._test(request, connection)
+        return self._back(connection)
+
+    def webhook_view(self, request: HttpRequest, connection_id: int) -> HttpResponse:
+        return require_POST(self._webhook_view)(request, connection_id)
+
+    def _webhook_view(self, request: HttpRequest, connection_id: int) -> HttpResponse:
+        connection = self._connection_for_change(request, connection_id)
+        self._register_webhook(request, connection)
         return self._back(connection)
 
     def sync_view(self, request: HttpRequest, connection_id: int) -> HttpResponse:

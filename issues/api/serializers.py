@@ -418,6 +418,18 @@ class SyncTriggerResultSerializer(serializers.Serializer):
     status = serializers.CharField(help_text="Always `queued`: the sync runs in a worker.")
 
 
+class WebhookEnsureResultSerializer(serializers.Serializer):
+    result = serializers.ChoiceField(choices=["created", "repaired", "unchanged"])
+    webhook_url = serializers.CharField()
+    steps = serializers.ListField(
+        child=serializers.CharField(), help_text="The tracker's webhook form, field by field."
+    )
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What was repaired, and what the tracker's API cannot show (the secret).",
+    )
+
+
 class SyncStatusSerializer(serializers.ModelSerializer):
     """Counts come from query annotations (one query for the whole page)."""
 

@@ -13,6 +13,11 @@ urlpatterns = [
     path("sync/configs/", views.ConnectionListCreateApi.as_view(), name="api-config-list"),
     path("sync/configs/<int:pk>/", views.ConnectionDetailApi.as_view(), name="api-config-detail"),
     path("sync/configs/<int:pk>/sync/", views.ConnectionSyncApi.as_view(), name="api-config-sync"),
+    path(
+        "sync/configs/<int:pk>/webhook/",
+        views.ConnectionWebhookApi.as_view(),
+        name="api-config-webhook",
+    ),
     path("sync/status/", views.SyncStatusApi.as_view(), name="api-sync-status"),
     path("sync/history/", views.SyncHistoryApi.as_view(), name="api-sync-history"),
     path("sync/mappings/", views.SyncMappingsApi.as_view(), name="api-sync-mappings"),

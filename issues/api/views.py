@@ -25,6 +25,7 @@ from integrations.models import Connection
 from integrations.providers import UnknownProviderError
 from integrations.providers.base import ProviderError
 from integrations.providers.registry import client_for, refused_values
+from integrations.services import WebhookRegistrationError, connection_webhook_ensure
 from issues.api.errors import public_provider_error
 from issues.api.filters import (
     ConflictFilter,
@@ -52,6 +53,7 @@ from issues.api.serializers import (
     SyncStatusSerializer,
     SyncTriggerQuerySerializer,
     SyncTriggerResultSerializer,
+    WebhookEnsureResultSerializer,
 )
 from issues.models import (
     Conflict,
@@ -585,6 +587,55 @@ class ConnectionSyncApi(ApiView):
             {"connection": connection.pk, "full": full, "status": "queued"},
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+class ConnectionWebhookPermission(ConnectionWritePermission):
+    """Registering a connection's webhook changes the connection (its tracker side and, when
+    it had none, its secret): the change permission, on a connection in the token's scope
+    (a scoped token may: the connection is in its scope, else get_object answers 404)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        needed = "integrations.change_connection"
+        if user is None or not user.has_perm(needed):
+            self.message = f"This needs the {needed} permission."
+            return False
+        return True
+
+
+class ConnectionWebhookApi(ApiView):
+    queryset = Connection.objects.all()
+    serializer_class = WebhookEnsureResultSerializer
+    scope_field = "id"
+    permission_classes = [IsAuthenticated, ConnectionWebhookPermission]
+
+    @api_operation(
+        summary="Create or repair the connection's webhook on its tracker",
+        description="Lists the tracker's hooks, finds ours by its address (PUBLIC_URL-based), "
+        "creates it when missing and repairs it when disabled or missing events; answers "
+        "`created`, `repaired` or `unchanged`, with the manual steps. When the tracker or "
+        "the token cannot (no webhook API, no admin right on the repository) the answer is a "
+        "4xx with the steps to set the hook up by hand; a polled-only tracker answers 409.",
+        tag=CONFIGS,
+        has_id=True,
+        write=True,
+        responses={200: WebhookEnsureResultSerializer, 403: FORBIDDEN},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        connection = self.get_object()
+        try:
+            outcome = connection_webhook_ensure(connection=connection)
+        except WebhookRegistrationError as exc:
+            return Response(
+                {
+                    "detail": exc.message,
+                    "code": exc.code,
+                    "webhook_url": connection.webhook_url,
+                    "steps": exc.steps,
+                },
+                status=exc.status,
+            )
+        return Response(WebhookEnsureResultSerializer(outcome).data)
 
 
 # --- sync state ------------------------------------------------------------------------------
