@@ -52,6 +52,10 @@ class Connection(models.Model):
     )
     api_token = EncryptedTextField(blank=True, default="")
     webhook_secret = EncryptedTextField(blank=True, default="")
+    # Set when "Register webhook" put our hook on the tracker: from then on the full pass
+    # re-checks it (and repairs a deleted or disabled one). A hook set up by hand is not
+    # touched by the full pass.
+    webhook_registered_at = models.DateTimeField(null=True, blank=True, editable=False)
     direction = models.CharField(
         max_length=20, choices=Direction.choices, default=Direction.BIDIRECTIONAL
     )

@@ -251,6 +251,7 @@ def connection_webhook_ensure(*, connection: Connection) -> WebhookEnsureResult:
         ) from exc
     finally:
         client.close()
+    Connection.objects.filter(pk=connection.pk).update(webhook_registered_at=timezone.now())
     notes = list(outcome.notes)
     reason = unreachable_reason(url)
     if reason:

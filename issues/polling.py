@@ -125,6 +125,7 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
             client = client_for(connection)
             if full:
                 _full(connection, client, counts, run, cursor)
+                _recheck_webhook(connection, run)
             else:
                 _incremental(connection, client, counts, cursor)
             run.success = True
@@ -178,6 +179,27 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
             duration_ms=round((run.finished_at - run.started_at).total_seconds() * 1000, 1),
         )
     return run
+
+
+def _recheck_webhook(connection: Connection, run: SyncRun) -> None:
+    """The daily reconciliation re-checks the hook "Register webhook" put on the tracker and
+    repairs a deleted or disabled one. Never fails the sync: a failure is noted on the run."""
+    from integrations.services import WebhookRegistrationError, connection_webhook_ensure
+
+    if connection.webhook_registered_at is None:
+        return
+    try:
+        outcome = connection_webhook_ensure(connection=connection)
+    except WebhookRegistrationError as exc:
+        run.error = f"webhook check failed: {exc.message}"[:4000]
+        logger.warning("webhook_recheck_failed", code=exc.code, error=exc.message)
+        return
+    except Exception as exc:  # the sync itself succeeded: say why, go on
+        run.error = f"webhook check failed: {type(exc).__name__}: {exc}"[:4000]
+        logger.exception("webhook_recheck_crashed")
+        return
+    if outcome.result != "unchanged":
+        logger.warning("webhook_repaired", result=outcome.result, notes=outcome.notes)
 
 
 def _pause(connection_id: int, until: datetime) -> None:

@@ -70,3 +70,39 @@ def test_registering_needs_the_change_permission(tracker):
     assert viewer.post(url).status_code == 403
     assert "register_webhook" not in viewer.get(CHANGELIST).content.decode()
     assert not tracker.fake.hooks
+
+
+def test_the_full_pass_repairs_a_deleted_or_disabled_hook(tracker, staff_client):
+    from issues.polling import sync_connection
+
+    connection_id = tracker.connection.pk
+    # Never registered through us: the full pass leaves the tracker's hooks alone.
+    assert sync_connection(connection_id=connection_id, full=True).success
+    assert not tracker.fake.hooks
+
+    staff_client.post(f"/admin/integrations/connection/{connection_id}/webhook/")
+    [hook] = tracker.fake.hooks.values()
+    tracker.fake.delete_hook(hook.id)
+    run = sync_connection(connection_id=connection_id, full=True)
+    assert run.success and run.error == ""
+    [again] = tracker.fake.hooks.values()
+    assert again.active and again.url == tracker.connection.webhook_url
+
+    tracker.fake.set_hook_active(again.id, False)
+    assert sync_connection(connection_id=connection_id, full=True).success
+    assert tracker.fake.hooks[again.id].active
+    # An incremental poll does not look at hooks.
+    tracker.fake.set_hook_active(again.id, False)
+    assert sync_connection(connection_id=connection_id, full=False).success
+    assert not tracker.fake.hooks[again.id].active
+
+
+def test_a_failing_recheck_is_noted_on_the_run_and_never_fails_it(tracker, staff_client):
+    from issues.polling import sync_connection
+
+    connection_id = tracker.connection.pk
+    staff_client.post(f"/admin/integrations/connection/{connection_id}/webhook/")
+    tracker.fake.inject(Fault(status=403, path_contains="/hooks", count=5))
+    run = sync_connection(connection_id=connection_id, full=True)
+    assert run.success
+    assert run.error.startswith("webhook check failed: The token may not manage")

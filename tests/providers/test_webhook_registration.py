@@ -18,7 +18,7 @@ from integrations.providers.hooks import HookResult, RegistersWebhooks
 from tests.providers.kits import KITS, Kit
 
 REGISTERING = [k for k in KITS if k.provider in ("gitea", "github", "gitlab")]
-SECRET = "s3cret-for-hooks"  # noqa: S105 - a test value
+SECRET = "s3cret-for-hooks"
 
 
 class _Intake:
