@@ -155,7 +155,7 @@ def _login(page, base_url: str) -> None:
 
 
 def _connect_in_browser(base_url: str, fake) -> dict[str, str]:
-    """Add the connection, test it, sync it, watch a tracker edit arrive by webhook, edit
+    """Add the connection, test it, register its webhook, sync it, watch a tracker edit arrive by webhook, edit
     an issue in the admin; then a screenshot of every admin page."""
     from playwright.sync_api import expect, sync_playwright
 
@@ -174,8 +174,7 @@ def _connect_in_browser(base_url: str, fake) -> dict[str, str]:
             page.fill("#id_repository", "acme/widgets")
             page.fill("#id_api_token", "gitea-token")
             page.click("#sx-generate-secret")
-            secret = page.input_value("#id_webhook_secret")
-            fake.webhook_secret = secret  # pasted into the tracker's webhook form
+            seen["secret"] = page.input_value("#id_webhook_secret")
             seen["intervals"] = page.input_value("#id_poll_interval_seconds")
             page.screenshot(path=str(ARTIFACTS / "connect-1-add.png"), full_page=True)
             page.click("input[name=_continue]")
@@ -187,11 +186,16 @@ def _connect_in_browser(base_url: str, fake) -> dict[str, str]:
             hook_url = page.locator("#sx-webhook-url").inner_text()
             seen["hook_url"] = hook_url
             seen["guide"] = page.locator("#sx-hook-guide").inner_text()
-            fake.webhook_url = f"{base_url}/webhooks/gitea/{connection_id}/"
+            seen["connection_id"] = connection_id
             page.screenshot(path=str(ARTIFACTS / "connect-2-saved.png"), full_page=True)
 
             page.click("button:has-text('Test connection')")
             seen["tested"] = page.locator("ul.messagelist").inner_text()
+            # The tracker's hook, made through its API: no form to fill in on the tracker.
+            page.click("button:has-text('Register webhook')")
+            expect(page.locator("ul.messagelist li.success")).to_contain_text("webhook created")
+            seen["registered"] = page.locator("ul.messagelist").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "connect-2b-webhook.png"), full_page=True)
             page.click("button:has-text('Sync now')")
             expect(page.locator("ul.messagelist li.success")).to_contain_text("Sync queued")
             page.goto(f"{base_url}/admin/issues/issue/?q=Login")
@@ -276,6 +280,12 @@ def test_a_person_connects_a_tracker_and_edits_an_issue_from_the_admin_alone(
         assert seen["hook_url"].startswith(live_server.url + "/webhooks/gitea/")
         assert "Issues, Issue Assigned" in seen["guide"] and "application/json" in seen["guide"]
         assert "Connected" in seen["tested"]
+        # Registered by the button: the tracker's only hook posts to us, with the secret
+        # generated on the form (the fake delivers to its registered hook, nowhere else).
+        assert "webhook created" in seen["registered"]
+        [hook] = fake.hooks.values()
+        assert hook.url == f"{live_server.url}/webhooks/gitea/{seen['connection_id']}/"
+        assert hook.active and hook.secret == seen["secret"] and hook.content_type == "json"
         assert "Login fails on Safari" in seen["synced"]
         assert "edited in the tracker" in seen["arrived"]
         assert "changed successfully" in seen["edited"]
