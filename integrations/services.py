@@ -209,16 +209,25 @@ def connection_webhook_ensure(*, connection: Connection) -> WebhookEnsureResult:
             code="manual_registration",
             steps=steps,
         )
-    if not connection.webhook_secret:
-        # A hook without a secret would take forged deliveries: never register one.
-        connection.webhook_secret = secrets.token_urlsafe(32)
-        connection.save(update_fields=["webhook_secret"])
     try:
         client = client_for(connection, max_retries=0)
     except ProviderError as exc:
         raise WebhookRegistrationError(
             f"Invalid settings: {exc}", status=400, code="invalid", steps=steps
         ) from exc
+    if not connection.webhook_secret:
+        # A hook without a secret would take forged deliveries: never register one.
+        if not getattr(client, "sets_webhook_secret", True):
+            client.close()
+            raise WebhookRegistrationError(
+                f"{connection.get_provider_display()} signs its deliveries with a secret of "
+                "its own: save it as the connection's webhook secret first.",
+                status=400,
+                code="secret_required",
+                steps=steps,
+            )
+        connection.webhook_secret = secrets.token_urlsafe(32)
+        connection.save(update_fields=["webhook_secret"])
     try:
         if not isinstance(client, RegistersWebhooks):  # a capability without its method
             raise WebhookRegistrationError(

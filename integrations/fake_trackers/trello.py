@@ -440,6 +440,7 @@ class FakeTrello(FakeTracker):
             route("DELETE", card + r"/idMembers/(?P<member>[^/]+)", self._remove_member),
             route("POST", "/webhooks", self._create_webhook),
             route("GET", r"/webhooks/(?P<hook>[^/]+)", self._get_webhook),
+            route("PUT", r"/webhooks/(?P<hook>[^/]+)", self._update_webhook),
             route("DELETE", r"/webhooks/(?P<hook>[^/]+)", self._delete_webhook),
         ]
 
@@ -718,6 +719,12 @@ class FakeTrello(FakeTracker):
             raise HttpError(HTTPStatus.BAD_REQUEST, "invalid value for callbackURL")
         if model not in (self.repository, self.repository[-8:]):
             raise HttpError(HTTPStatus.BAD_REQUEST, "invalid value for idModel")
+        with self.lock:
+            if any(h["callbackURL"] == url for h in self.webhooks.values()):
+                raise HttpError(
+                    HTTPStatus.BAD_REQUEST,
+                    "A webhook with that callback, model, and token already exists",
+                )
         try:
             status = requests.head(url, timeout=5, allow_redirects=False).status_code
         except requests.RequestException:
@@ -744,6 +751,18 @@ class FakeTrello(FakeTracker):
             if hook not in self.webhooks:
                 raise HttpError(HTTPStatus.NOT_FOUND, "The requested resource was not found.")
             return Response(200, dict(self.webhooks[hook]))
+
+    def _update_webhook(self, record: RecordedRequest, data: Any, hook: str) -> Response:
+        params = self._params(record, data)
+        with self.lock:
+            found = self.webhooks.get(hook)
+            if found is None:
+                raise HttpError(HTTPStatus.NOT_FOUND, "The requested resource was not found.")
+            if "active" in params:
+                found["active"] = params["active"] in (True, "true")
+            if "callbackURL" in params:
+                found["callbackURL"] = str(params["callbackURL"])
+            return Response(200, dict(found))
 
     def _delete_webhook(self, record: RecordedRequest, data: Any, hook: str) -> Response:
         with self.lock:

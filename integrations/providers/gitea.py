@@ -518,6 +518,8 @@ class GiteaClient(RestClient):
 
     # --- webhook registration (integrations/providers/hooks.py) ------------------------------
 
+    sets_webhook_secret: ClassVar[bool] = True
+
     # What the admin's guide asks for: issue changes, assignees, labels, milestones.
     hook_events: ClassVar[tuple[str, ...]] = (
         "issues",

@@ -475,6 +475,8 @@ class GitHubClient(RestClient):
 
     # --- webhook registration (integrations/providers/hooks.py) ------------------------------
 
+    sets_webhook_secret: ClassVar[bool] = True
+
     # GitHub's one `issues` event carries every issue change (the guide: Issues).
     hook_events: ClassVar[tuple[str, ...]] = ("issues",)
 

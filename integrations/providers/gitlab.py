@@ -392,6 +392,8 @@ class GitLabClient(RestClient):
 
     # --- webhook registration (integrations/providers/hooks.py) ------------------------------
 
+    sets_webhook_secret: ClassVar[bool] = True
+
     # GitLab's hooks have flags, not an event list; GitLab always posts JSON.
     hook_events: ClassVar[tuple[str, ...]] = ("issues_events",)
 

@@ -103,4 +103,8 @@ class RegistersWebhooks(Protocol):
     """A client whose tracker lets a token create its webhook
     (`Capabilities.webhook_registration`)."""
 
+    # False where the tracker signs with a secret of its own (Trello: the Power-Up's), so
+    # the connection must hold that one and a generated secret would break every signature.
+    sets_webhook_secret: bool
+
     def ensure_webhook(self, *, url: str, secret: str) -> HookOutcome: ...

@@ -49,6 +49,7 @@ from integrations.providers.base import (
     validate_config,
 )
 from integrations.providers.core import NameCache, RestClient
+from integrations.providers.hooks import SECRET_NOTE, HookOutcome, HookResult
 from integrations.providers.http import format_timestamp, parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -241,6 +242,7 @@ class TrelloClient(RestClient):
         set_delta_writes=True,  # POST/DELETE /cards/{id}/idLabels, /idMembers
         label_case_insensitive=False,
         assignee_case_insensitive=True,  # Trello usernames are lower case
+        webhook_registration=True,
         body_crlf_to_lf=False,
     )
     config_options: ClassVar[tuple[ConfigOption, ...]] = CONFIG_OPTIONS
@@ -686,6 +688,38 @@ class TrelloClient(RestClient):
         ):
             if name is not None:
                 self._list_id(name, purpose=f"config_json.{option}")
+
+    # --- webhook registration (integrations/providers/hooks.py) ------------------------------
+
+    # Trello signs with the Power-Up's secret: the connection must hold that one.
+    sets_webhook_secret: ClassVar[bool] = False
+
+    def ensure_webhook(self, *, url: str, secret: str) -> HookOutcome:
+        """`POST /1/webhooks` with the board as `idModel`; Trello first sends a HEAD to the
+        callback (our intake answers 200). Trello's only hook listing,
+        `GET /1/tokens/{token}/webhooks`, carries the token in its path, which the request log
+        would keep: not used. So a hook Trello already holds for this callback (its 400
+        "already exists") is "unchanged" without seeing whether it is active; Trello deletes a
+        hook after 30 days of failed deliveries, and the next call creates it again. Trello
+        signs with the Power-Up's secret (the connection's webhook secret): nothing to set."""
+        what = self._what("register the webhook")
+        body = {
+            "idModel": self.repository,
+            "callbackURL": url,
+            "description": "Syndarix Sync",
+            "active": True,
+        }
+        try:
+            response = self.transport.request("POST", "webhooks", what=what, json=body)
+        except ValidationFailedError as exc:
+            if "already exists" not in str(exc):
+                raise
+            note = "Trello does not show whether an existing hook is active"
+            return HookOutcome(HookResult.UNCHANGED, "", (note, SECRET_NOTE))
+        data = self._json(response, what)
+        if not isinstance(data, Mapping) or "id" not in data:
+            raise MalformedAnswerError(f"{what}: the answer has no webhook id")
+        return HookOutcome(HookResult.CREATED, str(data["id"]))
 
 
 def _action_card(action: Any) -> str | None:

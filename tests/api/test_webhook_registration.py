@@ -115,3 +115,19 @@ def test_an_unauthenticated_call_is_401(world):
     assert client_with(None).post(
         f"/api/v1/sync/configs/{world.alpha.pk}/webhook/"
     ).status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_trello_needs_the_power_ups_secret_saved_first(world):
+    board = make_connection(
+        "tr",
+        provider="trello",
+        repository="5f1b2c3d4e5f60718293a4b5",
+        config_json={"api_key": "k"},
+        webhook_secret="",
+    )
+    answer = _post(world, board)
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "secret_required"
+    board.refresh_from_db()
+    assert board.webhook_secret == ""  # never a generated one: Trello signs with its own

@@ -39,6 +39,11 @@ class _Intake:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+            def do_HEAD(self) -> None:  # Trello's check before it creates a hook
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -51,7 +56,7 @@ class _Intake:
 
 @pytest.fixture(params=REGISTERING, ids=[k.provider for k in REGISTERING])
 def kit(request: pytest.FixtureRequest) -> Kit:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 @pytest.fixture
@@ -154,3 +159,50 @@ def test_a_token_without_admin_rights_is_refused(kit, fake, intake):
     with pytest.raises(AccessDeniedError):
         _ensure(kit, fake, intake.url)
     assert not fake.hooks
+
+
+# --- Trello: create-only (its hook listing would put the token in a logged path) ------------
+
+TRELLO = next(k for k in KITS if k.provider == "trello")
+
+
+@pytest.fixture
+def trello() -> Iterator[Any]:
+    tracker = TRELLO.make_fake()
+    tracker.start()
+    yield tracker
+    tracker.stop()
+
+
+def test_trello_creates_after_its_head_check_and_finds_it_again(trello, intake):
+    first = _ensure(TRELLO, trello, intake.url)
+    assert first.result == HookResult.CREATED
+    [hook] = trello.webhooks.values()
+    assert hook["callbackURL"] == intake.url and hook["idModel"] == trello.repository
+    assert hook["active"] and hook["id"] == first.hook_id
+    again = _ensure(TRELLO, trello, intake.url)
+    assert again.result == HookResult.UNCHANGED
+    assert any("active" in note for note in again.notes)  # what it cannot check, said
+    assert len(trello.webhooks) == 1
+
+
+def test_trello_creates_a_deleted_hook_again(trello, intake):
+    first = _ensure(TRELLO, trello, intake.url)
+    trello.webhooks.pop(first.hook_id)
+    assert _ensure(TRELLO, trello, intake.url).result == HookResult.CREATED
+
+
+def test_trello_refuses_a_callback_that_does_not_answer_the_head(trello):
+    from integrations.providers.base import ValidationFailedError
+
+    with pytest.raises(ValidationFailedError, match="did not return 200"):
+        _ensure(TRELLO, trello, "http://127.0.0.1:9/webhooks/trello/1/")
+    assert not trello.webhooks
+
+
+def test_trello_token_without_rights_is_refused(trello, intake):
+    trello.inject(Fault(status=401, path_contains="/webhooks", count=5))
+    from integrations.providers.base import AuthenticationError
+
+    with pytest.raises(AuthenticationError):
+        _ensure(TRELLO, trello, intake.url)
