@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import Connection
+from integrations.providers import UnknownProviderError
 from integrations.providers.base import (
     NotFoundError,
     ProviderClient,
@@ -23,7 +24,6 @@ from integrations.providers.base import (
     RateLimitedError,
     RemoteIssue,
 )
-from integrations.providers import UnknownProviderError
 from integrations.providers.registry import capabilities, client_for
 from issues.canonical import remote_snapshot, storable_tracker_status
 from issues.engine import Versions, passes_filters

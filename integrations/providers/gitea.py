@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import hmac
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -52,6 +51,7 @@ from integrations.providers.shapes import (
     require_int,
     require_mapping,
     require_str,
+    signature_matches,
 )
 
 API_PREFIX = "/api/v1"
@@ -578,13 +578,9 @@ class GiteaWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "gitea"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
-        if not secret:
-            return False
-        provided = header(headers, SIGNATURE_HEADER)
-        if not provided:
-            return False
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-        return hmac.compare_digest(expected, provided.strip().lower().encode("utf-8", "replace"))
+        return signature_matches(
+            secret=secret, message=body, provided=header(headers, SIGNATURE_HEADER)
+        )
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
         for name in ("X-Gitea-Event-Type", "X-Gitea-Event", "X-Gogs-Event"):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -55,6 +54,7 @@ from integrations.providers.shapes import (
     require_int,
     require_mapping,
     require_str,
+    signature_matches,
 )
 
 API_PREFIX = "/api/v3"
@@ -718,13 +718,13 @@ class OpenProjectWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "openproject"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
-        if not secret:
-            return False
-        provided = (header(headers, SIGNATURE_HEADER) or "").strip()
-        if not provided.lower().startswith("sha1="):
-            return False
-        expected = "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
-        return hmac.compare_digest(expected.encode(), provided.lower().encode("utf-8", "replace"))
+        return signature_matches(
+            secret=secret,
+            message=body,
+            provided=header(headers, SIGNATURE_HEADER),
+            algorithm="sha1",
+            prefix="sha1=",
+        )
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
         action = payload.get("action") if isinstance(payload, Mapping) else None

@@ -17,10 +17,8 @@ cursor and fetches the cards they touch; a full pass lists every card, archived 
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -58,6 +56,7 @@ from integrations.providers.shapes import (
     require_int,
     require_mapping,
     require_str,
+    signature_matches,
 )
 
 API_PREFIX = "/1"
@@ -730,14 +729,13 @@ class TrelloWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "trello"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
-        if not secret:
-            return False
-        provided = header(headers, SIGNATURE_HEADER)
-        if not provided:
-            return False
-        digest = hmac.new(secret.encode(), body + url.encode("utf-8"), hashlib.sha1).digest()
-        expected = base64.b64encode(digest)
-        return hmac.compare_digest(expected, provided.strip().encode("utf-8", "replace"))
+        return signature_matches(
+            secret=secret,
+            message=body + url.encode("utf-8"),
+            provided=header(headers, SIGNATURE_HEADER),
+            algorithm="sha1",
+            base64_digest=True,
+        )
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
         if not isinstance(payload, Mapping):

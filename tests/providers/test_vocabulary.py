@@ -23,4 +23,4 @@ def test_the_merge_uses_the_one_definition():
     assert merge.Policy is base.ConflictPolicy
     assert merge.DeletePolicy is base.DeletePolicy
     assert merge.FIELDS is base.FIELDS
-    assert merge.STATES == frozenset(base.IssueState)
+    assert frozenset(base.IssueState) == merge.STATES
