@@ -38,7 +38,7 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
-from integrations.providers.core import NameCache, Paging, RestClient, listing_key
+from integrations.providers.core import NameCache, Paging, RestClient, listing_key, positive_number
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -57,8 +57,6 @@ from integrations.providers.shapes import (
 API_PREFIX = "/api/v1"
 # Colour given to labels this client creates (Gitea requires one).
 NEW_LABEL_COLOR = "#c5def5"
-# str.isdigit() accepts other scripts' digits ("٣"); an issue index is plain ASCII.
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 # --- JSON → canonical values ------------------------------------------------------------
 
@@ -292,11 +290,7 @@ class GiteaClient(RestClient):
 
     @staticmethod
     def _index(number: str | int) -> str:
-        text = str(number).strip()
-        if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
-            # Like every provider: a number that cannot name an issue names no issue.
-            raise NotFoundError(f"issue number must be a positive integer, got {number!r}")
-        return str(int(text))
+        return str(positive_number(number, what="a Gitea issue number"))
 
     # --- listing ---------------------------------------------------------------------------
 

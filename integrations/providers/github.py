@@ -34,7 +34,7 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
-from integrations.providers.core import NameCache, Paging, RestClient
+from integrations.providers.core import NameCache, Paging, RestClient, positive_number
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -286,10 +286,7 @@ class GitHubClient(RestClient):
     # --- single issues ----------------------------------------------------------------
 
     def _issue_path(self, number: str) -> str:
-        text = str(number).strip()
-        if not text.isdigit():
-            raise NotFoundError(f"{text!r} is not a GitHub issue number")
-        return f"{self._repo_path}/issues/{text}"
+        return f"{self._repo_path}/issues/{positive_number(number, what='a GitHub issue number')}"
 
     def _remember(self, number: str, etag: str | None, issue: RemoteIssue) -> None:
         self._issue_cache.pop(number, None)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -44,7 +43,7 @@ from integrations.providers.base import (
     body_with_marker,
     validate_config,
 )
-from integrations.providers.core import NameCache, RestClient
+from integrations.providers.core import NameCache, RestClient, positive_number
 from integrations.providers.http import parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -58,7 +57,6 @@ from integrations.providers.shapes import (
 )
 
 API_PREFIX = "/api/v3"
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 DEFAULT_OPEN_STATUS = "New"
 # The listing's `<>d` filter needs an upper bound; a day past our clock covers any skew.
 _UPPER_BOUND_SLACK = timedelta(days=1)
@@ -375,10 +373,7 @@ class OpenProjectClient(RestClient):
 
     @staticmethod
     def _id(number: str | int) -> str:
-        text = str(number).strip()
-        if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
-            raise NotFoundError(f"work package id must be a positive integer, got {number!r}")
-        return str(int(text))
+        return str(positive_number(number, what="a work package id"))
 
     @staticmethod
     def _elements(data: Any, what: str) -> list[Any]:

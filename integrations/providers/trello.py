@@ -46,7 +46,7 @@ from integrations.providers.base import (
     set_delta,
     validate_config,
 )
-from integrations.providers.core import NameCache, RestClient
+from integrations.providers.core import NameCache, RestClient, positive_number
 from integrations.providers.http import format_timestamp, parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -63,7 +63,6 @@ API_PREFIX = "/1"
 DEFAULT_BASE_URL = "https://api.trello.com"
 # Colour given to labels this client creates (Trello labels may also be colourless: null).
 NEW_LABEL_COLOR = None
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 # Trello ids are MongoDB ObjectIds: 24 hex digits, the first 8 the creation time in seconds.
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
@@ -299,10 +298,7 @@ class TrelloClient(RestClient):
 
     @staticmethod
     def _short_id(number: str | int) -> str:
-        text = str(number).strip()
-        if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
-            raise NotFoundError(f"a card number is a positive integer, got {number!r}")
-        return str(int(text))
+        return str(positive_number(number, what="a card number"))
 
     def _load_lists(self) -> None:
         if self._lists_loaded:
