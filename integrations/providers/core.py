@@ -31,6 +31,7 @@ from integrations.providers.base import (
     RateLimitGate,
     RemoteIssue,
     TransientError,
+    ValidationFailedError,
 )
 from integrations.providers.http import HttpTransport, RateLimit, parse_link_header
 from integrations.providers.shapes import ShapeError
@@ -52,6 +53,15 @@ def positive_number(number: str | int, *, what: str) -> int:
     if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
         raise NotFoundError(f"{what} is a positive integer, got {text[:40]!r}")
     return int(text)
+
+
+def at_most_one(values: frozenset[str], *, field: str, refusal: str) -> str | None:
+    """The one value of a set field the tracker holds one of at most (a work package's
+    category, a Redmine assignee), None for none; more is ValidationFailedError(`refusal`)
+    naming `field`, so the outbox can split it from the rest of the push."""
+    if len(values) > 1:
+        raise ValidationFailedError(refusal, field=field)
+    return next(iter(values), None)
 
 
 def listing_key(issue: RemoteIssue) -> tuple[datetime, int]:

@@ -43,7 +43,7 @@ from integrations.providers.base import (
     body_with_marker,
     validate_config,
 )
-from integrations.providers.core import NameCache, RestClient, positive_number
+from integrations.providers.core import NameCache, RestClient, at_most_one, positive_number
 from integrations.providers.http import parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -508,14 +508,13 @@ class OpenProjectClient(RestClient):
         )
 
     def _category_href(self, labels: frozenset[str]) -> str | None:
-        if len(labels) > 1:
-            raise ValidationFailedError(
-                self._what("set category") + ": a work package has at most one category",
-                field="labels",
-            )
-        if not labels:
+        name = at_most_one(
+            labels,
+            field="labels",
+            refusal=self._what("set category") + ": a work package has at most one category",
+        )
+        if name is None:
             return None
-        (name,) = labels
         found, _ = self._categories.resolve([name])
         if name not in found:
             raise ValidationFailedError(
@@ -536,14 +535,13 @@ class OpenProjectClient(RestClient):
         return found[name]
 
     def _assignee_href(self, logins: frozenset[str]) -> str | None:
-        if len(logins) > 1:
-            raise ValidationFailedError(
-                self._what("set assignee") + ": a work package has at most one assignee",
-                field="assignees",
-            )
-        if not logins:
+        login = at_most_one(
+            logins,
+            field="assignees",
+            refusal=self._what("set assignee") + ": a work package has at most one assignee",
+        )
+        if login is None:
             return None
-        (login,) = logins
         users = self._assignables
         if users is None or login not in users.values():
             users = self._load_assignables()

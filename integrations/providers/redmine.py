@@ -42,7 +42,7 @@ from integrations.providers.base import (
     set_delta,
     validate_config,
 )
-from integrations.providers.core import NameCache, RestClient, positive_number
+from integrations.providers.core import NameCache, RestClient, at_most_one, positive_number
 from integrations.providers.http import format_timestamp, parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -337,14 +337,13 @@ class RedmineClient(RestClient):
         return members
 
     def _assignee_id(self, logins: frozenset[str]) -> int | None:
-        if len(logins) > 1:
-            raise ValidationFailedError(
-                self._what("assign") + ": a Redmine issue has at most one assignee",
-                field="assignees",
-            )
-        if not logins:
+        login = at_most_one(
+            logins,
+            field="assignees",
+            refusal=self._what("assign") + ": a Redmine issue has at most one assignee",
+        )
+        if login is None:
             return None
-        (login,) = logins
         found, missing = self._members.resolve([login])
         if missing:
             raise ValidationFailedError(
