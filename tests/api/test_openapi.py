@@ -62,6 +62,7 @@ def test_the_schema_is_served_and_names_every_endpoint(client):
         "/api/v1/sync/configs/",
         "/api/v1/sync/configs/{id}/",
         "/api/v1/sync/configs/{id}/sync/",
+        "/api/v1/sync/configs/{id}/webhook/",
         "/api/v1/sync/status/",
         "/api/v1/sync/history/",
         "/api/v1/sync/mappings/",
