@@ -26,6 +26,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.db import connection as db_connection
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
@@ -167,6 +168,9 @@ class Scenario:
         self.fake.known_labels = list(LABELS)
         self.fake.known_milestones = ["v1", "v2"]
         self.fake.known_users.update(USERS)
+        # The callback URL the tracker was given (Trello sends nothing without one, and
+        # signs it with the body).
+        self.fake.webhook_url = f"{settings.PUBLIC_URL}/webhooks/{provider}/"
         if isinstance(getattr(self.fake, "members", None), set):
             self.fake.members.update(USERS)  # Redmine: assignable = project members
         # The tracker's clock: skewed by up to two minutes either way, 1-s stamps, equal
@@ -652,7 +656,9 @@ class Scenario:
             problems.extend(
                 f"(a) before the full pass: #{issue.external_number} {field}: "
                 f"mirror {issue.snapshot()[field]!r} != tracker {value!r}"
-                for field, value in tracker_state(remote, crlf_to_lf=self.caps.body_crlf_to_lf).items()
+                for field, value in tracker_state(
+                    remote, crlf_to_lf=self.caps.body_crlf_to_lf
+                ).items()
                 if issue.snapshot()[field] != value and not self._visibly_failed(issue, field)
             )
         return problems
