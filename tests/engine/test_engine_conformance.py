@@ -63,8 +63,9 @@ def h(request: pytest.FixtureRequest, db: Any) -> Iterator[KitHarness]:
     # The callback URL the tracker was given (Trello sends nothing without one, and
     # signs it with the body).
     fake.webhook_url = f"{settings.PUBLIC_URL}/webhooks/{kit.provider}/"
-    if isinstance(getattr(fake, "members", None), set):
-        fake.members.update(USERS)  # Redmine: assignable = project members
+    members = getattr(fake, "members", None)
+    if isinstance(members, set):
+        members.update(USERS)  # Redmine: assignable = project members
     fake.start()
     try:
         connection = Connection.objects.create(
