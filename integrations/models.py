@@ -9,6 +9,7 @@ from django.urls import reverse
 from integrations import providers
 from integrations.crypto import EncryptedTextField
 from integrations.providers import PROVIDER_CHOICES
+from integrations.providers import base as policies
 
 
 class Direction(models.TextChoices):
@@ -17,16 +18,18 @@ class Direction(models.TextChoices):
     OUTBOUND = "outbound", "Outbound only"
 
 
+# Values from the one definition (integrations.providers.base, pure: the merge uses it too);
+# Django adds the labels.
 class ConflictPolicy(models.TextChoices):
-    MANUAL = "manual", "Manual (record a conflict)"
-    LAST_WRITER_WINS = "last_writer_wins", "Last writer wins"
-    REMOTE_WINS = "remote_wins", "Remote wins"
-    LOCAL_WINS = "local_wins", "Local wins"
+    MANUAL = policies.ConflictPolicy.MANUAL.value, "Manual (record a conflict)"
+    LAST_WRITER_WINS = policies.ConflictPolicy.LAST_WRITER_WINS.value, "Last writer wins"
+    REMOTE_WINS = policies.ConflictPolicy.REMOTE_WINS.value, "Remote wins"
+    LOCAL_WINS = policies.ConflictPolicy.LOCAL_WINS.value, "Local wins"
 
 
 class DeletePolicy(models.TextChoices):
-    DELETE_WINS = "delete_wins", "Delete wins"
-    UPDATE_WINS = "update_wins", "Update wins"
+    DELETE_WINS = policies.DeletePolicy.DELETE_WINS.value, "Delete wins"
+    UPDATE_WINS = policies.DeletePolicy.UPDATE_WINS.value, "Update wins"
 
 
 class StateFilter(models.TextChoices):

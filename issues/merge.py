@@ -87,21 +87,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from integrations.providers.base import FIELDS, SET_FIELDS
+from integrations.providers.base import FIELDS, SET_FIELDS, ConflictPolicy, DeletePolicy, IssueState
 
-STATES: frozenset[str] = frozenset({"open", "closed"})
-
-
-class Policy(StrEnum):
-    MANUAL = "manual"
-    LAST_WRITER_WINS = "last_writer_wins"
-    REMOTE_WINS = "remote_wins"
-    LOCAL_WINS = "local_wins"
+STATES: frozenset[str] = frozenset(IssueState)
 
 
-class DeletePolicy(StrEnum):
-    DELETE_WINS = "delete_wins"
-    UPDATE_WINS = "update_wins"
+# The policies are defined once, beside the canonical fields (no Django there either).
+Policy = ConflictPolicy
 
 
 class Side(StrEnum):

@@ -10,12 +10,14 @@ from django.db import models
 from django.db.models import Q
 
 from integrations.models import Connection
+from integrations.providers import base as vocabulary
 from issues.web_urls import WebUrlField
 
 
 class IssueState(models.TextChoices):
-    OPEN = "open", "Open"
-    CLOSED = "closed", "Closed"
+    # Values from the one definition (integrations.providers.base.IssueState); Django adds labels.
+    OPEN = vocabulary.IssueState.OPEN.value, "Open"
+    CLOSED = vocabulary.IssueState.CLOSED.value, "Closed"
 
 
 class SyncStatus(models.TextChoices):

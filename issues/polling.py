@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import Connection
+from integrations.providers import UnknownProviderError
 from integrations.providers.base import (
     NotFoundError,
     ProviderClient,
@@ -23,7 +24,7 @@ from integrations.providers.base import (
     RateLimitedError,
     RemoteIssue,
 )
-from integrations.providers.registry import client_for
+from integrations.providers.registry import capabilities, client_for
 from issues.canonical import remote_snapshot, storable_tracker_status
 from issues.engine import Versions, passes_filters
 from issues.models import (
@@ -200,7 +201,18 @@ class _Cursor:
             self.newest = remote.updated_at
 
 
+def _has_webhooks(provider: str) -> bool:
+    """Whether the tracker sends webhooks at all (Capabilities.webhooks); only then can missing
+    deliveries make a connection unhealthy and poll it faster."""
+    try:
+        return capabilities(provider).webhooks
+    except UnknownProviderError:
+        return True  # no client: it is never synced, keep the rule as it was
+
+
 def _webhook_health(connection: Connection, counts: RunCounts, run: SyncRun) -> dict[str, Any]:
+    if not _has_webhooks(connection.provider):
+        return {}  # polled only: a change the poll finds is how changes arrive, not a miss
     if counts.missed_by_webhooks and connection.webhook_healthy:
         return {"webhook_healthy": False, "webhook_unhealthy_since": run.finished_at}
     if (
@@ -424,12 +436,17 @@ def due_connections() -> list[int]:
     now = timezone.now()
     due = []
     for connection in Connection.objects.filter(enabled=True).only(
-        "id", "last_polled_at", "poll_interval_seconds", "webhook_healthy", "rate_limited_until"
+        "id",
+        "provider",
+        "last_polled_at",
+        "poll_interval_seconds",
+        "webhook_healthy",
+        "rate_limited_until",
     ):
         if connection.rate_limited_until and connection.rate_limited_until > now:
             continue  # the tracker asked us to wait
         interval = connection.poll_interval_seconds
-        if not connection.webhook_healthy:
+        if not connection.webhook_healthy and _has_webhooks(connection.provider):
             interval = min(interval, UNHEALTHY_POLL_SECONDS)
         if connection.last_polled_at is None or (
             connection.last_polled_at + timedelta(seconds=interval) <= now

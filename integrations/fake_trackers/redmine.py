@@ -80,6 +80,7 @@ class FakeRedmine(FakeTracker):
     provider = "redmine"
     max_page_size = 100  # Redmine caps `limit` at 100
     default_page_size = 25
+    sends_date = False  # thin sends no Date header (the parity test compares it)
 
     def __init__(
         self,

@@ -1,34 +1,59 @@
-"""Provider registry: name → client class and webhook verifier.
+"""Provider registry: name → client class and webhook verifier, found in the provider's module.
 
-Imports are lazy so that loading one provider never pays for (or breaks on) another.
+A provider is the module `integrations.providers.<name>` that defines a `ProviderClient`
+subclass whose `provider` is `<name>` (and, when the tracker sends webhooks, a
+`WebhookVerifier` subclass with the same `provider`). Nothing else names it: adding a provider
+is adding its module. Lookups are lazy, so that loading one provider never pays for (or breaks
+on) another.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import re
 from functools import cache
-from typing import TYPE_CHECKING
+from types import ModuleType
 
-if TYPE_CHECKING:
-    from integrations.providers.base import ProviderClient, WebhookVerifier
+from integrations.providers.base import ProviderClient, WebhookVerifier
 
-# provider name → (module, client class, webhook class)
-_REGISTRY: dict[str, tuple[str, str, str]] = {
-    "gitea": ("integrations.providers.gitea", "GiteaClient", "GiteaWebhooks"),
-    "github": ("integrations.providers.github", "GitHubClient", "GitHubWebhooks"),
-    "gitlab": ("integrations.providers.gitlab", "GitLabClient", "GitLabWebhooks"),
-    "jira": ("integrations.providers.jira", "JiraClient", "JiraWebhooks"),
-    "trello": ("integrations.providers.trello", "TrelloClient", "TrelloWebhooks"),
-    "openproject": (
-        "integrations.providers.openproject",
-        "OpenProjectClient",
-        "OpenProjectWebhooks",
-    ),
-    # Redmine has no webhooks (Capabilities.webhooks is False): no verifier, polled only.
-    "redmine": ("integrations.providers.redmine", "RedmineClient", ""),
-}
+# A provider name is a module name of this package (and a URL segment of the webhook intake).
+_NAME = re.compile(r"[a-z][a-z0-9]{0,19}")
 
-# Every provider the product names (SPEC §3); those not in _REGISTRY have no client yet.
+
+@cache
+def _module(provider: str) -> ModuleType | None:
+    if not _NAME.fullmatch(provider):
+        return None
+    name = f"{__name__}.{provider}"
+    if importlib.util.find_spec(name) is None:
+        return None
+    return importlib.import_module(name)
+
+
+def _declared(provider: str, kind: type) -> type | None:
+    """The class of `kind` that `provider`'s module defines for `provider`, if any."""
+    module = _module(provider)
+    if module is None:
+        return None
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, kind)
+            and value.__module__ == module.__name__
+            and getattr(value, "provider", None) == provider
+        ):
+            return value
+    return None
+
+
+def _discover(provider: str) -> type[ProviderClient] | None:
+    """`provider`'s client class, or None when no module of this package declares one."""
+    return _declared(provider, ProviderClient)
+
+
+# Every provider the product names (SPEC §3): the model field's choices (a migration each), so
+# kept as a list; those whose module declares no client are not offered (admin, API).
 PROVIDER_CHOICES: list[tuple[str, str]] = [
     ("gitea", "Gitea"),
     ("github", "GitHub"),
@@ -45,25 +70,22 @@ class UnknownProviderError(LookupError):
 
 
 def is_supported(provider: str) -> bool:
-    return provider in _REGISTRY
+    return _discover(provider) is not None
 
 
 def client_class(provider: str) -> type[ProviderClient]:
-    try:
-        module, client, _ = _REGISTRY[provider]
-    except KeyError:
-        raise UnknownProviderError(provider) from None
-    cls: type[ProviderClient] = getattr(importlib.import_module(module), client)
+    cls = _discover(provider)
+    if cls is None:
+        raise UnknownProviderError(provider)
     return cls
 
 
 @cache
 def webhooks(provider: str) -> WebhookVerifier:
-    try:
-        module, _, verifier = _REGISTRY[provider]
-    except KeyError:
-        raise UnknownProviderError(provider) from None
-    if not verifier:  # a tracker without webhooks (Redmine): polled only
+    if _discover(provider) is None:
+        raise UnknownProviderError(provider)
+    verifier = _declared(provider, WebhookVerifier)
+    if verifier is None:  # a tracker without webhooks (Redmine): polled only
         raise UnknownProviderError(f"{provider} has no webhooks")
-    instance: WebhookVerifier = getattr(importlib.import_module(module), verifier)()
+    instance: WebhookVerifier = verifier()
     return instance

@@ -26,6 +26,20 @@ class IssueState(enum.StrEnum):
     CLOSED = "closed"
 
 
+# The merge's policies (SPEC §5), defined here once so that the pure merge (issues.merge) and
+# the models' choices (integrations.models, Django) share one set of values.
+class ConflictPolicy(enum.StrEnum):
+    MANUAL = "manual"
+    LAST_WRITER_WINS = "last_writer_wins"
+    REMOTE_WINS = "remote_wins"
+    LOCAL_WINS = "local_wins"
+
+
+class DeletePolicy(enum.StrEnum):
+    DELETE_WINS = "delete_wins"
+    UPDATE_WINS = "update_wins"
+
+
 # The mirror's column for an issue's URL (issues.models.Issue.remote_url).
 MAX_URL_LENGTH = 1000
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -30,6 +31,7 @@ from integrations.providers.base import (
     RateLimitGate,
     RemoteIssue,
     TransientError,
+    ValidationFailedError,
 )
 from integrations.providers.http import HttpTransport, RateLimit, parse_link_header
 from integrations.providers.shapes import ShapeError
@@ -37,6 +39,29 @@ from integrations.providers.shapes import ShapeError
 T = TypeVar("T")
 V = TypeVar("V")
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+# str.isdigit() and int() accept other scripts' digits ("٣" is 3); an issue number is ASCII.
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def positive_number(number: str | int, *, what: str) -> int:
+    """The issue number `number` names, or NotFoundError: like every provider, a number that
+    cannot name an issue (not plain ASCII digits, or not positive) names no issue. `what`
+    names the number in the message ("a GitLab issue number")."""
+    text = str(number).strip()
+    if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
+        raise NotFoundError(f"{what} is a positive integer, got {text[:40]!r}")
+    return int(text)
+
+
+def at_most_one(values: frozenset[str], *, field: str, refusal: str) -> str | None:
+    """The one value of a set field the tracker holds one of at most (a work package's
+    category, a Redmine assignee), None for none; more is ValidationFailedError(`refusal`)
+    naming `field`, so the outbox can split it from the rest of the push."""
+    if len(values) > 1:
+        raise ValidationFailedError(refusal, field=field)
+    return next(iter(values), None)
 
 
 def listing_key(issue: RemoteIssue) -> tuple[datetime, int]:

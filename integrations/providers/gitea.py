@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import hmac
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -39,7 +38,7 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
-from integrations.providers.core import NameCache, Paging, RestClient, listing_key
+from integrations.providers.core import NameCache, Paging, RestClient, listing_key, positive_number
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -52,13 +51,12 @@ from integrations.providers.shapes import (
     require_int,
     require_mapping,
     require_str,
+    signature_matches,
 )
 
 API_PREFIX = "/api/v1"
 # Colour given to labels this client creates (Gitea requires one).
 NEW_LABEL_COLOR = "#c5def5"
-# str.isdigit() accepts other scripts' digits ("٣"); an issue index is plain ASCII.
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 # --- JSON → canonical values ------------------------------------------------------------
 
@@ -292,11 +290,7 @@ class GiteaClient(RestClient):
 
     @staticmethod
     def _index(number: str | int) -> str:
-        text = str(number).strip()
-        if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
-            # Like every provider: a number that cannot name an issue names no issue.
-            raise NotFoundError(f"issue number must be a positive integer, got {number!r}")
-        return str(int(text))
+        return str(positive_number(number, what="a Gitea issue number"))
 
     # --- listing ---------------------------------------------------------------------------
 
@@ -578,13 +572,9 @@ class GiteaWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "gitea"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
-        if not secret:
-            return False
-        provided = header(headers, SIGNATURE_HEADER)
-        if not provided:
-            return False
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-        return hmac.compare_digest(expected, provided.strip().lower().encode("utf-8", "replace"))
+        return signature_matches(
+            secret=secret, message=body, provided=header(headers, SIGNATURE_HEADER)
+        )
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
         for name in ("X-Gitea-Event-Type", "X-Gitea-Event", "X-Gogs-Event"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -35,7 +34,7 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
-from integrations.providers.core import NameCache, Paging, RestClient
+from integrations.providers.core import NameCache, Paging, RestClient, positive_number
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -47,6 +46,7 @@ from integrations.providers.shapes import (
     require_int,
     require_mapping,
     require_str,
+    signature_matches,
     web_url,
 )
 
@@ -286,10 +286,7 @@ class GitHubClient(RestClient):
     # --- single issues ----------------------------------------------------------------
 
     def _issue_path(self, number: str) -> str:
-        text = str(number).strip()
-        if not text.isdigit():
-            raise NotFoundError(f"{text!r} is not a GitHub issue number")
-        return f"{self._repo_path}/issues/{text}"
+        return f"{self._repo_path}/issues/{positive_number(number, what='a GitHub issue number')}"
 
     def _remember(self, number: str, etag: str | None, issue: RemoteIssue) -> None:
         self._issue_cache.pop(number, None)
@@ -600,16 +597,12 @@ class GitHubWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "github"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
-        if not secret:
-            # Without a secret anyone could forge deliveries: refuse rather than accept all.
-            return False
-        received = header(headers, "X-Hub-Signature-256")
-        if not received:
-            # The legacy SHA-1 `X-Hub-Signature` alone is deliberately not enough.
-            return False
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(
-            expected.encode(), received.strip().encode("utf-8", "surrogateescape")
+        # The legacy SHA-1 `X-Hub-Signature` alone is deliberately not enough.
+        return signature_matches(
+            secret=secret,
+            message=body,
+            provided=header(headers, "X-Hub-Signature-256"),
+            prefix="sha256=",
         )
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:

@@ -31,7 +31,6 @@ from integrations.providers.base import (
     IssueFields,
     IssueState,
     MalformedAnswerError,
-    NotFoundError,
     PermanentError,
     RemoteComment,
     RemoteIssue,
@@ -42,7 +41,7 @@ from integrations.providers.base import (
     body_with_marker,
     set_delta,
 )
-from integrations.providers.core import NameCache, Paging, RestClient
+from integrations.providers.core import NameCache, Paging, RestClient, positive_number
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -314,13 +313,10 @@ class GitLabClient(RestClient):
         return f"{self._project_path}/issues/{iid}"
 
     def _iid(self, number: str | int) -> int:
-        text = str(number).strip()
-        if not text.isdigit() or int(text) < 1:
-            raise NotFoundError(
-                f"issue {text[:40]!r} not found in GitLab project {self.project}: "
-                "issue numbers (iid) are positive integers"
-            )
-        return int(text)
+        # Failed before for "٣" (str.isdigit): it named the issue 3.
+        return positive_number(
+            number, what=f"an issue number (iid) in GitLab project {self.project}"
+        )
 
     # --- names → ids, cached per client ------------------------------------------------------
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -56,6 +55,7 @@ from integrations.providers.shapes import (
     optional_str,
     require_mapping,
     require_str,
+    signature_matches,
 )
 
 API_PREFIX = "/rest/api/3"
@@ -727,15 +727,12 @@ class JiraWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "jira"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
-        if not secret:
-            return False
-        provided = header(headers, SIGNATURE_HEADER)
-        if not provided:
-            return False
-        expected = (
-            "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        ).encode()
-        return hmac.compare_digest(expected, provided.strip().lower().encode("utf-8", "replace"))
+        return signature_matches(
+            secret=secret,
+            message=body,
+            provided=header(headers, SIGNATURE_HEADER),
+            prefix="sha256=",
+        )
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
         # Jira names the event only in the body.

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
-import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -45,7 +43,7 @@ from integrations.providers.base import (
     body_with_marker,
     validate_config,
 )
-from integrations.providers.core import NameCache, RestClient
+from integrations.providers.core import NameCache, RestClient, at_most_one, positive_number
 from integrations.providers.http import parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -55,10 +53,10 @@ from integrations.providers.shapes import (
     require_int,
     require_mapping,
     require_str,
+    signature_matches,
 )
 
 API_PREFIX = "/api/v3"
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 DEFAULT_OPEN_STATUS = "New"
 # The listing's `<>d` filter needs an upper bound; a day past our clock covers any skew.
 _UPPER_BOUND_SLACK = timedelta(days=1)
@@ -375,10 +373,7 @@ class OpenProjectClient(RestClient):
 
     @staticmethod
     def _id(number: str | int) -> str:
-        text = str(number).strip()
-        if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
-            raise NotFoundError(f"work package id must be a positive integer, got {number!r}")
-        return str(int(text))
+        return str(positive_number(number, what="a work package id"))
 
     @staticmethod
     def _elements(data: Any, what: str) -> list[Any]:
@@ -513,14 +508,13 @@ class OpenProjectClient(RestClient):
         )
 
     def _category_href(self, labels: frozenset[str]) -> str | None:
-        if len(labels) > 1:
-            raise ValidationFailedError(
-                self._what("set category") + ": a work package has at most one category",
-                field="labels",
-            )
-        if not labels:
+        name = at_most_one(
+            labels,
+            field="labels",
+            refusal=self._what("set category") + ": a work package has at most one category",
+        )
+        if name is None:
             return None
-        (name,) = labels
         found, _ = self._categories.resolve([name])
         if name not in found:
             raise ValidationFailedError(
@@ -541,14 +535,13 @@ class OpenProjectClient(RestClient):
         return found[name]
 
     def _assignee_href(self, logins: frozenset[str]) -> str | None:
-        if len(logins) > 1:
-            raise ValidationFailedError(
-                self._what("set assignee") + ": a work package has at most one assignee",
-                field="assignees",
-            )
-        if not logins:
+        login = at_most_one(
+            logins,
+            field="assignees",
+            refusal=self._what("set assignee") + ": a work package has at most one assignee",
+        )
+        if login is None:
             return None
-        (login,) = logins
         users = self._assignables
         if users is None or login not in users.values():
             users = self._load_assignables()
@@ -718,13 +711,13 @@ class OpenProjectWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "openproject"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
-        if not secret:
-            return False
-        provided = (header(headers, SIGNATURE_HEADER) or "").strip()
-        if not provided.lower().startswith("sha1="):
-            return False
-        expected = "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
-        return hmac.compare_digest(expected.encode(), provided.lower().encode("utf-8", "replace"))
+        return signature_matches(
+            secret=secret,
+            message=body,
+            provided=header(headers, SIGNATURE_HEADER),
+            algorithm="sha1",
+            prefix="sha1=",
+        )
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
         action = payload.get("action") if isinstance(payload, Mapping) else None

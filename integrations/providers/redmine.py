@@ -21,7 +21,6 @@ The traps measured on a real Redmine 5.0.4 (`../shared/REDMINE.md`, `tests/redmi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -43,7 +42,7 @@ from integrations.providers.base import (
     set_delta,
     validate_config,
 )
-from integrations.providers.core import NameCache, RestClient
+from integrations.providers.core import NameCache, RestClient, at_most_one, positive_number
 from integrations.providers.http import format_timestamp, parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -78,7 +77,6 @@ CONFIG_OPTIONS = (
 # `updated_on>=T` behaves like "later than T - 1 s" (Redmine shows seconds, stores µs): one
 # more second of overlap costs a duplicate or two (deduplicated by id), never a missed edit.
 CURSOR_OVERLAP = timedelta(seconds=1)
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 # Redmine's 422 messages → the canonical field they refuse (`{"errors": ["Assignee is invalid"]}`).
 _REFUSALS = (
     ("Assignee", "assignees"),
@@ -195,10 +193,7 @@ class RedmineClient(RestClient):
 
     @staticmethod
     def _id(number: str | int) -> str:
-        text = str(number).strip()
-        if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
-            raise NotFoundError(f"Redmine issue id must be a positive integer, got {number!r}")
-        return str(int(text))
+        return str(positive_number(number, what="a Redmine issue id"))
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -342,14 +337,13 @@ class RedmineClient(RestClient):
         return members
 
     def _assignee_id(self, logins: frozenset[str]) -> int | None:
-        if len(logins) > 1:
-            raise ValidationFailedError(
-                self._what("assign") + ": a Redmine issue has at most one assignee",
-                field="assignees",
-            )
-        if not logins:
+        login = at_most_one(
+            logins,
+            field="assignees",
+            refusal=self._what("assign") + ": a Redmine issue has at most one assignee",
+        )
+        if login is None:
             return None
-        (login,) = logins
         found, missing = self._members.resolve([login])
         if missing:
             raise ValidationFailedError(

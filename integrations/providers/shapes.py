@@ -9,6 +9,8 @@ an API answer, a WebhookPayloadError for a delivery).
 
 from __future__ import annotations
 
+import base64
+import hmac
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
@@ -132,6 +134,31 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def signature_matches(
+    *,
+    secret: str,
+    message: bytes,
+    provided: str | None,
+    algorithm: str = "sha256",
+    prefix: str = "",
+    base64_digest: bool = False,
+) -> bool:
+    """Whether `provided` (a webhook's signature header) is the HMAC of `message` under
+    `secret`: `prefix` + hex digest (compared without regard to case, as hex is), or the
+    base64 digest. Without a secret anyone could forge deliveries, so none is accepted; a
+    header that cannot be encoded never matches. The one check every signing tracker uses."""
+    if not secret or not provided:
+        return False
+    mac = hmac.new(secret.encode(), message, algorithm)
+    sent = provided.strip()
+    if base64_digest:
+        expected = base64.b64encode(mac.digest())
+    else:
+        expected = (prefix + mac.hexdigest()).encode()
+        sent = sent.lower()
+    return hmac.compare_digest(expected, sent.encode("utf-8", "replace"))
+
+
 __all__ = [
     "MAX_ID",
     "ShapeError",
@@ -143,5 +170,6 @@ __all__ = [
     "require_int",
     "require_mapping",
     "require_str",
+    "signature_matches",
     "web_url",
 ]

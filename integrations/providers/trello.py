@@ -17,10 +17,8 @@ cursor and fetches the cards they touch; a full pass lists every card, archived 
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -48,7 +46,7 @@ from integrations.providers.base import (
     set_delta,
     validate_config,
 )
-from integrations.providers.core import NameCache, RestClient
+from integrations.providers.core import NameCache, RestClient, positive_number
 from integrations.providers.http import format_timestamp, parse_timestamp
 from integrations.providers.shapes import (
     ShapeError,
@@ -58,13 +56,13 @@ from integrations.providers.shapes import (
     require_int,
     require_mapping,
     require_str,
+    signature_matches,
 )
 
 API_PREFIX = "/1"
 DEFAULT_BASE_URL = "https://api.trello.com"
 # Colour given to labels this client creates (Trello labels may also be colourless: null).
 NEW_LABEL_COLOR = None
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 # Trello ids are MongoDB ObjectIds: 24 hex digits, the first 8 the creation time in seconds.
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
@@ -300,10 +298,7 @@ class TrelloClient(RestClient):
 
     @staticmethod
     def _short_id(number: str | int) -> str:
-        text = str(number).strip()
-        if not _ASCII_DIGITS.fullmatch(text) or int(text) <= 0:
-            raise NotFoundError(f"a card number is a positive integer, got {number!r}")
-        return str(int(text))
+        return str(positive_number(number, what="a card number"))
 
     def _load_lists(self) -> None:
         if self._lists_loaded:
@@ -730,14 +725,13 @@ class TrelloWebhooks(WebhookVerifier):
     provider: ClassVar[str] = "trello"
 
     def verify(self, *, secret: str, body: bytes, headers: Mapping[str, str], url: str) -> bool:
-        if not secret:
-            return False
-        provided = header(headers, SIGNATURE_HEADER)
-        if not provided:
-            return False
-        digest = hmac.new(secret.encode(), body + url.encode("utf-8"), hashlib.sha1).digest()
-        expected = base64.b64encode(digest)
-        return hmac.compare_digest(expected, provided.strip().encode("utf-8", "replace"))
+        return signature_matches(
+            secret=secret,
+            message=body + url.encode("utf-8"),
+            provided=header(headers, SIGNATURE_HEADER),
+            algorithm="sha1",
+            base64_digest=True,
+        )
 
     def event_name(self, *, headers: Mapping[str, str], payload: Mapping[str, Any] | None) -> str:
         if not isinstance(payload, Mapping):

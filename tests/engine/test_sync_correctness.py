@@ -489,8 +489,9 @@ def test_14_a_successful_run_does_not_reset_a_pause_set_meanwhile(tracker_harnes
 def test_15_connections_created_in_parallel_through_the_api_never_500() -> None:
     if db_connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: SQLite serialises every write")
-    staff = get_user_model().objects.create_user("staff-15", is_staff=True)
-    _, key = api_token_create(user=staff, name="staff")
+    # Connection writes need the model permissions and an unscoped token (issue 11).
+    admin = get_user_model().objects.create_user("admin-15", is_staff=True, is_superuser=True)
+    _, key = api_token_create(user=admin, name="admin", all_connections=True)
     threads_count = 6
     barrier = threading.Barrier(threads_count)
     statuses: list[int] = []

@@ -311,6 +311,16 @@ def test_a_bad_issue_number_is_not_found_on_every_provider(client: Any, number: 
         client.get_issue(number)
 
 
+def test_an_issue_number_in_other_scripts_digits_names_no_issue(kit: Kit, fake: Any, client: Any):
+    """str.isdigit() and int() accept "٣" as 3: such a number must not reach the issue 3."""
+    for _ in range(3):
+        issue = fake.seed_issue(title="a real issue")
+    foreign = kit.number(fake, issue).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+
+    with pytest.raises(NotFoundError):
+        client.get_issue(foreign)
+
+
 def test_a_missing_issue_is_not_found(client: Any):
     with pytest.raises(NotFoundError):
         client.get_issue("4242")

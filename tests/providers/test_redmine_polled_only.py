@@ -3,15 +3,17 @@ say so instead of offering a webhook URL."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from integrations.fake_trackers.redmine import FakeRedmine
 from integrations.models import Connection
-from issues.polling import sync_connection
+from issues.polling import UNHEALTHY_POLL_SECONDS, due_connections, sync_connection
 from issues.services.tokens import api_token_create
 from tests.api.conftest import client_with
 
@@ -73,3 +75,32 @@ def test_polling_a_redmine_connection_never_marks_its_webhooks_unhealthy():
 
     assert run.success and run.created == 1
     assert Connection.objects.get(pk=connection.pk).webhook_healthy is True
+
+
+def test_a_change_no_webhook_brought_never_marks_a_connection_without_webhooks_unhealthy():
+    # Redmine (Capabilities.webhooks False) has no webhooks to miss: an old change found by the
+    # poll is the normal way changes arrive, not a sign that deliveries stopped.
+    fake = FakeRedmine(token="redmine-key")
+    fake.start()
+    try:
+        connection = redmine_connection(base_url=fake.url, repository=fake.repository)
+        sync_connection(connection_id=connection.pk, full=True)
+        fake.seed_issue(title="old change", updated_at=timezone.now() - timedelta(hours=1))
+        run = sync_connection(connection_id=connection.pk, full=False)
+    finally:
+        fake.stop()
+
+    assert run.success and run.created == 1
+    assert Connection.objects.get(pk=connection.pk).webhook_healthy is True
+
+
+def test_a_connection_without_webhooks_is_never_polled_more_often_for_unhealthy_webhooks():
+    # Even a row marked unhealthy by older code keeps its own interval: it has no webhooks
+    # that could come back.
+    connection = redmine_connection(
+        poll_interval_seconds=3600,
+        last_polled_at=timezone.now() - timedelta(seconds=UNHEALTHY_POLL_SECONDS + 30),
+        webhook_healthy=False,
+    )
+
+    assert connection.pk not in due_connections()
