@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import re
 import threading
 from collections import defaultdict
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
 from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
@@ -43,6 +44,7 @@ from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus
 from issues.outbox import claim_issue_batch, drain
 from issues.polling import sync_connection
 from issues.services.issues import IssueInConflictError, issue_create, issue_update
+from tests.providers.kits import KITS, Kit
 
 SECRET = "sim-secret"
 LABELS = ["bug", "feature", "docs", "ui", "backend"]
@@ -51,48 +53,31 @@ REFUSED_USER = "mallory"  # no such user in the tracker: a refused value
 MILESTONES = [None, "v1", "v2"]
 SCALARS = ("title", "body", "state", "milestone")
 SETS = ("labels", "assignees")
-_ISSUE_WRITE = re.compile(r"/issues/(\d+)(/labels)?$")
+# The fakes the engine harness (`tracker_harness`) builds directly.
 FAKES: dict[str, type[FakeTracker]] = {
     "gitea": FakeGitea,
     "github": FakeGitHub,
     "gitlab": FakeGitLab,
 }
-PROVIDERS = tuple(FAKES)
+# Every provider with a fake runs in the simulation: a new provider is its Kit line.
+KIT_BY_PROVIDER: dict[str, Kit] = {kit.provider: kit for kit in KITS}
+PROVIDERS = tuple(KIT_BY_PROVIDER)
 
 
-def tracker_state(issue: Any) -> dict[str, Any]:
+def tracker_state(issue: Any, *, crlf_to_lf: bool = False) -> dict[str, Any]:
     """A fake issue's canonical fields as a user sees them: the hidden create marker that
-    the tracker keeps in the body is not part of the body."""
+    the tracker keeps in the body is not part of the body. A tracker that stores every body
+    with CRLF (Redmine) is read with LF (`Capabilities.body_crlf_to_lf`)."""
     state = issue.snapshot()
+    if crlf_to_lf:
+        state["body"] = state["body"].replace("\r\n", "\n")
     state["body"] = split_marker(state["body"])[0]
     return state
 
 
-class CountingFake(FakeTracker):
-    """Counts writes that changed nothing: the simulation's check (d). Mixed into a fake."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.noop_writes: list[str] = []
-
-    def _respond(self, record: RecordedRequest) -> FakeResponse:
-        match = _ISSUE_WRITE.search(record.path)
-        if record.method not in ("PATCH", "PUT") or match is None:
-            return super()._respond(record)
-        number = int(match.group(1))
-        with self.lock:
-            before = self._state(number)
-            response = super()._respond(record)
-            after = self._state(number)
-        if response.status < 300 and before == after:
-            self.noop_writes.append(f"{record.method} {record.path} {record.body[:200]!r}")
-        return response
-
-    def _state(self, number: int) -> Any:
-        issue = self.issues.get(number)
-        if issue is None:
-            return None
-        return (
+def _canonical_state(fake: FakeTracker) -> dict[int, tuple[Any, ...]]:
+    return {
+        number: (
             issue.title,
             issue.body,
             issue.state,
@@ -100,6 +85,35 @@ class CountingFake(FakeTracker):
             tuple(issue.assignees),
             issue.milestone,
         )
+        for number, issue in fake.issues.items()
+    }
+
+
+def count_noop_writes(fake: FakeTracker, kit: Kit) -> list[str]:
+    """Record every successful issue update (PATCH/PUT on the tracker's issue path) that
+    changed no canonical field: the simulation's check (d). Works on any provider's fake."""
+    noop_writes: list[str] = []
+    respond = fake._respond
+
+    def counting(record: RecordedRequest) -> FakeResponse:
+        is_update = (
+            record.method in ("PATCH", "PUT")
+            and kit.issue_path in record.path
+            # Jira's entity properties (the create marker) are no issue field.
+            and "/properties" not in record.path
+        )
+        if not is_update:
+            return respond(record)
+        with fake.lock:
+            before = _canonical_state(fake)
+            response = respond(record)
+            after = _canonical_state(fake)
+        if response.status < 300 and before == after:
+            noop_writes.append(f"{record.method} {record.path} {record.body[:200]!r}")
+        return response
+
+    fake._respond = counting  # type: ignore[method-assign]
+    return noop_writes
 
 
 @dataclasses.dataclass
@@ -144,13 +158,23 @@ class Scenario:
         self.policy = self.rng.choice(
             ["manual", "manual", "manual", "remote_wins", "local_wins", "last_writer_wins"]
         )
-        fake_class = type(
-            f"Counting{FAKES[provider].__name__}", (CountingFake, FAKES[provider]), {}
-        )
-        self.fake = fake_class(repository="sim/repo", token="sim-token", webhook_secret=SECRET)
+        self.kit = KIT_BY_PROVIDER[provider]
+        # Any: each provider's fake has its own extras (Redmine's project members, …).
+        self.fake: Any = self.kit.make_fake()
+        self.noop_writes = count_noop_writes(self.fake, self.kit)
+        self.secret = self.fake.webhook_secret or SECRET
+        # The simulation's values, seeded into the tracker: where labels, milestones and
+        # assignees are predefined (board labels, categories, versions, members), these are
+        # the ones defined.
         self.fake.known_labels = list(LABELS)
         self.fake.known_milestones = ["v1", "v2"]
         self.fake.known_users.update(USERS)
+        # The callback URL the tracker was given (Trello sends nothing without one, and
+        # signs it with the body).
+        self.fake.webhook_url = f"{settings.PUBLIC_URL}/webhooks/{provider}/"
+        members = getattr(self.fake, "members", None)
+        if isinstance(members, set):
+            members.update(USERS)  # Redmine: assignable = project members
         # The tracker's clock: skewed by up to two minutes either way, 1-s stamps, equal
         # stamps for writes within one second.
         self.clock_skew = self.rng.randint(-120, 120)
@@ -161,6 +185,8 @@ class Scenario:
         # Worker threads need committed data: only with a transactional test on PostgreSQL.
         self.threads = threads
         self.caps = capabilities(provider)
+        self.milestones = MILESTONES if self.caps.milestones else [None]
+        self.scalars = SCALARS if self.caps.milestones else ("title", "body", "state")
         self.same = same_on_tracker(provider)
         self.faults: dict[str, int] = defaultdict(int)
         self.refused: set[tuple[tuple[str, int], str]] = set()
@@ -180,19 +206,20 @@ class Scenario:
             self.connection = Connection.objects.create(
                 name=f"sim-{self.seed}",
                 provider=self.provider,
-                base_url=self.fake.url,
-                repository="sim/repo",
-                api_token="sim-token",
-                webhook_secret=SECRET,
+                base_url=self.kit.base_url(self.fake),
+                repository=self.fake.repository,
+                api_token=self.fake.token,
+                webhook_secret=self.secret,
                 conflict_policy=self.policy,
+                config_json=self.kit.config(self.fake),
             )
             for n in range(self.rng.randint(2, 4)):
                 self.fake.seed_issue(
                     title=f"issue {n}",
                     body="",
-                    labels=self.rng.sample(LABELS, 2),
+                    labels=self.rng.sample(LABELS, min(2, self.caps.max_labels or 2)),
                     assignees=self.rng.sample(USERS, 1),
-                    milestone=self.rng.choice(MILESTONES),
+                    milestone=self.rng.choice(self.milestones),
                 )
             sync_connection(connection_id=self.connection.pk, full=True)
             for _ in range(self.steps):
@@ -260,7 +287,16 @@ class Scenario:
     def _key_for(self, issue: Issue) -> tuple[str, int]:
         if issue.pk in self.local_keys:
             return self.local_keys[issue.pk]
-        return ("remote", int(issue.external_number))
+        return ("remote", self.kit.fake_number(issue.external_number))
+
+    def _external(self, number: int) -> str:
+        """The client's number (the mirror's `external_number`) of fake issue `number`."""
+        return self.kit.number(self.fake, SimpleNamespace(number=number))
+
+    def _fake_issue(self, issue: Issue) -> Any:
+        if not issue.external_number:
+            return None
+        return self.fake.issues.get(self.kit.fake_number(issue.external_number))
 
     # --- random actions ----------------------------------------------------------------
 
@@ -274,7 +310,7 @@ class Scenario:
             return self.rng.choice(bodies)
         if field == "state":
             return "closed" if current == "open" else "open"
-        return self.rng.choice([m for m in MILESTONES if m != current])
+        return self.rng.choice([m for m in self.milestones if m != current])
 
     def _step(self) -> None:
         roll = self.rng.random()
@@ -308,7 +344,7 @@ class Scenario:
         roll = self.rng.random()
         if roll < 0.08:
             # The write applies, its answer is lost (a proxy's 504): retried after a read.
-            method = self.rng.choice(["PATCH", "PUT", "POST"])
+            method = self.rng.choice(["PATCH", "PUT", "POST"])  # any write, any path
             status = self.rng.choice([500, 502, 504])
             self.fake.inject(Fault(status=status, method=method, apply_then_fail=True))
             self.faults["lost_answer"] += 1
@@ -332,7 +368,27 @@ class Scenario:
                 self.fake.edit_issue(number, title=value)
                 self.edits.append(Edit("remote", key, "title", value))
 
-        self.fake.inject(Fault(status=0, method="GET", query={"page": "2"}, before=edit))
+        if self.provider in FAKES:
+            self.fake.inject(Fault(status=0, method="GET", query={"page": "2"}, before=edit))
+        else:
+            # Offset, token or cursor paging: the edit lands before the listing's second
+            # request (its next page, or the next pass's first).
+            listings = [0]
+
+            def on_second() -> None:
+                listings[0] += 1
+                if listings[0] == 2:
+                    edit()
+
+            self.fake.inject(
+                Fault(
+                    status=0,
+                    method="GET",
+                    path_contains=self.kit.list_path,
+                    count=2,
+                    before=on_second,
+                )
+            )
         self.faults["page_shift"] += 1
 
     def _unpause(self) -> None:
@@ -372,7 +428,7 @@ class Scenario:
         self.faults["echo_first"] += 1
         release = threading.Event()
         served = threading.Event()
-        method = "PUT" if self.provider == "gitlab" else "PATCH"
+        method = self.kit.update_method
         self.fake.inject(Fault(status=0, method=method, hold=release, after=served.set))
         errors: list[BaseException] = []
 
@@ -402,12 +458,13 @@ class Scenario:
         if not issues:
             return
         issue = self.rng.choice(issues)
+        assignees = (
+            [REFUSED_USER]
+            if self.caps.max_assignees == 1
+            else sorted({*issue.assignees, REFUSED_USER})
+        )
         try:
-            issue_update(
-                issue=issue,
-                changes={"assignees": sorted({*issue.assignees, REFUSED_USER})},
-                force=True,
-            )
+            issue_update(issue=issue, changes={"assignees": assignees}, force=True)
         except IssueInConflictError:  # pragma: no cover - force settles conflicts
             return
         self.refused.add((self._key_for(issue), "assignees"))
@@ -424,7 +481,7 @@ class Scenario:
     def _remote_key(self, number: int) -> tuple[str, int]:
         """The ledger key of a tracker issue: a locally created one keeps its local key."""
         mirror = Issue.objects.filter(
-            connection=self.connection, external_number=str(number)
+            connection=self.connection, external_number=self._external(number)
         ).first()
         if mirror is not None and mirror.pk in self.local_keys:
             return self.local_keys[mirror.pk]
@@ -437,29 +494,30 @@ class Scenario:
         number = self.rng.choice(numbers)
         issue = self.fake.issues[number]
         key = self._remote_key(number)
-        field = self.rng.choice(SCALARS + SETS)
+        field = self.rng.choice(self.scalars + SETS)
         if field in SETS:
             universe = LABELS if field == "labels" else USERS
             element = self.rng.choice(universe)
             members = set(getattr(issue, field))
             present = element not in members
             members = members | {element} if present else members - {element}
+            replaced = self._over_limit(field, members, element)
+            members -= replaced
             self.fake.edit_issue(number, **{field: sorted(members)})
             self.edits.append(Edit("remote", key, field, (element, present)))
+            self.edits.extend(Edit("remote", key, field, (m, False)) for m in replaced)
         else:
             value = self._random_value(field, getattr(issue, field))
-            if self.same(
-                field,
-                value,
-                split_marker(getattr(issue, field))[0]
-                if field == "body"
-                else getattr(issue, field),
-            ):
+            shown = tracker_state(issue, crlf_to_lf=self.caps.body_crlf_to_lf)[field]
+            if self.same(field, value, shown):
                 return  # setting what is there is no edit (the ledger would expect it to win)
             stored = value
             if field == "body":
                 # A human edits the body's text; the hidden create marker in its source stays.
-                stored = body_with_marker(value, split_marker(issue.body)[1])
+                source = issue.body
+                if self.caps.body_crlf_to_lf:
+                    source = source.replace("\r\n", "\n")
+                stored = body_with_marker(value, split_marker(source)[1])
             self.fake.edit_issue(number, **{field: stored})
             self.edits.append(Edit("remote", key, field, value))
 
@@ -468,7 +526,8 @@ class Scenario:
         if not issues:
             return
         issue = self.rng.choice(issues)
-        field = self.rng.choice(SCALARS + SETS)
+        field = self.rng.choice(self.scalars + SETS)
+        replaced: set[str] = set()
         if field in SETS:
             universe = LABELS if field == "labels" else USERS
             element = self.rng.choice(universe)
@@ -481,6 +540,8 @@ class Scenario:
                 members = members | {element}
             else:
                 members = {m for m in members if self._key(field, m) != self._key(field, element)}
+            replaced = self._over_limit(field, members, element)
+            members -= replaced
             value: Any = sorted(members)
             recorded: Any = (element, present)
         else:
@@ -493,6 +554,15 @@ class Scenario:
         except IssueInConflictError:
             return  # an agent that does not force is told to resolve first: no edit made
         self.edits.append(Edit("local", self._key_for(issue), field, recorded))
+        self.edits.extend(Edit("local", self._key_for(issue), field, (m, False)) for m in replaced)
+
+    def _over_limit(self, field: str, members: set[str], element: str) -> set[str]:
+        """Where the tracker holds one assignee (or one label), the new element replaces the
+        others: those are the removals the edit implies."""
+        limit = self.caps.max_labels if field == "labels" else self.caps.max_assignees
+        if limit is None or len(members) <= limit:
+            return set()
+        return {m for m in members if self._key(field, m) != self._key(field, element)}
 
     def _remote_create(self) -> None:
         fake_issue = self.fake.seed_issue(
@@ -549,7 +619,7 @@ class Scenario:
             }
             to_write = {f: v for f, v in values.items() if snap[f] != v}
             if to_write:
-                client.update_issue(issue.external_number, to_issue_fields(to_write))
+                client.update_issue(issue.external_number, to_issue_fields(to_write), current=fresh)
         except Exception:  # noqa: BLE001 - the issue may be gone: the crash is what matters
             return
         finally:
@@ -582,15 +652,15 @@ class Scenario:
                 break
         problems: list[str] = []
         for issue in self._mirror_issues():
-            remote = (
-                self.fake.issues.get(int(issue.external_number)) if issue.external_number else None
-            )
+            remote = self._fake_issue(issue)
             if remote is None:
                 continue
             problems.extend(
                 f"(a) before the full pass: #{issue.external_number} {field}: "
                 f"mirror {issue.snapshot()[field]!r} != tracker {value!r}"
-                for field, value in tracker_state(remote).items()
+                for field, value in tracker_state(
+                    remote, crlf_to_lf=self.caps.body_crlf_to_lf
+                ).items()
                 if issue.snapshot()[field] != value and not self._visibly_failed(issue, field)
             )
         return problems
@@ -631,7 +701,7 @@ class Scenario:
                 problems.append(f"issue {issue.pk} was never created remotely")
                 continue
             by_external[issue.external_number].append(issue)
-        remote_numbers = {str(n) for n in self.fake.issues}
+        remote_numbers = {self._external(n) for n in self.fake.issues}
         for number, issues in by_external.items():
             if len(issues) > 1:
                 problems.append(f"(c) duplicate mirror rows for remote #{number}")
@@ -647,10 +717,10 @@ class Scenario:
         final: dict[tuple[str, int], dict[str, Any]] = {}
         for number, issues in by_external.items():
             issue = issues[0]
-            remote = self.fake.issues.get(int(number))
+            remote = self.fake.issues.get(self.kit.fake_number(number))
             if remote is None:
                 continue
-            remote_state = tracker_state(remote)
+            remote_state = tracker_state(remote, crlf_to_lf=self.caps.body_crlf_to_lf)
             # The create marker is the tracker's copy only: users (and the mirror) never see it.
             remote_state["body"] = split_marker(remote_state["body"])[0]
             local_state = issue.snapshot()
@@ -720,7 +790,7 @@ class Scenario:
                 problems.append(f"(b) lost set edit: {key} {field} {element} present={present}")
 
         # (d) no push of a no-op change.
-        problems.extend(f"(d) no-op write: {w}" for w in self.fake.noop_writes)
+        problems.extend(f"(d) no-op write: {w}" for w in self.noop_writes)
         return problems
 
     def _settle_failed(self) -> bool:
