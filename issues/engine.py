@@ -157,7 +157,11 @@ class Versions:
         return counters
 
     def receipts_in_doubt(
-        self, snapshot: Mapping[str, Any], updated_at: datetime | None, ours: Mapping[str, int]
+        self,
+        snapshot: Mapping[str, Any],
+        updated_at: datetime | None,
+        ours: Mapping[str, int],
+        written: Mapping[str, Mapping[str, Any]],
     ) -> set[str]:
         """Fields whose write may have landed (its answer lost) and been changed since: the
         tracker shows another value than we wrote, and it changed after the read our write
@@ -166,6 +170,17 @@ class Versions:
         base's, is then no proof the tracker left the field alone. A receipt in doubt is
         used up: judged once."""
         doubtful: set[str] = set()
+        # Scalars go in one PATCH/PUT: when one of a write's scalars shows up, all of it
+        # landed, and a sibling showing another value was changed after it.
+        landed = {
+            written[f].get("seen") for f in ours if f in written and f not in merge.SET_FIELDS
+        }
+        for field, receipt in list(self.written.items()):
+            if field in merge.SET_FIELDS or field in ours or field not in snapshot:
+                continue
+            if receipt.get("seen") and receipt.get("seen") in landed:
+                doubtful.add(field)
+                del self.written[field]
         if updated_at is None or not self.written:
             return doubtful
         previous = self.remote_seen or {}
@@ -554,7 +569,7 @@ def _merge_into(
     versions.acknowledge(overwritten)
     # A write whose answer was lost, and the tracker changed since: a value back at the base
     # may be someone's reversal of our write — a remote change, concurrent with our edit.
-    in_doubt = versions.receipts_in_doubt(snapshot, remote.updated_at, ours)
+    in_doubt = versions.receipts_in_doubt(snapshot, remote.updated_at, ours, written)
     previous_remote = versions.remote_seen
     for field in FIELDS:
         remote_changed = previous_remote is None or previous_remote.get(field) != snapshot[field]
