@@ -12,7 +12,7 @@ No network call happens here; callers fetch first, then apply in a short transac
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -143,16 +143,69 @@ class Versions:
                     edits[field] = last
         return edits
 
-    def record_write(self, values: Mapping[str, Any]) -> dict[str, int]:
-        """Note what we are about to write (values and the local counters they carry);
-        returns the counters."""
+    def record_write(
+        self, values: Mapping[str, Any], *, seen: datetime | None = None
+    ) -> dict[str, int]:
+        """Note what we are about to write (values and the local counters they carry) and
+        the tracker's `updated_at` read just before (`seen`); returns the counters."""
         counters = {f: self.local_counter(f) for f in values}
         for field, value in values.items():
             self.written[field] = {
                 "value": normalise_value(field, value),
                 "counter": counters[field],
+                "seen": seen.isoformat() if seen is not None else None,
             }
         return counters
+
+    def receipts_in_doubt(
+        self,
+        snapshot: Mapping[str, Any],
+        updated_at: datetime | None,
+        ours: Mapping[str, int],
+        written: Mapping[str, Mapping[str, Any]],
+    ) -> set[str]:
+        """Fields whose write may have landed (its answer lost) and been changed since: the
+        tracker shows another value than we wrote, and it changed after the read our write
+        was based on, by more than our own writes explain (an `updated_at` moved with no
+        value changed but ours: someone may have put a value back). Its value, even the
+        base's, is then no proof the tracker left the field alone. A receipt in doubt is
+        used up: judged once."""
+        doubtful: set[str] = set()
+        # Scalars go in one PATCH/PUT: when one of a write's scalars shows up, all of it
+        # landed, and a sibling showing another value was changed after it.
+        landed = {
+            written[f].get("seen") for f in ours if f in written and f not in merge.SET_FIELDS
+        }
+        for field, receipt in list(self.written.items()):
+            if field in merge.SET_FIELDS or field in ours or field not in snapshot:
+                continue
+            if receipt.get("seen") and receipt.get("seen") in landed:
+                doubtful.add(field)
+                del self.written[field]
+        if updated_at is None or not self.written:
+            return doubtful
+        previous = self.remote_seen or {}
+        changed = {f for f in snapshot if previous.get(f) != snapshot[f]}
+        if changed and changed <= set(ours):
+            # The tracker moved by our own writes only: the rest of the write is awaited
+            # from this state on.
+            for receipt in self.written.values():
+                receipt["seen"] = updated_at.isoformat()
+            return doubtful
+        stamp = updated_at.replace(microsecond=0)
+        for field, receipt in list(self.written.items()):
+            seen = receipt.get("seen")
+            if field in ours or field not in snapshot or not seen:
+                continue
+            if stamp > datetime.fromisoformat(seen).replace(microsecond=0):
+                doubtful.add(field)
+                del self.written[field]
+        return doubtful
+
+    def forget_writes(self, fields: Iterable[str]) -> None:
+        """A write the tracker refused or never received: no receipt to wait for."""
+        for field in fields:
+            self.written.pop(field, None)
 
     def receipts_matching(
         self, snapshot: Mapping[str, Any], same: Callable[[str, Any, Any], bool]
@@ -517,10 +570,13 @@ def _merge_into(
     overwritten = {f: c for f, c in acknowledged.items() if f in written and f not in ours}
     ours.update({f: c for f, c in acknowledged.items() if f not in written})
     versions.acknowledge(overwritten)
+    # A write whose answer was lost, and the tracker changed since: a value back at the base
+    # may be someone's reversal of our write — a remote change, concurrent with our edit.
+    in_doubt = versions.receipts_in_doubt(snapshot, remote.updated_at, ours, written)
     previous_remote = versions.remote_seen
     for field in FIELDS:
         remote_changed = previous_remote is None or previous_remote.get(field) != snapshot[field]
-        if remote_changed and field not in ours:
+        if (remote_changed or field in in_doubt) and field not in ours:
             versions.bump_remote(field)
     versions.acknowledge(ours)
     versions.remote_seen = snapshot
@@ -558,6 +614,9 @@ def _merge_into(
         local_touched=frozenset(
             f for f in FIELDS if versions.local_counter(f) > versions.acked.get(f, 0)
         ),
+        # An open conflict is the human's to settle: the tracker showing the base value
+        # again does not make the local side win it silently.
+        remote_touched=frozenset(in_doubt | set(open_conflicts)),
         local_versions=versions.vectors(LOCAL),
         remote_versions=versions.vectors(REMOTE),
     )

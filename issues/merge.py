@@ -350,6 +350,7 @@ def merge_issue(
     remote_versions: Mapping[str, VersionVector] | None = None,
     local_field_updated_at: Mapping[str, datetime] | None = None,
     local_touched: frozenset[str] = frozenset(),
+    remote_touched: frozenset[str] = frozenset(),
 ) -> MergeResult:
     """Merge one issue field by field; see the module docstring for the rules.
 
@@ -360,6 +361,10 @@ def merge_issue(
     `local_touched` names fields the local side edited (unacknowledged by the tracker) even
     if back to the base value: set and reset is still a local change, concurrent with a
     remote one, not "local unchanged" (rule 2 does not apply to them).
+
+    `remote_touched` is its mirror image: fields the tracker may have changed since the base
+    even though it shows the base value again (our write may have landed, its answer lost,
+    and someone then put the old value back): not "remote unchanged" (rule 3 does not apply).
     """
     policy = Policy(policy)
     _check_timestamps(local_updated_at, remote_updated_at)
@@ -381,7 +386,7 @@ def merge_issue(
             value = lv
         elif b is not None and lv == b[name] and name not in local_touched:
             value = rv
-        elif b is not None and rv == b[name]:
+        elif b is not None and rv == b[name] and name not in remote_touched:
             value = lv
         elif (winner := _causal_winner(name, local_versions, remote_versions)) is not None:
             value = lv if winner is Side.LOCAL else rv

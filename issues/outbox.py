@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -287,13 +287,16 @@ def _push_update(
         with transaction.atomic():
             refresh_sync_status(Issue.objects.select_for_update().get(pk=issue.pk))
         return
-    counters = _record_receipt(issue.pk, to_write)
+    counters = _record_receipt(issue.pk, to_write, seen=fresh.updated_at)
     try:
         answer = client.update_issue(
             issue.external_number, to_issue_fields(to_write), current=fresh
         )
     except ProviderError as exc:
         refused = getattr(exc, "field", None)
+        if isinstance(exc, RateLimitedError) or (exc.status is not None and exc.status < 500):
+            # Refused, not lost: the write did not land, its receipts are not in doubt.
+            _forget_receipt(issue.pk, to_write)
         if not exc.permanent or refused not in to_write:
             raise
         # The tracker refused one field (an unknown assignee): that field fails visibly on
@@ -341,8 +344,21 @@ def _refuse_field(*, issue: Issue, field: str, value: Any, error: ProviderError)
     logger.warning("push_field_refused", field=field, error=message)
 
 
+def _forget_receipt(issue_id: int, values: dict[str, Any]) -> None:
+    with transaction.atomic():
+        locked = Issue.objects.select_for_update().get(pk=issue_id)
+        versions = Versions(locked.versions)
+        versions.forget_writes(values)
+        locked.versions = versions.as_json()
+        locked.save(update_fields=["versions", "updated_at"])
+
+
 def _record_receipt(
-    issue_id: int, values: dict[str, Any], *, create_marker: str | None = None
+    issue_id: int,
+    values: dict[str, Any],
+    *,
+    create_marker: str | None = None,
+    seen: datetime | None = None,
 ) -> dict[str, int]:
     """Persist what we are about to write (values and local counters) BEFORE the call: its
     echo may be processed before its answer, and its answer may be lost — either way the
@@ -350,7 +366,7 @@ def _record_receipt(
     with transaction.atomic():
         locked = Issue.objects.select_for_update().get(pk=issue_id)
         versions = Versions(locked.versions)
-        counters = versions.record_write(values)
+        counters = versions.record_write(values, seen=seen)
         if create_marker is not None:
             versions.create_marker = create_marker
         locked.versions = versions.as_json()

@@ -175,6 +175,66 @@ def test_4_an_echo_under_manual_is_not_a_conflict_with_our_own_next_edit(tracker
     assert h.fake.issues[1].title == "M" and _mirror(h, 1).title == "M"
 
 
+@pytest.mark.parametrize("provider", ["gitea", "gitlab"])
+def test_4_a_tracker_edit_after_our_write_whose_answer_was_lost_is_not_overwritten(
+    tracker_harness, provider
+):
+    # Found by the soak (seeds 2062 gitlab, 2019 gitea): our write landed, its answer and its
+    # echo were lost, a human then put the old value back. The retry's read shows the base
+    # value again; taken for "tracker unchanged", our value was written over the human's.
+    h = tracker_harness(provider)
+    h.fake.seed_issue(title="A")
+    h.poll(full=True)
+    h.take_hooks()
+    issue_update(issue=_mirror(h, 1), changes={"state": "closed"})
+    for method in ("PATCH", "PUT"):  # GitLab writes with PUT
+        h.fake.inject(Fault(status=502, method=method, apply_then_fail=True))
+    drain()
+    h.fake.faults.clear()
+    assert h.fake.issues[1].state == "closed"
+    h.take_hooks()  # the echo of our write is lost
+    h.fake.edit_issue(1, state="open")  # a human reopens it
+    h.deliver_all()
+    OutboxEntry.objects.update(next_attempt_at=timezone.now())
+    drain()
+    h.deliver_all()
+    h.poll()
+    assert h.fake.issues[1].state == "open"  # the human's edit is not written over
+    assert _mirror(h, 1).state == "open"
+    conflict = Conflict.objects.get(issue__connection=h.connection, field="state", resolved=False)
+    assert (conflict.local_value, conflict.remote_value) == ("closed", "open")
+
+
+@pytest.mark.parametrize("provider", ["gitea", "gitlab"])
+def test_4_a_revert_in_the_same_second_as_our_lost_write_is_seen_by_its_sibling(
+    tracker_harness, provider
+):
+    # Seed 2062 (gitlab): title and state written in one PUT, its answer and echo lost; a
+    # human reopens within the same second (1-s stamps: `updated_at` does not move). The
+    # title showing our value proves the write landed, so the state's base value is the
+    # human's, not "the tracker unchanged".
+    h = tracker_harness(provider)
+    h.fake.seed_issue(title="A")
+    h.poll(full=True)
+    h.take_hooks()
+    read_stamp = h.fake.issues[1].updated_at
+    issue_update(issue=_mirror(h, 1), changes={"title": "L", "state": "closed"})
+    for method in ("PATCH", "PUT"):  # GitLab writes with PUT
+        h.fake.inject(Fault(status=502, method=method, apply_then_fail=True))
+    drain()
+    h.fake.faults.clear()
+    assert (h.fake.issues[1].title, h.fake.issues[1].state) == ("L", "closed")
+    h.fake.edit_issue(1, state="open")  # a human reopens it ...
+    h.fake.issues[1].updated_at = read_stamp  # ... all within the second of the read
+    h.take_hooks()  # the echoes are lost
+    OutboxEntry.objects.update(next_attempt_at=timezone.now())
+    drain()  # the retry reads first
+    assert h.fake.issues[1].state == "open"  # the human's edit is not written over
+    conflict = Conflict.objects.get(issue__connection=h.connection, field="state", resolved=False)
+    assert (conflict.local_value, conflict.remote_value) == ("closed", "open")
+    assert _mirror(h, 1).title == "L"
+
+
 # --- #5 values the tracker stores its own way -----------------------------------------------------
 
 

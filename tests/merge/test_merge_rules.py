@@ -258,6 +258,19 @@ ROWS: dict[str, Row] = {
         new_base=snap(),
         kwargs={"local_touched": frozenset({"state"})},
     ),
+    "remote-set-and-reset-is-a-change-when-touched": Row(
+        # The tracker may have changed the field and been set back (our write landed, its
+        # answer lost, then reverted); the local side changed it: a clash for the policy,
+        # not "remote unchanged".
+        BASE,
+        snap(state="closed"),
+        snap(),
+        merged=snap(),
+        changed_locally={"state": "open"},
+        conflicts=(FieldConflict("state", "open", "closed", "open"),),
+        new_base=snap(),
+        kwargs={"remote_touched": frozenset({"state"})},
+    ),
     "lww-tie-remote-wins": Row(
         BASE,
         snap(body="L"),
