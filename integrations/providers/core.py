@@ -33,6 +33,7 @@ from integrations.providers.base import (
     TransientError,
     ValidationFailedError,
 )
+from integrations.providers.hooks import HookOutcome, RemoteHook, ensure_hook
 from integrations.providers.http import HttpTransport, RateLimit, parse_link_header
 from integrations.providers.shapes import ShapeError
 
@@ -249,6 +250,45 @@ class RestClient(ProviderClient):
             return parse(data)
         except ShapeError as exc:
             raise MalformedAnswerError(f"{what}: unexpected answer: {exc}") from exc
+
+    def ensure_hook_at(
+        self,
+        *,
+        path: str,
+        what: str,
+        url: str,
+        events: Iterable[str],
+        parse: Callable[[Any], RemoteHook],
+        create: Mapping[str, Any],
+        repair: Mapping[str, Any],
+        repair_method: str = "PATCH",
+    ) -> HookOutcome:
+        """Webhook registration over a hooks collection at `path`: list it (paged), POST
+        `create` when ours is missing, `repair_method` `repair` to `path/<id>` when it is
+        broken. Every answer is parsed with `parse`; a wrong shape is MalformedAnswerError."""
+
+        def answer(response: requests.Response) -> RemoteHook:
+            return self.parse_answer(parse, self.transport.json(response, what=what), what=what)
+
+        def listing() -> list[RemoteHook]:
+            return [
+                self.parse_answer(parse, item, what=what)
+                for _, items in self.pages(path, {}, what=what)
+                for item in items
+            ]
+
+        def create_hook() -> RemoteHook:
+            return answer(self.transport.request("POST", path, what=what, json=dict(create)))
+
+        def repair_hook(hook: RemoteHook) -> RemoteHook:
+            target = f"{path}/{hook.id}"
+            return answer(
+                self.transport.request(repair_method, target, what=what, json=dict(repair))
+            )
+
+        return ensure_hook(
+            url=url, events=events, listing=listing, create=create_hook, update=repair_hook
+        )
 
     def same_origin(self, url: str) -> bool:
         """Whether `url` is on our API's scheme and host: the token goes wherever a request

@@ -39,7 +39,7 @@ from integrations.providers.base import (
     set_delta,
 )
 from integrations.providers.core import NameCache, Paging, RestClient, listing_key, positive_number
-from integrations.providers.hooks import HookOutcome, RemoteHook, ensure_hook
+from integrations.providers.hooks import HookOutcome, parse_repo_hook
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -524,35 +524,16 @@ class GiteaClient(RestClient):
 
     def ensure_webhook(self, *, url: str, secret: str) -> HookOutcome:
         """`GET/POST /repos/{o}/{r}/hooks`, `PATCH …/hooks/{id}` (Gitea 1.20)."""
-        path, what = f"{self._repo_path}/hooks", self._what("webhooks")
         config = {"url": url, "content_type": "json", "secret": secret}
-
-        def parse(data: Any) -> RemoteHook:
-            return RemoteHook(
-                id=str(data["id"]),
-                url=str((data.get("config") or {}).get("url", "")),
-                events=frozenset(data.get("events") or ()),
-                active=bool(data.get("active")),
-                content_type=(data.get("config") or {}).get("content_type"),
-            )
-
-        def listing() -> list[RemoteHook]:
-            return [parse(h) for _, items in self.pages(path, {}, what=what) for h in items]
-
-        def create() -> RemoteHook:
-            body = {"type": "gitea", "config": config, "events": list(self.hook_events)}
-            response = self.transport.request(
-                "POST", path, what=what, json={**body, "active": True}
-            )
-            return parse(self.transport.json(response, what=what))
-
-        def update(hook: RemoteHook) -> RemoteHook:
-            body = {"config": config, "events": list(self.hook_events), "active": True}
-            response = self.transport.request("PATCH", f"{path}/{hook.id}", what=what, json=body)
-            return parse(self.transport.json(response, what=what))
-
-        return ensure_hook(
-            url=url, events=self.hook_events, listing=listing, create=create, update=update
+        events = list(self.hook_events)
+        return self.ensure_hook_at(
+            path=f"{self._repo_path}/hooks",
+            what=self._what("webhooks"),
+            url=url,
+            events=self.hook_events,
+            parse=parse_repo_hook,
+            create={"type": "gitea", "config": config, "events": events, "active": True},
+            repair={"config": config, "events": events, "active": True},
         )
 
 

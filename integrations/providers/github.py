@@ -35,7 +35,7 @@ from integrations.providers.base import (
     set_delta,
 )
 from integrations.providers.core import NameCache, Paging, RestClient, positive_number
-from integrations.providers.hooks import HookOutcome, RemoteHook, ensure_hook
+from integrations.providers.hooks import HookOutcome, parse_repo_hook
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -479,35 +479,16 @@ class GitHubClient(RestClient):
 
     def ensure_webhook(self, *, url: str, secret: str) -> HookOutcome:
         """`GET/POST /repos/{o}/{r}/hooks`, `PATCH …/hooks/{id}` (GitHub REST)."""
-        path, what = f"{self._repo_path}/hooks", f"webhooks of {self.repository}"
         config = {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"}
-
-        def parse(data: Any) -> RemoteHook:
-            return RemoteHook(
-                id=str(data["id"]),
-                url=str((data.get("config") or {}).get("url", "")),
-                events=frozenset(data.get("events") or ()),
-                active=bool(data.get("active")),
-                content_type=(data.get("config") or {}).get("content_type"),
-            )
-
-        def listing() -> list[RemoteHook]:
-            return [parse(h) for _, items in self.pages(path, {}, what=what) for h in items]
-
-        def create() -> RemoteHook:
-            body = {"name": "web", "config": config, "events": list(self.hook_events)}
-            response = self.transport.request(
-                "POST", path, what=what, json={**body, "active": True}
-            )
-            return parse(self.transport.json(response, what=what))
-
-        def update(hook: RemoteHook) -> RemoteHook:
-            body = {"config": config, "events": list(self.hook_events), "active": True}
-            response = self.transport.request("PATCH", f"{path}/{hook.id}", what=what, json=body)
-            return parse(self.transport.json(response, what=what))
-
-        return ensure_hook(
-            url=url, events=self.hook_events, listing=listing, create=create, update=update
+        events = list(self.hook_events)
+        return self.ensure_hook_at(
+            path=f"{self._repo_path}/hooks",
+            what=f"webhooks of {self.repository}",
+            url=url,
+            events=self.hook_events,
+            parse=parse_repo_hook,
+            create={"name": "web", "config": config, "events": events, "active": True},
+            repair={"config": config, "events": events, "active": True},
         )
 
 

@@ -42,7 +42,7 @@ from integrations.providers.base import (
     set_delta,
 )
 from integrations.providers.core import NameCache, Paging, RestClient, positive_number
-from integrations.providers.hooks import HookOutcome, RemoteHook, ensure_hook
+from integrations.providers.hooks import HookOutcome, RemoteHook
 from integrations.providers.http import (
     format_timestamp,
     parse_timestamp,
@@ -396,7 +396,6 @@ class GitLabClient(RestClient):
     def ensure_webhook(self, *, url: str, secret: str) -> HookOutcome:
         """`GET/POST /projects/:id/hooks`, `PUT …/hooks/:hook_id`. GitLab disables a failing
         hook by itself (`alert_status`); saving it again re-enables it."""
-        path, what = f"{self._project_path}/hooks", f"webhooks of GitLab project {self.project}"
         body = {
             "url": url,
             "token": secret,
@@ -406,28 +405,24 @@ class GitLabClient(RestClient):
         }
 
         def parse(data: Any) -> RemoteHook:
-            flags = frozenset(e for e in self.hook_events if data.get(e))
+            hook = require_mapping(data, "hook")
             return RemoteHook(
-                id=str(data["id"]),
-                url=str(data.get("url", "")),
-                events=flags,
-                active=data.get("alert_status", "executable") == "executable",
-                content_type=None,
+                id=str(require_int(hook, "id", "hook")),
+                url=optional_str(hook, "url", "hook") or "",
+                events=frozenset(e for e in self.hook_events if hook.get(e) is True),
+                active=hook.get("alert_status", "executable") == "executable",
+                content_type=None,  # GitLab always sends JSON
             )
 
-        def listing() -> list[RemoteHook]:
-            return [parse(h) for _, items in self.pages(path, {}, what=what) for h in items]
-
-        def create() -> RemoteHook:
-            response = self.transport.request("POST", path, what=what, json=body)
-            return parse(self.transport.json(response, what=what))
-
-        def update(hook: RemoteHook) -> RemoteHook:
-            response = self.transport.request("PUT", f"{path}/{hook.id}", what=what, json=body)
-            return parse(self.transport.json(response, what=what))
-
-        return ensure_hook(
-            url=url, events=self.hook_events, listing=listing, create=create, update=update
+        return self.ensure_hook_at(
+            path=f"{self._project_path}/hooks",
+            what=f"webhooks of GitLab project {self.project}",
+            url=url,
+            events=self.hook_events,
+            parse=parse,
+            create=body,
+            repair=body,
+            repair_method="PUT",
         )
 
 

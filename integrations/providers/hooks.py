@@ -11,7 +11,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Iterable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from integrations.providers.shapes import (
+    optional_list,
+    optional_str,
+    require_int,
+    require_mapping,
+)
 
 
 class HookResult(enum.StrEnum):
@@ -46,6 +53,21 @@ SECRET_NOTE = (
     "the tracker does not show a hook's secret: it was set when the hook was created or "
     "repaired, and cannot be checked on an unchanged hook"
 )
+
+
+def parse_repo_hook(data: Any) -> RemoteHook:
+    """One hook of the GitHub-shaped hooks API (Gitea answers the same shape); ShapeError for
+    anything else, which the client turns into MalformedAnswerError."""
+    hook = require_mapping(data, "hook")
+    config = require_mapping(hook.get("config"), "hook.config")
+    events = optional_list(hook, "events", "hook") or []
+    return RemoteHook(
+        id=str(require_int(hook, "id", "hook")),
+        url=optional_str(config, "url", "hook.config") or "",
+        events=frozenset(e for e in events if isinstance(e, str)),
+        active=hook.get("active") is True,
+        content_type=optional_str(config, "content_type", "hook.config"),
+    )
 
 
 def same_url(a: str, b: str) -> bool:

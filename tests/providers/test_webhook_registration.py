@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from integrations.fake_trackers.base import Fault
-from integrations.providers.base import AccessDeniedError
+from integrations.providers.base import AccessDeniedError, MalformedAnswerError
 from integrations.providers.hooks import HookResult, RegistersWebhooks
 from tests.providers.kits import KITS, Kit
 
@@ -206,3 +206,13 @@ def test_trello_token_without_rights_is_refused(trello, intake):
 
     with pytest.raises(AuthenticationError):
         _ensure(TRELLO, trello, intake.url)
+
+
+def test_a_malformed_hooks_listing_is_a_malformed_answer(kit, fake, intake):
+    """A hooks listing of the wrong shape is the tracker's fault, told as every provider tells
+    a malformed answer — not a KeyError that the API would answer with a 500."""
+    _ensure(kit, fake, intake.url)
+    fake.render_hook = lambda hook: {"config": "not an object"}
+
+    with pytest.raises(MalformedAnswerError):
+        _ensure(kit, fake, intake.url)
