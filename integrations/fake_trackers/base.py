@@ -14,6 +14,7 @@ import json
 import queue
 import re
 import secrets
+import signal
 import threading
 import time
 import uuid
@@ -603,6 +604,23 @@ def tracker_options(args: argparse.Namespace) -> dict[str, Any]:
         "host": args.host,
         "port": args.port,
     }
+
+
+def serve_cli(
+    fake: FakeTracker, describe: Callable[[], list[str]], *, webhook_url: str | None = None
+) -> int:
+    """A fake's command line after parsing: start it, say where it serves (`describe` runs
+    once the port is known), and serve until SIGTERM or Ctrl-C."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    fake.start()
+    for line in describe():
+        print(line, flush=True)
+    if webhook_url:
+        print(f"webhooks → {webhook_url}", flush=True)
+    serve_until_interrupted(fake, stop)
+    print("stopped", flush=True)
+    return 0
 
 
 def serve_until_interrupted(fake: FakeTracker, stop: threading.Event | None = None) -> None:

@@ -17,7 +17,6 @@ import hmac
 import json
 import random
 import re
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from integrations.fake_trackers.base import (
     Route,
     cli_parser,
     iso,
-    serve_until_interrupted,
+    serve_cli,
     tracker_options,
 )
 from integrations.fake_trackers.hooks import RepoHooks
@@ -870,18 +869,16 @@ def main(argv: list[str] | None = None) -> int:
     args = cli_parser("Run a fake Gitea 1.20 API on loopback.").parse_args(argv)
     fake = FakeGitea(**tracker_options(args))
     fake.seed(args.seed)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    fake.start()
-    url = f"http://{args.host}:{fake.port}"
-    print(f"Fake Gitea {GITEA_VERSION} serving {args.repository} at {url}", flush=True)
-    print(f"API root: {url}/api/v1", flush=True)
-    print(f"token: {fake.token}", flush=True)
-    if args.webhook_url:
-        print(f"webhooks → {args.webhook_url}", flush=True)
-    serve_until_interrupted(fake, stop)
-    print("stopped", flush=True)
-    return 0
+
+    def describe() -> list[str]:
+        url = f"http://{args.host}:{fake.port}"
+        return [
+            f"Fake Gitea {GITEA_VERSION} serving {args.repository} at {url}",
+            f"API root: {url}/api/v1",
+            f"token: {fake.token}",
+        ]
+
+    return serve_cli(fake, describe, webhook_url=args.webhook_url)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ import hashlib
 import hmac
 import json
 import re
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
@@ -40,7 +38,7 @@ from integrations.fake_trackers.base import (
     Response,
     Route,
     cli_parser,
-    serve_until_interrupted,
+    serve_cli,
     tracker_options,
 )
 
@@ -660,16 +658,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fake = FakeJira(email=args.email, **tracker_options(args))
     fake.seed(args.seed)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    fake.start()
-    print(f"Fake Jira serving project {fake.key} at {fake.url}", flush=True)
-    print(f"e-mail: {fake.email}  API token: {fake.token}", flush=True)
-    if args.webhook_url:
-        print(f"webhooks → {args.webhook_url}", flush=True)
-    serve_until_interrupted(fake, stop)
-    print("stopped", flush=True)
-    return 0
+    return serve_cli(
+        fake,
+        lambda: [
+            f"Fake Jira serving project {fake.key} at {fake.url}",
+            f"e-mail: {fake.email}  API token: {fake.token}",
+        ],
+        webhook_url=args.webhook_url,
+    )
 
 
 if __name__ == "__main__":

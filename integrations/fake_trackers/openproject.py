@@ -22,9 +22,7 @@ import json
 import operator
 import random
 import re
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -39,7 +37,7 @@ from integrations.fake_trackers.base import (
     Route,
     cli_parser,
     iso,
-    serve_until_interrupted,
+    serve_cli,
     tracker_options,
 )
 from integrations.providers.http import parse_timestamp
@@ -668,17 +666,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fake = FakeOpenProject(**tracker_options(args))
     fake.seed(args.seed)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    fake.start()
-    url = f"http://{args.host}:{fake.port}"
-    print(f"Fake OpenProject serving project {args.repository} at {url}", flush=True)
-    print(f"API root: {url}{_API}  (basic auth apikey:{fake.token})", flush=True)
-    if args.webhook_url:
-        print(f"webhooks → {args.webhook_url}", flush=True)
-    serve_until_interrupted(fake, stop)
-    print("stopped", flush=True)
-    return 0
+
+    def describe() -> list[str]:
+        url = f"http://{args.host}:{fake.port}"
+        return [
+            f"Fake OpenProject serving project {args.repository} at {url}",
+            f"API root: {url}{_API}  (basic auth apikey:{fake.token})",
+        ]
+
+    return serve_cli(fake, describe, webhook_url=args.webhook_url)
 
 
 if __name__ == "__main__":

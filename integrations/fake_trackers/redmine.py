@@ -29,9 +29,7 @@ import hmac
 import json
 import random
 import re
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -46,7 +44,7 @@ from integrations.fake_trackers.base import (
     Route,
     cli_parser,
     iso,
-    serve_until_interrupted,
+    serve_cli,
     tracker_options,
 )
 
@@ -788,16 +786,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fake = FakeRedmine(**tracker_options(args))
     fake.seed(args.seed)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    fake.start()
-    url = f"http://{args.host}:{fake.port}"
-    print(f"Fake Redmine {REDMINE_VERSION} serving project {fake.repository} at {url}", flush=True)
-    print(f"API key (X-Redmine-API-Key): {fake.token}", flush=True)
-    print(f"labels field: {fake.labels_field} (id {fake.labels_field_id})", flush=True)
-    serve_until_interrupted(fake, stop)
-    print("stopped", flush=True)
-    return 0
+
+    def describe() -> list[str]:
+        url = f"http://{args.host}:{fake.port}"
+        return [
+            f"Fake Redmine {REDMINE_VERSION} serving project {fake.repository} at {url}",
+            f"API key (X-Redmine-API-Key): {fake.token}",
+            f"labels field: {fake.labels_field} (id {fake.labels_field_id})",
+        ]
+
+    return serve_cli(fake, describe)
 
 
 if __name__ == "__main__":

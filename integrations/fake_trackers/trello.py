@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import re
-import signal
 import sys
 import threading
 import time
@@ -36,7 +35,7 @@ from integrations.fake_trackers.base import (
     Response,
     Route,
     cli_parser,
-    serve_until_interrupted,
+    serve_cli,
     tracker_options,
 )
 from integrations.providers.http import parse_timestamp
@@ -795,13 +794,14 @@ def main(argv: list[str] | None = None) -> int:
     fake = FakeTrello(api_key=args.api_key, **options)
     for n in range(args.seed):
         fake.seed_issue(title=f"Seeded card {n + 1}", body=f"Card {n + 1}")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    fake.start()
-    print(f"Fake Trello serving board {fake.repository} at {fake.url} (API root /1)", flush=True)
-    print(f"key: {fake.api_key}  token: {fake.token}", flush=True)
-    serve_until_interrupted(fake, stop)
-    return 0
+    return serve_cli(
+        fake,
+        lambda: [
+            f"Fake Trello serving board {fake.repository} at {fake.url} (API root /1)",
+            f"key: {fake.api_key}  token: {fake.token}",
+        ],
+        webhook_url=args.webhook_url,
+    )
 
 
 if __name__ == "__main__":
