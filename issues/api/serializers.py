@@ -16,7 +16,7 @@ from rest_framework.validators import UniqueValidator
 from integrations.models import Connection
 from integrations.providers import is_supported, netguard
 from integrations.providers.base import ConfigOption, validate_config
-from integrations.providers.registry import capabilities, config_options
+from integrations.providers.registry import capabilities, config_options, refused_values
 from issues.api.errors import public_error
 from issues.canonical import FIELDS
 from issues.models import (
@@ -170,7 +170,11 @@ class IssueFieldsInputSerializer(RejectUnknownFieldsMixin, serializers.Serialize
         # What the connection's tracker cannot hold is refused here, naming the field.
         connection = attrs.get("connection") or self.context.get("connection")
         if isinstance(connection, Connection) and is_supported(connection.provider):
-            problems = capabilities(connection.provider).refusals(attrs)
+            # First what no value of this tracker can be (two assignees where it holds one),
+            # then values it does not define (a label, version or login Redmine lacks).
+            problems = capabilities(connection.provider).refusals(attrs) or refused_values(
+                connection, attrs
+            )
             if problems:
                 raise serializers.ValidationError({f: [m] for f, m in problems.items()})
         return attrs

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from integrations.models import Connection
 from integrations.providers import UnknownProviderError
 from integrations.providers.base import ProviderError
-from integrations.providers.registry import client_for, refused_values
+from integrations.providers.registry import client_for
 from integrations.services import WebhookRegistrationError, connection_webhook_ensure
 from issues.api.errors import public_provider_error
 from issues.api.filters import (
@@ -232,13 +232,6 @@ ISSUE_EXAMPLE = OpenApiExample(
 )
 
 
-def _refuse_what_the_tracker_cannot_hold(connection: Connection, values: dict[str, Any]) -> None:
-    """400 naming each field the tracker cannot hold, before anything is saved or queued."""
-    refused = refused_values(connection, values)
-    if refused:
-        raise ValidationError({field: [reason] for field, reason in refused.items()})
-
-
 class IssueListCreateApi(ApiView, generics.ListAPIView):
     queryset = Issue.objects.all()
     serializer_class = IssueSerializer
@@ -272,7 +265,6 @@ class IssueListCreateApi(ApiView, generics.ListAPIView):
         )
         serializer.is_valid(raise_exception=True)
         values = dict(serializer.validated_data)
-        _refuse_what_the_tracker_cannot_hold(values["connection"], values)
         with service_errors():
             issue = issue_create(
                 **values, trigger=Trigger.API, correlation_id=correlation_id(request)
@@ -312,7 +304,6 @@ class IssueDetailApi(ApiView):
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         force = changes.pop("force", False)
-        _refuse_what_the_tracker_cannot_hold(issue.connection, changes)
         with service_errors(issue):
             issue = issue_update(
                 issue=issue,

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from integrations.fake_trackers.redmine import FakeRedmine
 from integrations.models import Connection
+from issues.api.serializers import IssueUpdateInputSerializer
 from issues.polling import UNHEALTHY_POLL_SECONDS, due_connections, sync_connection
 from issues.services.tokens import api_token_create
 from tests.api.conftest import client_with
@@ -104,3 +105,24 @@ def test_a_connection_without_webhooks_is_never_polled_more_often_for_unhealthy_
     )
 
     assert connection.pk not in due_connections()
+
+
+def test_the_issue_input_serializers_refuse_a_label_redmine_does_not_define():
+    """The API's and the MCP server's one validation: before, only the API's view asked the
+    tracker, so an MCP update with an undefined label was accepted and failed in the outbox."""
+    fake = FakeRedmine(token="redmine-key")
+    fake.start()
+    try:
+        connection = redmine_connection(base_url=fake.url, repository=fake.repository)
+        known = sorted(fake.known_labels)[0]
+        refused = IssueUpdateInputSerializer(
+            data={"labels": ["no-such-label"]}, context={"connection": connection}
+        )
+        accepted = IssueUpdateInputSerializer(
+            data={"labels": [known]}, context={"connection": connection}
+        )
+
+        assert not refused.is_valid() and "labels" in refused.errors
+        assert accepted.is_valid(), accepted.errors
+    finally:
+        fake.stop()
