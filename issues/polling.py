@@ -25,6 +25,7 @@ from integrations.providers.base import (
     RemoteIssue,
 )
 from integrations.providers.registry import capabilities, client_for
+from integrations.services import WebhookRegistrationError, connection_webhook_ensure
 from issues.canonical import remote_snapshot, storable_tracker_status
 from issues.engine import Versions, passes_filters
 from issues.models import (
@@ -185,8 +186,6 @@ def sync_connection(*, connection_id: int, full: bool, trigger: str = "") -> Syn
 def _recheck_webhook(connection: Connection, run: SyncRun) -> None:
     """The daily reconciliation re-checks the hook "Register webhook" put on the tracker and
     repairs a deleted or disabled one. Never fails the sync: a failure is noted on the run."""
-    from integrations.services import WebhookRegistrationError, connection_webhook_ensure
-
     if connection.webhook_registered_at is None:
         return
     try:
