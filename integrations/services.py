@@ -31,6 +31,7 @@ from integrations.providers.base import (
 )
 from integrations.providers.hooks import HookRepairFailed, RegistersWebhooks
 from integrations.providers.registry import capabilities, client_for
+from integrations.webhook_guide import manual_steps, unreachable_reason
 
 
 class Problem:
@@ -190,8 +191,6 @@ def connection_webhook_ensure(*, connection: Connection) -> WebhookEnsureResult:
     """Create or repair the connection's webhook on its tracker, through the tracker's API:
     our PUBLIC_URL-based address, JSON, the issue events the intake reads, and the
     connection's secret (generated and saved here when it has none)."""
-    from integrations.webhook_guide import manual_steps, unreachable_reason
-
     if not connection.receives_webhooks:
         raise WebhookRegistrationError(
             f"{connection.get_provider_display()} has no webhooks: this connection is polled only.",
