@@ -35,9 +35,13 @@ test: install
 	$(PY) -m pytest
 
 # The convergence simulation at scale: SOAK_SCENARIOS seeded scenarios per provider (1,000).
+# Spread over SOAK_WORKERS processes (pytest-xdist, one test database each): ~0.6 s a scenario on
+# two cores, so the full soak of 7 providers takes about 70 minutes.
 SOAK_SCENARIOS ?= 1000  # per provider
+SOAK_WORKERS ?= auto
 soak: install
-	SOAK_SCENARIOS=$(SOAK_SCENARIOS) $(PY) -m pytest tests/engine/test_convergence.py -q
+	SOAK_SCENARIOS=$(SOAK_SCENARIOS) $(PY) -m pytest tests/engine/test_convergence.py -q \
+	  -n $(SOAK_WORKERS) -p no:logging --show-capture=no --tb=short
 
 # The service plus a simulated Gitea on 127.0.0.1:$(DEMO_GITEA_PORT), seeded with 50 issues.
 DEMO_GITEA_PORT ?= 3300
