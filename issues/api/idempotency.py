@@ -139,30 +139,42 @@ def _store(record: IdempotencyRecord, response: Response) -> None:
     record.save(update_fields=["response_status", "response_body", "completed_at"])
 
 
-def idempotent(*, atomic: bool = True) -> Callable[[Handler], Handler]:
+def idempotent(*, atomic: bool = True, prepare: str | None = None) -> Callable[[Handler], Handler]:
     """Decorate a write handler of an APIView. With `atomic`, the write and the stored
     response commit together; without (a handler that calls a tracker and must not hold a
-    transaction open meanwhile), the response is stored after the handler returns."""
+    transaction open meanwhile), the response is stored after the handler returns.
+
+    `prepare` names a method of the view that validates the request and returns what the
+    handler needs (passed as `prepared=`). It runs before the transaction opens: validation
+    may ask the tracker (does Redmine define this label?), and a tracker's round trip must not
+    hold a database transaction open. A key is claimed before it runs, so a replay is
+    answered from the stored response, not validated again."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+            def prepared() -> dict[str, Any]:
+                if prepare is None:
+                    return kwargs
+                return {**kwargs, "prepared": getattr(view, prepare)(request, *args, **kwargs)}
+
             raw_key = request.headers.get(HEADER)
             if raw_key is None:
-                return handler(view, request, *args, **kwargs)
+                return handler(view, request, *args, **prepared())
             key = _valid_key(raw_key)
             fingerprint = request_fingerprint(request)
             record, owned = _claim(request=request, key=key, fingerprint=fingerprint)
             if not owned:
                 return _answer_from(record, fingerprint)
             try:
+                arguments = prepared()
                 if atomic:
                     with transaction.atomic():
-                        response = handler(view, request, *args, **kwargs)
+                        response = handler(view, request, *args, **arguments)
                         if response.status_code < 300:
                             _store(record, response)
                 else:
-                    response = handler(view, request, *args, **kwargs)
+                    response = handler(view, request, *args, **arguments)
                     if response.status_code < 300:
                         _store(record, response)
             except BaseException:

@@ -568,7 +568,13 @@ class ConflictResolveInputSerializer(RejectUnknownFieldsMixin, serializers.Seria
             raise serializers.ValidationError(
                 {"values": {field: ["A merged value for this field is required."]}}
             )
-        check = IssueFieldsInputSerializer(data={field: values[field]}, partial=True)
+        # Checked as an edit of the issue: also what its tracker cannot hold (a milestone on
+        # Trello, a label Redmine does not define).
+        check = IssueFieldsInputSerializer(
+            data={field: values[field]},
+            partial=True,
+            context={"connection": self.context["conflict"].issue.connection},
+        )
         if not check.is_valid():
             raise serializers.ValidationError({"values": check.errors})
         attrs["merged_value"] = check.validated_data[field]

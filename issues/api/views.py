@@ -246,6 +246,16 @@ class IssueListCreateApi(ApiView, generics.ListAPIView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
+    def validated(self, request: Request) -> dict[str, Any]:
+        """The create's fields, checked — also against the tracker (outside any transaction:
+        the `idempotent` decorator runs this before it opens one)."""
+        serializer = IssueCreateInputSerializer(
+            data=request.data,
+            context={"connections": scoped(Connection.objects.all(), request, "id")},
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
     @api_operation(
         summary="Create an issue (it is created in the tracker by the outbox)",
         description="Takes `connection` and at least `title`. The issue is `pending` until "
@@ -257,14 +267,9 @@ class IssueListCreateApi(ApiView, generics.ListAPIView):
         responses={201: IssueSerializer},
         examples=[ISSUE_CREATE_EXAMPLE, ISSUE_EXAMPLE],
     )
-    @idempotent()
-    def post(self, request: Request) -> Response:
-        serializer = IssueCreateInputSerializer(
-            data=request.data,
-            context={"connections": scoped(Connection.objects.all(), request, "id")},
-        )
-        serializer.is_valid(raise_exception=True)
-        values = dict(serializer.validated_data)
+    @idempotent(prepare="validated")
+    def post(self, request: Request, *, prepared: dict[str, Any]) -> Response:
+        values = prepared
         with service_errors():
             issue = issue_create(
                 **values, trigger=Trigger.API, correlation_id=correlation_id(request)
@@ -282,6 +287,15 @@ class IssueDetailApi(ApiView):
     def get(self, request: Request, pk: int) -> Response:
         return Response(IssueSerializer(self.get_object()).data)
 
+    def validated(self, request: Request, pk: int) -> tuple[Issue, dict[str, Any]]:
+        """The issue and its checked changes (asked of the tracker outside any transaction)."""
+        issue = self.get_object()
+        serializer = IssueUpdateInputSerializer(
+            data=request.data, context={"connection": issue.connection}
+        )
+        serializer.is_valid(raise_exception=True)
+        return issue, dict(serializer.validated_data)
+
     @api_operation(
         summary="Change an issue's fields",
         description="Only the fields sent are changed; `labels` and `assignees` replace the "
@@ -295,14 +309,11 @@ class IssueDetailApi(ApiView):
         responses={200: IssueSerializer},
         examples=[ISSUE_UPDATE_EXAMPLE, ISSUE_FORCE_EXAMPLE],
     )
-    @idempotent()
-    def patch(self, request: Request, pk: int) -> Response:
-        issue = self.get_object()
-        serializer = IssueUpdateInputSerializer(
-            data=request.data, context={"connection": issue.connection}
-        )
-        serializer.is_valid(raise_exception=True)
-        changes = dict(serializer.validated_data)
+    @idempotent(prepare="validated")
+    def patch(
+        self, request: Request, pk: int, *, prepared: tuple[Issue, dict[str, Any]]
+    ) -> Response:
+        issue, changes = prepared
         force = changes.pop("force", False)
         with service_errors(issue):
             issue = issue_update(
@@ -728,6 +739,18 @@ class ConflictResolveApi(ApiView):
     serializer_class = ConflictSerializer
     scope_field = "issue__connection_id"
 
+    def validated(self, request: Request, pk: int) -> tuple[Conflict, dict[str, Any]]:
+        """The conflict and the checked resolution (a merged value is asked of the tracker,
+        outside any transaction)."""
+        conflict = self.get_object()
+        if conflict.resolved:
+            raise _conflict("The conflict is already resolved.", "already_resolved")
+        serializer = ConflictResolveInputSerializer(
+            data=request.data, context={"conflict": conflict}
+        )
+        serializer.is_valid(raise_exception=True)
+        return conflict, dict(serializer.validated_data)
+
     @api_operation(
         summary="Resolve a conflict",
         description="`local_wins` pushes the local value to the tracker, `remote_wins` keeps "
@@ -739,20 +762,16 @@ class ConflictResolveApi(ApiView):
         responses={200: ConflictSerializer},
         examples=RESOLVE_EXAMPLES,
     )
-    @idempotent()
-    def post(self, request: Request, pk: int) -> Response:
-        conflict = self.get_object()
-        if conflict.resolved:
-            raise _conflict("The conflict is already resolved.", "already_resolved")
-        serializer = ConflictResolveInputSerializer(
-            data=request.data, context={"conflict": conflict}
-        )
-        serializer.is_valid(raise_exception=True)
+    @idempotent(prepare="validated")
+    def post(
+        self, request: Request, pk: int, *, prepared: tuple[Conflict, dict[str, Any]]
+    ) -> Response:
+        conflict, resolution = prepared
         with service_errors(conflict.issue):
             conflict = conflict_resolve(
                 conflict=conflict,
-                strategy=serializer.validated_data["strategy"],
-                value=serializer.validated_data.get("merged_value"),
+                strategy=resolution["strategy"],
+                value=resolution.get("merged_value"),
                 user=request.user,
                 correlation_id=correlation_id(request),
             )

@@ -187,7 +187,9 @@ def create_issue(caller: Caller, *, data: Mapping[str, Any]) -> dict[str, Any]:
 def update_issue(caller: Caller, *, issue_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
     with api_errors():
         issue = _get(_issues(caller), issue_id)
-        serializer = IssueUpdateInputSerializer(data=dict(data))
+        serializer = IssueUpdateInputSerializer(
+            data=dict(data), context={"connection": issue.connection}
+        )
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         force = changes.pop("force", False)
