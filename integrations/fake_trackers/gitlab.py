@@ -179,6 +179,17 @@ class FakeGitLab(FakeTracker, ProjectHooks):
                 names.add(issue.author)
             return sorted(names)
 
+    # --- a human in GitLab's UI ----------------------------------------------------------
+
+    # GitLab stores every description's CRLF as LF, whether the API or its UI wrote it.
+    def seed_issue(self, *, title: str, body: str = "", **kwargs: Any) -> FakeIssue:
+        return super().seed_issue(title=title, body=_lf(body), **kwargs)
+
+    def edit_issue(self, number: int, *, notify: bool = True, **changes: Any) -> FakeIssue:
+        if isinstance(changes.get("body"), str):
+            changes["body"] = _lf(changes["body"])
+        return super().edit_issue(number, notify=notify, **changes)
+
     # --- JSON renderings -----------------------------------------------------------------
 
     @property

@@ -402,6 +402,18 @@ def test_a_human_edit_sends_one_hook_with_every_change(fake: FakeGitLab) -> None
     assert event.issue.updated_at == fake.issues[1].updated_at
 
 
+def test_every_description_is_stored_with_lf_line_ends_whoever_wrote_it(
+    fake: FakeGitLab,
+) -> None:
+    # GitLab stores a description's CRLF as LF, written through the API or typed in its UI
+    # (the soak's human edits): one rule for both, or a human's CRLF would be answered raw.
+    fake.seed_issue(title="t", body="seeded\r\nline")
+    fake.edit_issue(1, body="human\r\nedit")
+    assert fake.issues[1].body == "human\nedit"
+    assert fake.seed_issue(title="u", body="a\r\nb").body == "a\nb"
+    assert api(fake, "GET", "projects/4242/issues/1").json()["description"] == "human\nedit"
+
+
 def test_an_edit_that_changes_nothing_sends_no_hook(fake: FakeGitLab) -> None:
     fake.seed_issue(title="t")
     fake.edit_issue(1, title="t")
