@@ -289,9 +289,7 @@ def _push_update(
         return
     counters = _record_receipt(issue.pk, to_write, seen=fresh.updated_at)
     try:
-        answer = client.update_issue(
-            issue.external_number, to_issue_fields(to_write), current=fresh
-        )
+        answer = _update(issue=issue, client=client, to_write=to_write, current=fresh)
     except ProviderError as exc:
         refused = getattr(exc, "field", None)
         if isinstance(exc, RateLimitedError) or (exc.status is not None and exc.status < 500):
@@ -308,9 +306,7 @@ def _push_update(
         if not to_write:
             _settle(row_ids, status=OutboxStatus.DONE, error=f"{refused} refused: split off")
             return
-        answer = client.update_issue(
-            issue.external_number, to_issue_fields(to_write), current=fresh
-        )
+        answer = _update(issue=issue, client=client, to_write=to_write, current=fresh)
     logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1
     _record_answer(
@@ -322,6 +318,23 @@ def _push_update(
         correlation_id=correlation_id,
         written=to_write,
     )
+
+
+def _update(
+    *, issue: Issue, client: ProviderClient, to_write: dict[str, Any], current: RemoteIssue
+) -> RemoteIssue:
+    try:
+        return client.update_issue(
+            issue.external_number, to_issue_fields(to_write), current=current
+        )
+    except ProviderError as exc:
+        # An update sent as several requests failed before some were sent: those fields
+        # cannot have landed. Their receipts would otherwise wait for a value that never
+        # comes, and a later tracker change would make them look overwritten.
+        unsent = exc.unsent & to_write.keys()
+        if unsent:
+            _forget_receipt(issue.pk, {f: to_write[f] for f in unsent})
+        raise
 
 
 def _refuse_field(*, issue: Issue, field: str, value: Any, error: ProviderError) -> None:

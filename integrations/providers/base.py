@@ -8,6 +8,7 @@ Python, testable against a fake tracker on loopback without a database.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import enum
 import re
@@ -170,6 +171,17 @@ class IssueFields:
             getattr(self, f.name) is None for f in dataclasses.fields(self) if f.name != "milestone"
         ) and isinstance(self.milestone, _Unset)
 
+    def names(self) -> frozenset[str]:
+        """The canonical fields this write sets."""
+        names = {
+            f.name
+            for f in dataclasses.fields(self)
+            if f.name != "milestone" and getattr(self, f.name) is not None
+        }
+        if not isinstance(self.milestone, _Unset):
+            names.add("milestone")
+        return frozenset(names)
+
 
 class EventKind(enum.StrEnum):
     ISSUE = "issue"  # carries the full issue state
@@ -209,6 +221,9 @@ class ProviderError(Exception):
     """
 
     permanent: bool = False
+    # The fields of an update whose requests were never sent (an update split into several
+    # requests failed before theirs): they cannot have landed, whatever the failure was.
+    unsent: frozenset[str] = frozenset()
 
     def __init__(
         self, message: str, *, status: int | None = None, field: str | None = None
@@ -216,6 +231,19 @@ class ProviderError(Exception):
         super().__init__(message)
         self.status = status
         self.field = field
+
+
+@contextlib.contextmanager
+def unsent_on_failure(fields: IssueFields) -> Iterator[set[str]]:
+    """For an update sent as several requests: the block adds each field to the yielded set
+    before the first request that writes it goes out; a ProviderError leaving the block
+    carries the fields of `fields` that were never sent (`ProviderError.unsent`)."""
+    sent: set[str] = set()
+    try:
+        yield sent
+    except ProviderError as exc:
+        exc.unsent = fields.names() - sent
+        raise
 
 
 class TransientError(ProviderError):

@@ -37,6 +37,7 @@ from integrations.providers.base import (
     WebhookVerifier,
     body_with_marker,
     set_delta,
+    unsent_on_failure,
 )
 from integrations.providers.core import NameCache, Paging, RestClient, listing_key, positive_number
 from integrations.providers.hooks import HookOutcome, parse_repo_hook
@@ -372,6 +373,17 @@ class GiteaClient(RestClient):
         index = self._index(number)
         if fields.title is not None and not fields.title:
             raise ValidationFailedError("Gitea cannot set an empty title", field="title")
+        with unsent_on_failure(fields) as sent:
+            return self._update_issue(index, fields, current=current, sent=sent)
+
+    def _update_issue(
+        self,
+        index: str,
+        fields: IssueFields,
+        *,
+        current: RemoteIssue | None,
+        sent: set[str],
+    ) -> RemoteIssue:
         if current is None:
             current = self._fetch(index)
         try:
@@ -380,8 +392,10 @@ class GiteaClient(RestClient):
             if fields.labels is not None:
                 add, remove = set_delta(current.labels, fields.labels)
                 if add or remove:
+                    sent.add("labels")
                     result = self._change_labels(index, current, add, remove)
             if patch:
+                sent.update(fields.names() - {"labels"})
                 what = self._what(f"update issue #{index}")
                 response = self.transport.request(
                     "PATCH", f"{self._repo_path}/issues/{index}", what=what, json=patch

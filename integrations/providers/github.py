@@ -19,6 +19,7 @@ from urllib.parse import quote
 import requests
 
 from integrations.providers.base import (
+    SET_FIELDS,
     UNSET,
     Capabilities,
     EventKind,
@@ -33,6 +34,7 @@ from integrations.providers.base import (
     WebhookVerifier,
     body_with_marker,
     set_delta,
+    unsent_on_failure,
 )
 from integrations.providers.core import NameCache, Paging, RestClient, positive_number
 from integrations.providers.hooks import HookOutcome, parse_repo_hook
@@ -351,6 +353,17 @@ class GitHubClient(RestClient):
         assignee endpoints answer the whole issue; a labels-only change ends on one GET."""
         number = str(number).strip()
         self._issue_path(number)  # a bad number fails before anything is sent
+        with unsent_on_failure(fields) as sent:
+            return self._update_issue(number, fields, current=current, sent=sent)
+
+    def _update_issue(
+        self,
+        number: str,
+        fields: IssueFields,
+        *,
+        current: RemoteIssue | None,
+        sent: set[str],
+    ) -> RemoteIssue:
         if current is None:
             current = self.get_issue(number)
         what = f"update issue #{number} of {self.repository}"
@@ -385,6 +398,8 @@ class GitHubClient(RestClient):
             add, remove = set_delta(
                 current.assignees, fields.assignees, fold=caps.assignee_case_insensitive
             )
+            if add or remove:
+                sent.add("assignees")
             if remove:
                 result = self._assignees("DELETE", number, remove)
             if add:
@@ -398,6 +413,7 @@ class GitHubClient(RestClient):
                         field="assignees",
                     )
         if remove_labels or add_labels:
+            sent.add("labels")
             for name in sorted(remove_labels):
                 path = f"{self._issue_path(number)}/labels/{quote(name, safe='')}"
                 # A 404: removed meanwhile, and the wanted state holds.
@@ -413,6 +429,7 @@ class GitHubClient(RestClient):
             self._issue_cache.pop(number, None)
             result = None  # the label answers carry labels only: read the issue at the end
         if payload:
+            sent.update(fields.names() - SET_FIELDS)
             return self._patch(number, payload)
         return result if result is not None else self.get_issue(number)
 

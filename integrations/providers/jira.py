@@ -44,6 +44,7 @@ from integrations.providers.base import (
     WebhookPayloadError,
     WebhookVerifier,
     set_delta,
+    unsent_on_failure,
 )
 from integrations.providers.core import NameCache, RestClient
 from integrations.providers.http import parse_timestamp
@@ -575,6 +576,17 @@ class JiraClient(RestClient):
         removals against `current`; then, if the state changes, one transition. Jira answers
         both with 204, so the state after them is one GET."""
         key = self._key(number)
+        with unsent_on_failure(fields) as sent:
+            return self._update_issue(key, fields, current=current, sent=sent)
+
+    def _update_issue(
+        self,
+        key: str,
+        fields: IssueFields,
+        *,
+        current: RemoteIssue | None,
+        sent: set[str],
+    ) -> RemoteIssue:
         if current is None:
             current = self._fetch(key)
         try:
@@ -591,11 +603,13 @@ class JiraClient(RestClient):
                     edit["update"] = {"labels": changes}
             wrote = False
             if edit:
+                sent.update(fields.names() - {"state"})
                 self._request(
                     "PUT", f"issue/{key}", what=self._what(f"update issue {key}"), json=edit
                 )
                 wrote = True
             if fields.state is not None and fields.state != current.state:
+                sent.add("state")
                 self._transition(key, fields.state, status=current.tracker_status)
                 wrote = True
         except ProviderError:

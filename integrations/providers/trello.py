@@ -29,6 +29,7 @@ from urllib.parse import quote
 import requests
 
 from integrations.providers.base import (
+    SET_FIELDS,
     Capabilities,
     ConfigOption,
     EventKind,
@@ -44,6 +45,7 @@ from integrations.providers.base import (
     WebhookVerifier,
     body_with_marker,
     set_delta,
+    unsent_on_failure,
     validate_config,
 )
 from integrations.providers.core import NameCache, RestClient, positive_number
@@ -521,6 +523,17 @@ class TrelloClient(RestClient):
         if fields.title is not None and not fields.title:
             raise ValidationFailedError("Trello cannot set an empty card name", field="title")
         self._refuse_milestone(fields)
+        with unsent_on_failure(fields) as sent:
+            return self._update_card(short, fields, current=current, sent=sent)
+
+    def _update_card(
+        self,
+        short: str,
+        fields: IssueFields,
+        *,
+        current: RemoteIssue | None,
+        sent: set[str],
+    ) -> RemoteIssue:
         if current is None:
             current = self.get_issue(short)
         card = current.external_id
@@ -529,16 +542,19 @@ class TrelloClient(RestClient):
         if fields.labels is not None:
             add, remove = set_delta(current.labels, fields.labels)
             if add or remove:
+                sent.add("labels")
                 self._change_labels(card, add, remove)
                 result = dataclasses.replace(result, labels=(result.labels - remove) | add)
                 changed_sets = True
         if fields.assignees is not None:
             add, remove = set_delta(current.assignees, fields.assignees, fold=True)
             if add or remove:
+                sent.add("assignees")
                 self._change_members(card, add, remove)
                 changed_sets = True
         put = self._put_body(current, fields)
         if put:
+            sent.update(fields.names() - SET_FIELDS)
             return self._put(current, put)
         if changed_sets:
             # The add/remove answers are id lists, not the card: one read gives its state

@@ -235,6 +235,44 @@ def test_4_a_revert_in_the_same_second_as_our_lost_write_is_seen_by_its_sibling(
     assert _mirror(h, 1).title == "L"
 
 
+@pytest.mark.parametrize(
+    ("provider", "first_request", "first_change"),
+    [
+        ("github", "/assignees", {"assignees": ["alice", "bob"]}),
+        ("gitea", "/labels", {"labels": ["bug", "ui"]}),
+    ],
+)
+def test_4_a_field_whose_request_was_never_sent_is_not_awaited_as_our_write(
+    tracker_harness, provider, first_request, first_change
+):
+    # Soak seed 2059 (github): a push split into requests (set changes first, the scalars'
+    # PATCH last) whose first request lost its answer: the PATCH was never sent, yet the
+    # title's receipt stayed. A later tracker change (labels) then made that receipt look
+    # like a write that landed and was reverted: the unchanged tracker title was taken for
+    # a tracker edit and won over the local one.
+    h = tracker_harness(provider)
+    h.fake.seed_issue(title="A", labels=["bug"], assignees=["bob"])
+    h.poll(full=True)
+    h.take_hooks()
+    issue_update(issue=_mirror(h, 1), changes={"title": "L", **first_change})
+    h.fake.inject(
+        Fault(status=504, method="POST", path_contains=first_request, apply_then_fail=True)
+    )
+    drain()
+    h.fake.faults.clear()
+    assert h.fake.issues[1].title == "A"  # the PATCH was never sent
+    h.take_hooks()  # the echo of the set change is lost
+    h.fake.edit_issue(1, milestone="v1")  # a human changes another field
+    h.deliver_all()
+    OutboxEntry.objects.update(next_attempt_at=timezone.now())
+    drain()
+    h.deliver_all()
+    assert h.fake.issues[1].title == "L"
+    assert _mirror(h, 1).title == "L"
+    assert _mirror(h, 1).milestone == "v1"
+    assert not Conflict.objects.filter(issue__connection=h.connection).exists()
+
+
 # --- #5 values the tracker stores its own way -----------------------------------------------------
 
 

@@ -92,6 +92,45 @@ def test_a_5xx_to_a_write_is_not_retried_by_the_transport(kit: Kit, fake: Any, c
     assert fake.issues[issue.number].title == "before"
 
 
+@dataclasses.dataclass
+class FirstWriteFault(Fault):
+    """A fault on the next write request, whatever its method and path."""
+
+    def matches(self, method: str, path: str, query: dict[str, list[str]] | None = None) -> bool:
+        return method not in ("GET", "HEAD") and super().matches(method, path, query)
+
+
+def test_a_failed_update_names_the_fields_whose_requests_were_never_sent(
+    kit: Kit, fake: Any, client: Any
+):
+    """Soak seed 2059 (github): an update sent as several requests failed on its first; the
+    fields of the later requests were never sent, yet the outbox could not tell, and kept
+    waiting for them as writes that might have landed. The first write applies and its answer
+    is lost: what changed was sent, everything else is `unsent`."""
+    milestones = client.capabilities.milestones
+    issue = fake.seed_issue(title="t", labels=["bug"], assignees=["alice"])
+    current = client.get_issue(kit.number(fake, issue))
+    fields = IssueFields(
+        title="t2",
+        body="b2",
+        state=IssueState.CLOSED,
+        labels=frozenset({"docs"}),
+        assignees=frozenset({"bob"}),
+    )
+    if milestones:
+        fields = dataclasses.replace(fields, milestone="v1")
+    before = fake.issues[issue.number].snapshot()
+    fake.inject(FirstWriteFault(status=504, apply_then_fail=True))
+
+    with pytest.raises(TransientError) as failure:
+        client.update_issue(kit.number(fake, issue), fields, current=current)
+
+    after = fake.issues[issue.number].snapshot()
+    sent = {f for f in fields.names() if after[f] != before[f]}
+    assert sent, "the first write changed nothing"
+    assert failure.value.unsent == fields.names() - sent
+
+
 def test_a_5xx_to_a_read_is_retried(kit: Kit, fake: Any, client: Any):
     issue = fake.seed_issue(title="readable")
     fake.inject(Fault(status=503, method="GET", path_contains=kit.issue_path))
