@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import FULL, SMOKE, Context, Sizes
+from bench.common import FULL, SMOKE, Context, Sizes, cprofile_to
 from bench.services import REPO, BenchEnvironmentError, Services
 
 REQUIRED_KEYS = (
@@ -87,13 +87,18 @@ def targets(
             "performance",
         ),
         "reconcile_10k_seconds": (
-            "<= 15",
-            check(results.get("reconcile_10k_seconds"), lambda v: v <= 15),
+            "<= 5",
+            check(results.get("reconcile_10k_seconds"), lambda v: v <= 5),
             "performance",
         ),
         "reconcile_10k_seconds_github": (
-            "<= 15",
-            check(results.get("reconcile_10k_seconds_github"), lambda v: v <= 15),
+            "<= 5",
+            check(results.get("reconcile_10k_seconds_github"), lambda v: v <= 5),
+            "performance",
+        ),
+        "reconcile_naive_ratio": (
+            ">= 10",
+            check(results.get("reconcile_naive_ratio"), lambda v: v >= 10),
             "performance",
         ),
         "reconcile_10k_requests": (
@@ -131,6 +136,11 @@ def targets(
             "== 0",
             check(outbound.get("writes_caused_by_echoes"), lambda v: v == 0),
             "correctness",
+        ),
+        "merges_per_s": (
+            ">= 100000",
+            check(results.get("merges_per_s"), lambda v: v >= 100_000),
+            "performance",
         ),
     }
     out = {}
@@ -179,12 +189,36 @@ def print_table(results: dict[str, Any], judged: dict[str, dict[str, Any]]) -> N
 def _merge(ctx: Context) -> dict[str, Any]:
     from issues.merge_bench import merges_per_second
 
-    rate = merges_per_second(ctx.sizes.merges)
-    ctx.log(f"  merge: {rate:,.0f} field merges/s (pure function, {ctx.sizes.merges} merges)")
+    # Three rounds, the median reported: the machine is shared, and one round of a pure
+    # function is at the mercy of whatever else gets the core at that moment.
+    rounds = [merges_per_second(ctx.sizes.merges) for _ in range(3)]
+    rate = sorted(rounds)[1]
+    ctx.log(
+        f"  merge: {rate:,.0f} merges/s of six fields each (pure function, median of "
+        f"{len(rounds)} rounds of {ctx.sizes.merges} merges)"
+    )
     return {
         "merges_per_s": round(rate),
-        "details": {"merges": ctx.sizes.merges, "one_process": True},
+        "details": {
+            "merges": ctx.sizes.merges,
+            "rounds_per_s": [round(r) for r in rounds],
+            "fields_per_merge": 6,
+            "one_process": True,
+        },
     }
+
+
+def _profile_merge(ctx: Context) -> list[str]:
+    """cProfile of the merge bench's inputs (what a miss of merges_per_s spends its time on)."""
+    from issues.merge_bench import merges_per_second
+
+    out = ctx.profile_path("merge.cprofile.txt")
+    cprofile_to(
+        out,
+        f"cProfile of {ctx.sizes.merges} merge_issue calls over the merge bench's inputs",
+        lambda: merges_per_second(ctx.sizes.merges),
+    )
+    return [out.name]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -342,9 +376,13 @@ def _profile_missed(
     plan: list[tuple[set[str], Callable[[Context], list[str]]]] = [
         ({"intake_per_s", "ack_p99_ms"}, webhooks.profile_intake),
         ({"webhook_to_mirror_p99_ms"}, webhooks.profile_to_mirror),
-        ({"reconcile_10k_seconds", "reconcile_10k_seconds_github"}, reconcile.profile),
+        (
+            {"reconcile_10k_seconds", "reconcile_10k_seconds_github", "reconcile_naive_ratio"},
+            reconcile.profile,
+        ),
         ({"polls_per_minute"}, poll.profile),
         ({"outbound_calls_per_1000_edits"}, outbound.profile),
+        ({"merges_per_s"}, _profile_merge),
     ]
     written: list[str] = []
     for keys, profiler in plan:

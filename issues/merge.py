@@ -222,31 +222,64 @@ def _normalise_set(name: str, value: Any) -> frozenset[str]:
     return items
 
 
+def _plain_set(value: Any) -> frozenset[str] | None:
+    """The common input, a built-in container of plain strings, as a frozenset without the
+    ABC checks of ``_normalise_set`` (isinstance against ``Iterable`` is slow); ``None``
+    for anything else, which then takes the full check (and its error message)."""
+    kind = type(value)
+    if kind is frozenset:
+        items = value
+    elif kind is list or kind is tuple or kind is set:
+        items = frozenset(value)
+    else:
+        return None
+    for item in items:
+        if type(item) is not str:
+            return None
+    return items
+
+
+_FIELD_KEYS: frozenset[str] = frozenset(FIELDS)
+
+
 def normalise_snapshot(snapshot: Mapping[str, Any], *, name: str = "snapshot") -> dict[str, Any]:
     """Validated copy with exactly ``FIELDS``, sets as frozensets."""
-    if not isinstance(snapshot, Mapping):
+    # Runs three times per merge: the checks are ordered cheapest first (a plain dict,
+    # all keys present in one set comparison), the slow paths only name what is wrong.
+    if type(snapshot) is not dict and not isinstance(snapshot, Mapping):
         raise ValueError(f"{name} must be a mapping, got {type(snapshot).__name__}")
-    for key in FIELDS:
-        if key not in snapshot:
-            raise ValueError(f"{name} is missing field {key!r}")
+    if not snapshot.keys() >= _FIELD_KEYS:
+        for key in FIELDS:
+            if key not in snapshot:
+                raise ValueError(f"{name} is missing field {key!r}")
     title = snapshot["title"]
     if not isinstance(title, str):
         raise ValueError(f"{name} title must be a string, got {type(title).__name__}")
-    body = "" if snapshot["body"] is None else snapshot["body"]
-    if not isinstance(body, str):
+    body = snapshot["body"]
+    if body is None:
+        body = ""
+    elif not isinstance(body, str):
         raise ValueError(f"{name} body must be a string, got {type(body).__name__}")
     state = snapshot["state"]
     if not isinstance(state, str) or state not in STATES:
         raise ValueError(f"{name} state must be 'open' or 'closed', got {state!r}")
+    if type(state) is not str:
+        state = str(state)  # a StrEnum member becomes the plain string
     milestone = snapshot["milestone"]
     if milestone is not None and not isinstance(milestone, str):
         raise ValueError(f"{name} milestone must be a string or None")
+    labels = _plain_set(snapshot["labels"])
+    if labels is None:
+        labels = _normalise_set(f"{name} labels", snapshot["labels"])
+    assignees = _plain_set(snapshot["assignees"])
+    if assignees is None:
+        assignees = _normalise_set(f"{name} assignees", snapshot["assignees"])
     return {
         "title": title,
         "body": body,
-        "state": str(state),  # a StrEnum member becomes the plain string
-        "labels": _normalise_set(f"{name} labels", snapshot["labels"]),
-        "assignees": _normalise_set(f"{name} assignees", snapshot["assignees"]),
+        "state": state,
+        "labels": labels,
+        "assignees": assignees,
         "milestone": milestone,
     }
 
@@ -298,6 +331,11 @@ def resolve_delete(
     if not other_side_changed:
         return "delete"
     return "delete" if policy is DeletePolicy.DELETE_WINS else "keep"
+
+
+# Value (or member: a StrEnum member hashes and compares as its value) -> member, so the
+# common call does not go through Enum.__call__.
+_POLICIES: dict[str, Policy] = {p.value: p for p in Policy}
 
 
 def _check_timestamps(a: datetime | None, b: datetime | None) -> None:
@@ -366,25 +404,36 @@ def merge_issue(
     even though it shows the base value again (our write may have landed, its answer lost,
     and someone then put the old value back): not "remote unchanged" (rule 3 does not apply).
     """
-    policy = Policy(policy)
-    _check_timestamps(local_updated_at, remote_updated_at)
-    for edited in (local_field_updated_at or {}).values():
-        _check_timestamps(edited, remote_updated_at)
+    try:
+        policy = _POLICIES[policy]
+    except (KeyError, TypeError):
+        policy = Policy(policy)  # raises ValueError naming the unknown policy
+    if local_updated_at is not None and remote_updated_at is not None:
+        _check_timestamps(local_updated_at, remote_updated_at)
+    if local_field_updated_at and remote_updated_at is not None:
+        for edited in local_field_updated_at.values():
+            _check_timestamps(edited, remote_updated_at)
     b = None if base is None else normalise_snapshot(base, name="base")
     loc = normalise_snapshot(local, name="local")
     rem = normalise_snapshot(remote, name="remote")
 
     merged: dict[str, Any] = {}
     new_base: dict[str, Any] = {}
+    push: dict[str, Any] = {}
+    changed_locally: dict[str, Any] = {}
     conflicts: list[FieldConflict] = []
     resolutions: list[Resolution] = []
 
+    # One pass: push and changed_locally are filled where a field is decided (an agreed
+    # field is in neither), not by comparing every field again afterwards.
     for name in FIELDS:
-        lv, rv = loc[name], rem[name]
-        value: Any
+        lv = loc[name]
+        rv = rem[name]
         if lv == rv:
-            value = lv
-        elif b is not None and lv == b[name] and name not in local_touched:
+            merged[name] = new_base[name] = lv
+            continue
+        value: Any
+        if b is not None and lv == b[name] and name not in local_touched:
             value = rv
         elif b is not None and rv == b[name] and name not in remote_touched:
             value = lv
@@ -392,11 +441,14 @@ def merge_issue(
             value = lv if winner is Side.LOCAL else rv
             resolutions.append(Resolution(name, winner, "causal"))
         elif b is not None and name in SET_FIELDS:
-            value, _ = merge_sets(b[name], lv, rv)
+            bv = b[name]
+            # (base - removed by either) + added by either; see merge_sets
+            value = (bv & lv & rv) | (lv - bv) | (rv - bv)
         elif policy is Policy.MANUAL:
             elements = lv ^ rv if name in SET_FIELDS else frozenset()
             conflicts.append(FieldConflict(name, None if b is None else b[name], lv, rv, elements))
-            merged[name] = rv
+            # The mirror shows the remote value; nothing is pushed while the conflict is open.
+            merged[name] = changed_locally[name] = rv
             new_base[name] = rv if b is None else b[name]
             continue
         else:
@@ -404,14 +456,16 @@ def merge_issue(
             winner = _policy_winner(policy, local_time, remote_updated_at)
             value = lv if winner is Side.LOCAL else rv
             resolutions.append(Resolution(name, winner, f"policy:{policy.value}"))
-        merged[name] = value
-        new_base[name] = value
+        merged[name] = new_base[name] = value
+        if value != rv:
+            push[name] = value
+        if value != lv:
+            changed_locally[name] = value
 
-    conflicted = {c.field for c in conflicts}
     return MergeResult(
         merged=merged,
-        push={f: merged[f] for f in FIELDS if f not in conflicted and merged[f] != rem[f]},
-        changed_locally={f: merged[f] for f in FIELDS if merged[f] != loc[f]},
+        push=push,
+        changed_locally=changed_locally,
         conflicts=tuple(conflicts),
         resolutions=tuple(resolutions),
         new_base=new_base,

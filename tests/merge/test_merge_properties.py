@@ -314,3 +314,20 @@ def test_merged_is_least_upper_bound_and_increment_dominates(
     assert all(m.get(r) == max(a.get(r), b.get(r)) for r in replicas)
     assert a.incremented(replica).dominates(a)
     assert VersionVector.from_dict(a.to_dict()) == a
+
+
+@EXAMPLES
+@given(merge_inputs())
+def test_push_and_changed_locally_are_exactly_the_differing_fields(kwargs: dict[str, Any]) -> None:
+    # The merge fills both while deciding each field; they must still be what the module
+    # docstring defines: every field whose merged value differs from that side's snapshot
+    # (push never an open conflict), with the merged value.
+    result = merge_issue(**kwargs)
+    loc, rem = normalise_snapshot(kwargs["local"]), normalise_snapshot(kwargs["remote"])
+    conflicted = result.conflicted_fields
+    assert dict(result.push) == {
+        f: result.merged[f] for f in FIELDS if f not in conflicted and result.merged[f] != rem[f]
+    }
+    assert dict(result.changed_locally) == {
+        f: result.merged[f] for f in FIELDS if result.merged[f] != loc[f]
+    }

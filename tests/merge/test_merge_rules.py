@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from integrations.providers.base import IssueState
 from issues.merge import (
     FIELDS,
     SET_FIELDS,
@@ -583,6 +584,8 @@ BAD_VALUE_ROWS = {
     "labels-bare-string": ("labels", "bug", "labels must be an iterable"),
     "labels-none": ("labels", None, "labels must be an iterable"),
     "labels-non-string-element": ("labels", [1], "labels elements must be strings"),
+    "labels-frozenset-non-string": ("labels", frozenset({"a", 1}), "labels elements must be"),
+    "labels-set-of-bytes": ("labels", {b"bug"}, "labels elements must be strings"),
     "assignees-bare-string": ("assignees", "alice", "assignees must be an iterable"),
     "title-none": ("title", None, "title must be a string"),
     "body-int": ("body", 3, "body must be a string"),
@@ -603,6 +606,10 @@ def test_snapshot_must_be_a_mapping() -> None:
         merge_issue(base=BASE, local=BASE, remote=[("title", "x")])  # type: ignore[arg-type]
 
 
+class _Label(str):
+    """A str subclass (e.g. a StrEnum member): accepted, not only the exact type."""
+
+
 SET_INPUT_ROWS = {
     "list": ["b", "a", "b"],
     "tuple": ("a", "b"),
@@ -610,6 +617,7 @@ SET_INPUT_ROWS = {
     "frozenset": frozenset({"b", "a"}),
     "dict-keys": {"a": 1, "b": 2}.keys(),
     "generator": (x for x in ("a", "b")),
+    "str-subclass-elements": [_Label("a"), _Label("b")],
 }
 
 
@@ -697,3 +705,21 @@ def test_diff_fields(a: dict[str, Any], b: dict[str, Any], expected: dict[str, A
 def test_diff_fields_validates() -> None:
     with pytest.raises(ValueError, match="b is missing field 'state'"):
         diff_fields(BASE, without("state"))
+
+
+def test_a_state_enum_member_is_stored_as_the_plain_string() -> None:
+    result = merge_issue(base=BASE, local={**BASE, "state": IssueState.CLOSED}, remote=BASE)
+    assert result.merged["state"] == "closed"
+    assert type(result.merged["state"]) is str
+    assert type(normalise_snapshot({**BASE, "state": IssueState.OPEN})["state"]) is str
+
+
+def test_a_policy_is_taken_as_its_member_or_its_value() -> None:
+    by_value = merge_issue(
+        base=BASE, local=snap(title="L"), remote=snap(title="R"), policy="remote_wins"
+    )
+    by_member = merge_issue(
+        base=BASE, local=snap(title="L"), remote=snap(title="R"), policy=Policy.REMOTE_WINS
+    )
+    assert by_value == by_member
+    assert by_value.resolutions[0].reason == "policy:remote_wins"
