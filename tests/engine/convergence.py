@@ -13,6 +13,12 @@ answer can be held back while its echo is delivered first.
 Checks, per run: divergence (mirror != tracker), lost edits, duplicates and no-op writes —
 all must be 0 — plus the conflict policy on contested fields, and convergence BEFORE the
 final full pass (webhooks and incremental polls alone), not only after it.
+
+What the service could observe is recorded too (`TrackerHistory`): every change of a tracker
+issue (a human's, or a request of the service's) and every state the service recorded as the
+tracker's (`remote_seen`). A human edit the service could not have seen — a value that went
+v→x→v between two of its looks — is no lost edit when the service's write stands (check (b));
+check (e) keeps that record honest: the service never saw a value the tracker had not held.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ import dataclasses
 import random
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from django.db import connection as db_connection
+from django.db.models.signals import post_save
 from django.test import Client
 from django.utils import timezone
 
@@ -116,6 +124,168 @@ def count_noop_writes(fake: FakeTracker, kit: Kit) -> list[str]:
     return noop_writes
 
 
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A field of a tracker issue changed: by a simulated human (`edit`: the ledger index of
+    the Edit) or by a request of the service (`edit` None). A creation is a change from None."""
+
+    field: str
+    before: Any
+    after: Any
+    edit: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Seen:
+    """The service recorded a new state of the issue as the tracker's (its `remote_seen`)."""
+
+    state: Mapping[str, Any]
+
+
+Event = Change | Seen
+Same = Callable[[str, Any, Any], bool]
+
+
+def unobservable_round_trips(events: Sequence[Event], field: str, same: Same) -> set[int]:
+    """The ledger indexes of human edits of `field` the service could not have observed:
+    consecutive human changes that bring the field back to the value v it had before them
+    (v→x→…→v), while every state of the issue the service recorded — its last one before
+    them, and all of them until the field's next change — showed v. Its view of the field
+    was v throughout, and no tracker offers a history to read: to the service, nothing
+    happened there. (A value of x seen after the field's next change is that change's.)"""
+    changes = [
+        (position, event)
+        for position, event in enumerate(events)
+        if isinstance(event, Change) and event.field == field
+    ]
+    excused: set[int] = set()
+    k = 0
+    while k < len(changes):
+        start, first = changes[k]
+        end = None
+        if first.edit is not None:
+            for m in range(k + 1, len(changes)):
+                if changes[m][1].edit is None:
+                    break  # the service wrote the field meanwhile
+                if same(field, changes[m][1].after, first.before):
+                    end = m
+                    break
+        if end is None:
+            k += 1
+            continue
+        until = changes[end + 1][0] if end + 1 < len(changes) else len(events)
+        if _view_held(events, field, first.before, start, until, same):
+            excused.update(c.edit for _, c in changes[k : end + 1] if c.edit is not None)
+            k = end + 1
+        else:
+            k += 1
+    return excused
+
+
+def _view_held(
+    events: Sequence[Event], field: str, value: Any, start: int, until: int, same: Same
+) -> bool:
+    """The service's last look before `start` and all its looks before `until` showed `value`."""
+    before = [e for e in events[:start] if isinstance(e, Seen)]
+    if not before or not same(field, before[-1].state[field], value):
+        return False
+    return all(
+        same(field, e.state[field], value) for e in events[start:until] if isinstance(e, Seen)
+    )
+
+
+def unheld_values(events: Sequence[Event], same: Same) -> list[str]:
+    """Check (e): the values the service saw (`field value`) that the tracker had not held
+    before it saw them — a state it made up, or a change the simulation's record missed."""
+    held: defaultdict[str, list[Any]] = defaultdict(list)
+    problems: list[str] = []
+    for event in events:
+        if isinstance(event, Change):
+            held[event.field].append(event.after)
+            continue
+        for field, value in event.state.items():
+            if not any(same(field, value, h) for h in held[field]):
+                problems.append(f"{field} {value!r}")
+    return problems
+
+
+class TrackerHistory:
+    """Per tracker issue, in order: every change of its fields — a human's (recorded where
+    the simulation makes it) or a request of the service's (the fake's state before and
+    after serving it) — and every new state the service recorded as the tracker's."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.events: defaultdict[int, list[Event]] = defaultdict(list)
+        self._seen: dict[int, Any] = {}  # issue pk → the last remote_seen recorded
+
+    def state(self, number: int) -> dict[str, Any] | None:
+        issue = self.scenario.fake.issues.get(number)
+        if issue is None:
+            return None
+        return tracker_state(issue, crlf_to_lf=self.scenario.caps.body_crlf_to_lf)
+
+    def states(self) -> dict[int, dict[str, Any]]:
+        crlf = self.scenario.caps.body_crlf_to_lf
+        return {n: tracker_state(i, crlf_to_lf=crlf) for n, i in self.scenario.fake.issues.items()}
+
+    def record(
+        self,
+        before: Mapping[int, Mapping[str, Any]],
+        after: Mapping[int, Mapping[str, Any]],
+        *,
+        edit: int | None = None,
+    ) -> None:
+        for number, state in after.items():
+            old = before.get(number)
+            for field, value in state.items():
+                previous = None if old is None else old[field]
+                if old is None or previous != value:
+                    self.events[number].append(Change(field, previous, value, edit=edit))
+
+    def created(self, number: int) -> None:
+        """Issue `number` appeared in the tracker (seeded, or a human created it)."""
+        state = self.state(number)
+        if state is not None:
+            self.record({}, {number: state})
+
+    def human(self, number: int, before: Mapping[str, Any] | None, *, edit: int) -> None:
+        """A human changed issue `number` (ledger index `edit`); `before`: its prior state."""
+        after = self.state(number)
+        if after is not None:
+            self.record({} if before is None else {number: before}, {number: after}, edit=edit)
+
+    def watch_requests(self) -> None:
+        fake = self.scenario.fake
+        serve = fake._serve
+
+        def serving(record: RecordedRequest) -> FakeResponse:
+            if record.method in ("GET", "HEAD"):
+                return serve(record)
+            with fake.lock:
+                before = self.states()
+                response = serve(record)
+                self.record(before, self.states())
+            return response
+
+        fake._serve = serving  # type: ignore[method-assign]
+
+    def see(self, issue: Issue) -> None:
+        seen = (issue.versions or {}).get("remote_seen")
+        if seen is None or not issue.external_number or self._seen.get(issue.pk) == seen:
+            return
+        self._seen[issue.pk] = seen
+        number = self.scenario.kit.fake_number(issue.external_number)
+        self.events[number].append(Seen(dict(seen)))
+
+    def on_save(self, sender: Any, instance: Issue, **kwargs: Any) -> None:
+        # Every thread's saves (the workers'): an Issue's remote_seen is only ever saved
+        # through Model.save(), but for the full pass's bulk insert of new issues, whose
+        # first look is then unknown (no round trip before a known look is excused).
+        if instance.connection_id == self.scenario.connection.pk:
+            self.see(instance)
+
+
 @dataclasses.dataclass
 class Edit:
     side: str  # "local" | "remote"
@@ -145,6 +315,7 @@ class Outcome:
     lost_edits: int = 0
     duplicates: int = 0
     noop_writes: int = 0
+    unheld: int = 0
 
 
 class Scenario:
@@ -188,6 +359,8 @@ class Scenario:
         self.milestones = MILESTONES if self.caps.milestones else [None]
         self.scalars = SCALARS if self.caps.milestones else ("title", "body", "state")
         self.same = same_on_tracker(provider)
+        self.history = TrackerHistory(self)
+        self.history.watch_requests()
         self.faults: dict[str, int] = defaultdict(int)
         self.refused: set[tuple[tuple[str, int], str]] = set()
         self.pending_hooks: list[OutgoingWebhook] = []
@@ -202,6 +375,7 @@ class Scenario:
 
     def run(self) -> Outcome:
         self.fake.start()
+        post_save.connect(self.history.on_save, sender=Issue, weak=False)
         try:
             self.connection = Connection.objects.create(
                 name=f"sim-{self.seed}",
@@ -214,14 +388,17 @@ class Scenario:
                 config_json=self.kit.config(self.fake),
             )
             for n in range(self.rng.randint(2, 4)):
-                self.fake.seed_issue(
+                seeded = self.fake.seed_issue(
                     title=f"issue {n}",
                     body="",
                     labels=self.rng.sample(LABELS, min(2, self.caps.max_labels or 2)),
                     assignees=self.rng.sample(USERS, 1),
                     milestone=self.rng.choice(self.milestones),
                 )
+                self.history.created(seeded.number)
             sync_connection(connection_id=self.connection.pk, full=True)
+            for issue in self._mirror_issues():
+                self.history.see(issue)  # inserted in bulk: no save signal
             for _ in range(self.steps):
                 self._step()
             self.fake.faults.clear()
@@ -229,6 +406,7 @@ class Scenario:
             rounds = self._settle()
             problems += self._check()
         finally:
+            post_save.disconnect(self.history.on_save, sender=Issue)
             self.fake.stop()
         return Outcome(
             seed=self.seed,
@@ -249,6 +427,7 @@ class Scenario:
             lost_edits=sum(p.startswith("(b)") for p in problems),
             duplicates=sum(p.startswith("(c)") for p in problems),
             noop_writes=sum(p.startswith("(d)") for p in problems),
+            unheld=sum(p.startswith("(e)") for p in problems),
         )
 
     def _deliver(self, hook: OutgoingWebhook) -> None:
@@ -365,7 +544,9 @@ class Scenario:
 
         def edit() -> None:
             if number in self.fake.issues:
+                before = self.history.state(number)
                 self.fake.edit_issue(number, title=value)
+                self.history.human(number, before, edit=len(self.edits))
                 self.edits.append(Edit("remote", key, "title", value))
 
         if self.provider in FAKES:
@@ -503,7 +684,9 @@ class Scenario:
             members = members | {element} if present else members - {element}
             replaced = self._over_limit(field, members, element)
             members -= replaced
+            before = self.history.state(number)
             self.fake.edit_issue(number, **{field: sorted(members)})
+            self.history.human(number, before, edit=len(self.edits))
             self.edits.append(Edit("remote", key, field, (element, present)))
             self.edits.extend(Edit("remote", key, field, (m, False)) for m in replaced)
         else:
@@ -518,7 +701,9 @@ class Scenario:
                 if self.caps.body_crlf_to_lf:
                     source = source.replace("\r\n", "\n")
                 stored = body_with_marker(value, split_marker(source)[1])
+            before = self.history.state(number)
             self.fake.edit_issue(number, **{field: stored})
+            self.history.human(number, before, edit=len(self.edits))
             self.edits.append(Edit("remote", key, field, value))
 
     def _local_edit(self) -> None:
@@ -571,7 +756,7 @@ class Scenario:
             notify=True,
         )
         self.stats["remote_creates"] += 1
-        del fake_issue
+        self.history.created(fake_issue.number)
 
     def _local_create(self) -> None:
         issue = issue_create(
@@ -739,9 +924,17 @@ class Scenario:
                     problems.append(f"(a) #{number} conflict on {conflict.field} with equal values")
             final[self._key_for(issue)] = remote_state
 
-        # (b) every uncontested edit is present on both sides.
+        # (b) every uncontested edit is present on both sides. A human's round trip the
+        # service could not have seen (v→x→v between two of its looks) is no edit to it.
+        unseen = {
+            index
+            for events in self.history.events.values()
+            for field in self.scalars
+            for index in unobservable_round_trips(events, field, self.same)
+        }
+        edits = [edit for index, edit in enumerate(self.edits) if index not in unseen]
         sides: dict[tuple[tuple[str, int], str], set[str]] = defaultdict(set)
-        for edit in self.edits:
+        for edit in edits:
             sides[(edit.key, edit.field)].add(edit.side)
         conflicted = {
             (self._key_for(c.issue), c.field)
@@ -751,7 +944,7 @@ class Scenario:
         }
         last_scalar: dict[tuple[tuple[str, int], str], Any] = {}
         last_element: dict[tuple[tuple[str, int], str, str], bool] = {}
-        for edit in self.edits:
+        for edit in edits:
             if edit.field in SETS:
                 element, present = edit.value
                 last_element[(edit.key, edit.field, self._key(edit.field, element))] = present
@@ -791,6 +984,12 @@ class Scenario:
 
         # (d) no push of a no-op change.
         problems.extend(f"(d) no-op write: {w}" for w in self.noop_writes)
+        # (e) the service saw only what the tracker held (and the record above missed nothing).
+        for number, events in sorted(self.history.events.items()):
+            problems.extend(
+                f"(e) #{number}: the service saw {value}, which the tracker had not held"
+                for value in unheld_values(events, self.same)
+            )
         return problems
 
     def _settle_failed(self) -> bool:
