@@ -141,3 +141,44 @@ def test_the_guards_hold_per_state_inside_a_batch(harness: Harness) -> None:
     assert Conflict.objects.get(resolved=False).field == "title"
     assert Issue.objects.get(external_number="2").title == "Also remote"
     assert not Issue.objects.filter(external_number="3").exists()
+
+
+# --- full reconciliation through the batch -------------------------------------------------
+
+
+def test_a_reconciliation_creates_through_the_batch_with_the_runs_id_log_and_metrics(
+    harness: Harness,
+) -> None:
+    """Before: the full sync bulk-inserted new issues itself — sync-log rows without a
+    correlation id, no `sync_log` line, no metric."""
+    h = harness
+    for n in range(60):  # two pages of the fake's 50
+        h.fake.seed_issue(title=f"Issue {n}")
+    before = operations("success")
+    run = h.poll(full=True)
+    assert run.success and run.created == 60
+    ids = set(SyncLog.objects.values_list("correlation_id", flat=True))
+    assert len(ids) == 1 and ids != {""}  # the run's own id, on every row
+    assert operations("success") - before == 60
+
+
+def test_a_reconciliation_skips_unchanged_issues_without_a_lock_or_a_write(
+    harness: Harness,
+) -> None:
+    h = harness
+    for n in range(60):
+        h.fake.seed_issue(title=f"Issue {n}")
+    h.poll(full=True)
+    h.fake.edit_issue(7, title="Changed", notify=False)
+    with CaptureQueriesContext(db_connection) as captured:
+        run = h.poll(full=True)
+    issue_writes = [
+        q["sql"]
+        for q in captured.captured_queries
+        if '"issues_issue"' in q["sql"].split(" WHERE ")[0]
+        and q["sql"].startswith(("UPDATE", "INSERT"))
+    ]
+    locks = [q["sql"] for q in captured.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert (run.unchanged, run.updated) == (59, 1)
+    assert len(issue_writes) == 1 and len(locks) == 1, (issue_writes, locks)
+    assert Issue.objects.get(external_number="7").title == "Changed"
