@@ -296,7 +296,7 @@ def _full(
     no lock, no write), apply each page's others as one batch, then apply the delete policy
     to what the tracker no longer has — each absence confirmed by a GET first."""
     known: dict[str, dict[str, Any]] = {
-        str(row["external_id"]): row
+        str(row["external_id"]): dict(row)
         for row in Issue.objects.filter(connection=connection, external_id__isnull=False).values(
             "external_id", "external_number", "remote_hash"
         )
