@@ -198,8 +198,8 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
 
     delivery_id = verifier.delivery_id(headers=headers, body=body)[:200]
     correlation_id = getattr(request, "correlation_id", None) or new_correlation_id()
-    from issues.tasks import process_webhook_event  # tasks import the engine; keep intake light
-    from syndarix_sync.queueing import queue_on_commit
+    from issues.tasks import deliveries_wake_flag, process_webhook_event  # keep intake light
+    from syndarix_sync.queueing import wake_on_commit
 
     try:
         with transaction.atomic():
@@ -212,7 +212,8 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
                 body=body,
                 correlation_id=correlation_id[:64],
             )
-            queue_on_commit(process_webhook_event, delivery.pk)
+            # One wake-up per batch, not a message per delivery, while one is queued.
+            wake_on_commit(process_webhook_event, deliveries_wake_flag(), delivery.pk)
     except IntegrityError:
         return JsonResponse({"status": "duplicate", "delivery_id": delivery_id}, status=200)
     # Outside the delivery's transaction and at most every few seconds: a row lock on the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -76,6 +78,21 @@ def remote_snapshot(remote: RemoteIssue) -> dict[str, Any]:
             "milestone": milestone,
         }
     )
+
+
+def remote_state_hash(remote: RemoteIssue, snapshot: Mapping[str, Any]) -> str:
+    """A digest of everything the mirror takes from one remote state (`snapshot` is its
+    `remote_snapshot`): equal digests, nothing to apply. A reconciliation compares it with
+    the one stored on the row instead of loading and comparing the row's state."""
+    stamp = remote.updated_at.isoformat() if remote.updated_at else None
+    created = remote.created_at.isoformat() if remote.created_at else None
+    text = json.dumps(
+        [snapshot, stamp, created, remote.number, remote.remote_url, remote.tracker_status],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _storable_names(names: Iterable[str]) -> set[str]:

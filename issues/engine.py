@@ -1,5 +1,6 @@
 """The one inbound path: every remote state — webhook, poll, reconciliation, push answer —
-is applied to the mirror by `apply_remote_issue` (or `apply_remote_deletion`).
+is applied to the mirror by `apply_remote_batch` (one issue: `apply_remote_issue`), a
+deletion by `apply_remote_deletion`.
 
 It locks the mirror row, drops stale events, three-way merges against the stored base with
 per-field version vectors, records conflicts or lets the policy decide, queues what the
@@ -12,23 +13,27 @@ No network call happens here; callers fetch first, then apply in a short transac
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from django.db import transaction
+import structlog
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from integrations.models import Connection
 from integrations.providers.base import RemoteIssue
 from issues import merge
+from issues.bulk import update_rows
 from issues.canonical import (
     FIELDS,
     changed_fields,
     normalise,
     normalise_value,
     remote_snapshot,
+    remote_state_hash,
     same_on_tracker,
     storable_tracker_status,
 )
@@ -225,7 +230,10 @@ class Versions:
 
     def acknowledge(self, fields: Mapping[str, int]) -> None:
         for field, counter in fields.items():
-            self.acked[field] = max(self.acked.get(field, 0), counter)
+            # Nothing acknowledged reads as 0: no entry for it, so the first merge after a
+            # create does not rewrite the row to add zeros.
+            if counter > self.acked.get(field, 0):
+                self.acked[field] = counter
 
     def local_counter(self, field: str) -> int:
         return self.vector(LOCAL, field).get(LOCAL)
@@ -369,6 +377,21 @@ def find_in_flight_create(connection: Connection, remote: RemoteIssue) -> Issue 
 # --- the inbound path ----------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class RemoteState:
+    """One remote state to apply: the tracker's full state of an issue, and how it came."""
+
+    remote: RemoteIssue
+    trigger: str
+    correlation_id: str = ""
+    # Set when `remote` is the tracker's answer to our own push: field → the local version
+    # counter that push carried. Those fields become the new base.
+    acknowledged: Mapping[str, int] | None = None
+    # When the read or listing that returned `remote` was sent (our clock): only an answer
+    # asked for after a tombstone was written can lift it.
+    fetched_at: datetime | None = None
+
+
 def apply_remote_issue(
     *,
     connection: Connection,
@@ -378,97 +401,124 @@ def apply_remote_issue(
     acknowledged: Mapping[str, int] | None = None,
     fetched_at: datetime | None = None,
 ) -> ApplyResult:
-    """Apply the tracker's full state of one issue to the mirror (one transaction).
+    """Apply the tracker's full state of one issue to the mirror: a batch of one."""
+    state = RemoteState(remote, trigger, correlation_id, acknowledged, fetched_at)
+    return apply_remote_batch(connection=connection, states=[state])[0]
 
-    `acknowledged` is set when `remote` is the tracker's answer to our own push: field →
-    the local version counter that push carried. Those fields become the new base.
-    `fetched_at` is when the read or listing that returned `remote` was sent (our clock):
-    only an answer asked for after a tombstone was written can lift it.
+
+def apply_remote_batch(
+    *, connection: Connection, states: Sequence[RemoteState]
+) -> list[ApplyResult]:
+    """Apply the tracker's full states of many issues of one connection, in one transaction.
+
+    The rows are locked in one query (in id order, so two batches never deadlock), each
+    state is merged in memory, and what changed is written in a few statements: the new
+    issues in one INSERT, the changed rows in one UPDATE, their sync-log rows in one INSERT;
+    the metrics are counted once. The rare cases that touch other rows (a conflict opened or
+    settled, a create linked, the sync status to derive) write those rows as they go.
+
+    An issue named twice is applied twice, in order: the second time in a later round, which
+    locks and reads the row the first one wrote. The results are in the order of `states`.
     """
-    snapshot = remote_snapshot(remote)
-    with transaction.atomic():
-        issue = (
-            Issue.objects.select_for_update()
-            .filter(connection=connection, external_id=remote.external_id)
-            .first()
+    results: list[ApplyResult] = [ApplyResult("unchanged")] * len(states)
+    # No savepoint of its own: a failure here fails the caller's transaction as a whole.
+    with transaction.atomic(savepoint=False):
+        for round_items in _rounds(states):
+            items = round_items
+            for _attempt in range(3):
+                items = _apply_round(connection, items, results)
+                if not items:
+                    break
+            else:
+                raise IntegrityError("new issues collided three times with concurrent inserts")
+    return results
+
+
+def _rounds(states: Sequence[RemoteState]) -> list[list[tuple[int, RemoteState]]]:
+    """Split the states so that no round names an issue twice (order kept per issue)."""
+    rounds: list[list[tuple[int, RemoteState]]] = []
+    seen: dict[str, int] = {}
+    for index, state in enumerate(states):
+        n = seen.get(state.remote.external_id, 0)
+        seen[state.remote.external_id] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append((index, state))
+    return rounds
+
+
+def _apply_round(
+    connection: Connection, items: list[tuple[int, RemoteState]], results: list[ApplyResult]
+) -> list[tuple[int, RemoteState]]:
+    """Apply states of distinct issues; returns the ones to apply again (a new issue that a
+    concurrent transaction inserted first: it is merged into that row next time)."""
+    external_ids = [state.remote.external_id for _, state in items]
+    locked = {
+        issue.external_id: issue
+        for issue in Issue.objects.select_for_update()
+        .filter(connection=connection, external_id__in=external_ids)
+        .order_by("pk")
+    }
+    open_conflicts: dict[int, dict[str, Conflict]] = {}
+    if locked:
+        for conflict in Conflict.objects.filter(
+            issue__in=[issue.pk for issue in locked.values()], resolved=False
+        ):
+            open_conflicts.setdefault(conflict.issue_id, {})[conflict.field] = conflict
+    missing = [external_id for external_id in external_ids if external_id not in locked]
+    tombstones: dict[str, datetime] = {}
+    if missing:
+        tombstones = dict(
+            RemoteTombstone.objects.filter(
+                connection=connection, external_id__in=missing
+            ).values_list("external_id", "deleted_at")
         )
+    writes = _Writes(connection)
+    for index, state in items:
+        issue = locked.get(state.remote.external_id)
         if issue is None:
-            tombstone = RemoteTombstone.objects.filter(
-                connection=connection, external_id=remote.external_id
+            results[index] = _apply_new(connection, index, state, tombstones, writes)
+        else:
+            results[index] = _apply_known(
+                connection, issue, state, open_conflicts.get(issue.pk, {}), writes
             )
-            deleted_at = tombstone.values_list("deleted_at", flat=True).first()
-            if deleted_at is not None:
-                if trigger == Trigger.WEBHOOK or fetched_at is None or fetched_at <= deleted_at:
-                    # A delivery, or a listing answered before the deletion was processed.
-                    return ApplyResult("stale")
-                tombstone.delete()  # asked after the deletion: the tracker has it (again)
-            issue = find_in_flight_create(connection, remote)
-            if issue is not None:
-                return _link_created(
-                    connection=connection,
-                    issue=issue,
-                    remote=remote,
-                    snapshot=snapshot,
-                    trigger=trigger,
-                    correlation_id=correlation_id,
-                )
-            if not connection.allows_inbound and acknowledged is None:
-                return ApplyResult("filtered")
-            if not passes_filters(connection, snapshot):
-                return ApplyResult("filtered")
-            return _create_from_remote(
-                connection=connection,
-                remote=remote,
-                snapshot=snapshot,
-                trigger=trigger,
-                correlation_id=correlation_id,
-            )
-        if remote.updated_at is not None and issue.remote_updated_at is not None:
-            # Compared to the second: trackers stamp to the second, and GitLab's webhooks
-            # carry seconds where its API carries milliseconds.
-            theirs = remote.updated_at.replace(microsecond=0)
-            ours = issue.remote_updated_at.replace(microsecond=0)
-            if theirs < ours:
-                return ApplyResult("stale", issue.pk)
-            if (
-                theirs == ours
-                and trigger == Trigger.WEBHOOK
-                and fetched_at is None
-                and acknowledged is None
-                and snapshot != Versions(issue.versions).remote_seen
-            ):
-                # Same second, other content: which is newer cannot be told. Never apply
-                # the (maybe) older one: the caller reads the issue again.
-                return ApplyResult("reread", issue.pk)
-        return _merge_into(
+    return writes.flush(results)
+
+
+def _apply_new(
+    connection: Connection,
+    index: int,
+    state: RemoteState,
+    tombstones: Mapping[str, datetime],
+    writes: _Writes,
+) -> ApplyResult:
+    remote = state.remote
+    snapshot = remote_snapshot(remote)
+    deleted_at = tombstones.get(remote.external_id)
+    if deleted_at is not None:
+        fetched_at = state.fetched_at
+        if state.trigger == Trigger.WEBHOOK or fetched_at is None or fetched_at <= deleted_at:
+            # A delivery, or a listing answered before the deletion was processed.
+            return ApplyResult("stale")
+        # Asked after the deletion: the tracker has it (again).
+        RemoteTombstone.objects.filter(
+            connection=connection, external_id=remote.external_id
+        ).delete()
+    issue = find_in_flight_create(connection, remote)
+    if issue is not None:
+        return _link_created(
             connection=connection,
             issue=issue,
             remote=remote,
             snapshot=snapshot,
-            trigger=trigger,
-            correlation_id=correlation_id,
-            acknowledged=acknowledged or {},
+            trigger=state.trigger,
+            correlation_id=state.correlation_id,
+            writes=writes,
         )
-
-
-def _remote_meta(issue: Issue, remote: RemoteIssue) -> None:
-    issue.external_id = remote.external_id
-    issue.external_number = remote.number
-    issue.remote_url = remote.remote_url
-    issue.tracker_status = storable_tracker_status(remote)  # read-only, the tracker's own name
-    issue.remote_created_at = remote.created_at or issue.remote_created_at
-    issue.remote_updated_at = remote.updated_at or issue.remote_updated_at
-    issue.remote_deleted_at = None
-
-
-def _create_from_remote(
-    *,
-    connection: Connection,
-    remote: RemoteIssue,
-    snapshot: dict[str, Any],
-    trigger: str,
-    correlation_id: str,
-) -> ApplyResult:
+    if not connection.allows_inbound and state.acknowledged is None:
+        return ApplyResult("filtered")
+    if not passes_filters(connection, snapshot):
+        return ApplyResult("filtered")
     versions = Versions(None)
     versions.remote_seen = snapshot
     issue = Issue(
@@ -477,21 +527,187 @@ def _create_from_remote(
         versions=versions.as_json(),
         sync_status=SyncStatus.SYNCED,
     )
-    _remote_meta(issue, remote)
+    _remote_meta(issue, remote, snapshot)
     _set_fields(issue, snapshot)
-    issue.save()
-    log_change(
-        issue=issue,
+    writes.create(index, state, issue, snapshot)
+    return ApplyResult("created")  # its id once the batch is written
+
+
+def _apply_known(
+    connection: Connection,
+    issue: Issue,
+    state: RemoteState,
+    open_conflicts: Mapping[str, Conflict],
+    writes: _Writes,
+) -> ApplyResult:
+    remote = state.remote
+    snapshot = remote_snapshot(remote)
+    if remote.updated_at is not None and issue.remote_updated_at is not None:
+        # Compared to the second: trackers stamp to the second, and GitLab's webhooks
+        # carry seconds where its API carries milliseconds.
+        theirs = remote.updated_at.replace(microsecond=0)
+        ours = issue.remote_updated_at.replace(microsecond=0)
+        if theirs < ours:
+            return ApplyResult("stale", issue.pk)
+        if (
+            theirs == ours
+            and state.trigger == Trigger.WEBHOOK
+            and state.fetched_at is None
+            and state.acknowledged is None
+            and snapshot != Versions(issue.versions).remote_seen
+        ):
+            # Same second, other content: which is newer cannot be told. Never apply
+            # the (maybe) older one: the caller reads the issue again.
+            return ApplyResult("reread", issue.pk)
+    return _merge_into(
         connection=connection,
-        direction=Direction.INBOUND,
-        action=Action.CREATE,
-        trigger=trigger,
-        before=None,
-        after=snapshot,
-        correlation_id=correlation_id,
+        issue=issue,
+        remote=remote,
+        snapshot=snapshot,
+        trigger=state.trigger,
+        correlation_id=state.correlation_id,
+        acknowledged=state.acknowledged or {},
+        open_conflicts=open_conflicts,
+        writes=writes,
     )
-    SYNC_OPERATIONS.labels(platform=connection.provider, status="success").inc()
-    return ApplyResult("created", issue.pk)
+
+
+# What an inbound merge may change on a row (written by `_Writes.flush` in one statement).
+_MERGED_COLUMNS = (
+    *FIELDS,
+    "base",
+    "versions",
+    "external_number",
+    "remote_url",
+    "tracker_status",
+    "remote_created_at",
+    "remote_updated_at",
+    "remote_deleted_at",
+    "remote_hash",
+    "sync_status",
+    "sync_error",
+    "updated_at",
+)
+
+
+class _Writes:
+    """The rows a round writes, gathered while it merges and written together at its end."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.new: list[tuple[int, RemoteState, Issue]] = []
+        self.changed: dict[int, Issue] = {}
+        self.entries: list[tuple[Issue | None, dict[str, Any]]] = []
+        self.operations: Counter[str] = Counter()
+        self.conflicts: Counter[str] = Counter()
+
+    def create(
+        self, index: int, state: RemoteState, issue: Issue, snapshot: dict[str, Any]
+    ) -> None:
+        self.new.append((index, state, issue))
+        self.log(
+            issue,
+            action=Action.CREATE,
+            trigger=state.trigger,
+            before=None,
+            after=snapshot,
+            correlation_id=state.correlation_id,
+        )
+
+    def update(self, issue: Issue) -> None:
+        self.changed[issue.pk] = issue
+
+    def log(
+        self,
+        issue: Issue | None,
+        *,
+        action: str,
+        trigger: str,
+        before: Any,
+        after: Any,
+        correlation_id: str,
+    ) -> None:
+        entry = {
+            "action": action,
+            "trigger": trigger,
+            "before": before,
+            "after": after,
+            "correlation_id": (correlation_id or current_correlation_id())[:64],
+        }
+        self.entries.append((issue, entry))
+
+    def flush(self, results: list[ApplyResult]) -> list[tuple[int, RemoteState]]:
+        """Write the round; returns the states whose new issue collided with a row a
+        concurrent transaction inserted (nothing of theirs is written)."""
+        collided: list[tuple[int, RemoteState]] = []
+        if self.new:
+            issues = [issue for _, _, issue in self.new]
+            try:
+                with transaction.atomic():
+                    Issue.objects.bulk_create(issues)
+            except IntegrityError:
+                collided = [(index, state) for index, state, _ in self.new]
+                dropped = {id(issue) for issue in issues}
+                self.entries = [(i, e) for i, e in self.entries if id(i) not in dropped]
+            else:
+                for index, _, issue in self.new:
+                    results[index] = ApplyResult("created", issue.pk)
+                self.operations["success"] += len(self.new)
+        if self.changed:
+            now = timezone.now()
+            rows = list(self.changed.values())
+            for issue in rows:
+                issue.updated_at = now
+            update_rows(rows, _MERGED_COLUMNS)
+        if self.entries:
+            self._write_log()
+        platform = self.connection.provider
+        for status, count in self.operations.items():
+            SYNC_OPERATIONS.labels(platform=platform, status=status).inc(count)
+        for kind, count in self.conflicts.items():
+            SYNC_CONFLICTS.labels(platform=platform, type=kind).inc(count)
+        return collided
+
+    def _write_log(self) -> None:
+        connection = self.connection
+        rows = SyncLog.objects.bulk_create(
+            [
+                SyncLog(
+                    connection=connection,
+                    issue=issue,
+                    provider=connection.provider,
+                    direction=Direction.INBOUND,
+                    **entry,
+                )
+                for issue, entry in self.entries
+            ]
+        )
+        bound = current_correlation_id()
+        for row, (issue, entry) in zip(rows, self.entries, strict=True):
+            cid = row.correlation_id
+            context = {} if not cid or cid == bound else {"correlation_id": cid}
+            with structlog.contextvars.bound_contextvars(**context):
+                # Field names, never values: an issue's text is the tracker's data.
+                logger.info(
+                    "sync_log",
+                    sync_log=row.pk,
+                    issue=issue.pk if issue is not None else None,
+                    direction=Direction.INBOUND,
+                    action=entry["action"],
+                    trigger=entry["trigger"],
+                    fields=sorted(entry["after"]) if isinstance(entry["after"], dict) else None,
+                )
+
+
+def _remote_meta(issue: Issue, remote: RemoteIssue, snapshot: Mapping[str, Any]) -> None:
+    issue.external_id = remote.external_id
+    issue.external_number = remote.number
+    issue.remote_url = remote.remote_url
+    issue.tracker_status = storable_tracker_status(remote)  # read-only, the tracker's own name
+    issue.remote_created_at = remote.created_at or issue.remote_created_at
+    issue.remote_updated_at = remote.updated_at or issue.remote_updated_at
+    issue.remote_deleted_at = None
+    issue.remote_hash = remote_state_hash(remote, snapshot)
 
 
 def _link_created(
@@ -502,10 +718,11 @@ def _link_created(
     snapshot: dict[str, Any],
     trigger: str,
     correlation_id: str,
+    writes: _Writes,
 ) -> ApplyResult:
     """The tracker reports the issue we created: adopt its id; the create row's answer (or
     this event) becomes the base, so nothing is created twice."""
-    _remote_meta(issue, remote)
+    _remote_meta(issue, remote, snapshot)
     versions = Versions(issue.versions)
     # The base is what the create sent (its receipt), not the mirror now: an edit made while
     # the create was in flight is a local change still to push, not something to revert.
@@ -530,6 +747,8 @@ def _link_created(
         trigger=trigger,
         correlation_id=correlation_id,
         acknowledged={},
+        open_conflicts={c.field: c for c in issue.conflicts.filter(resolved=False)},
+        writes=writes,
     )
     return dataclasses.replace(result, outcome="linked")
 
@@ -545,6 +764,7 @@ def _stored_state(issue: Issue) -> tuple[Any, ...]:
         issue.remote_created_at,
         issue.remote_updated_at,
         issue.remote_deleted_at,
+        issue.remote_hash,
     )
 
 
@@ -557,6 +777,8 @@ def _merge_into(
     trigger: str,
     correlation_id: str,
     acknowledged: Mapping[str, int],
+    open_conflicts: Mapping[str, Conflict],
+    writes: _Writes,
 ) -> ApplyResult:
     versions = Versions(issue.versions)
     same = same_on_tracker(connection.provider)
@@ -587,7 +809,6 @@ def _merge_into(
             base[field] = snapshot[field]  # our write: both sides agree on it
 
     mirror = issue.snapshot()
-    open_conflicts = {c.field: c for c in issue.conflicts.filter(resolved=False)}
     local = dict(mirror)
     for field, conflict in open_conflicts.items():
         local[field] = conflict.local_value  # the mirror shows remote; the local edit waits here
@@ -642,12 +863,12 @@ def _merge_into(
 
     before = mirror
     stored = _stored_state(issue)
-    _remote_meta(issue, remote)
+    _remote_meta(issue, remote, snapshot)
     _set_fields(issue, merged)
     issue.base = new_base
     issue.versions = versions.as_json()
     if _stored_state(issue) != stored:
-        issue.save()  # echoes and redeliveries change nothing: no write for them
+        writes.update(issue)  # echoes and redeliveries change nothing: no write for them
 
     # Conflicts: open or refresh one per field; close the ones the merge settled.
     for clash in result.conflicts:
@@ -680,10 +901,8 @@ def _merge_into(
     after = issue.snapshot()
     new_conflicts = conflicted - set(open_conflicts)
     if after != before:
-        log_change(
-            issue=issue,
-            connection=connection,
-            direction=Direction.INBOUND,
+        writes.log(
+            issue,
             action=action_for(before, after),
             trigger=trigger,
             before=before,
@@ -691,10 +910,8 @@ def _merge_into(
             correlation_id=correlation_id,
         )
     if new_conflicts:
-        log_change(
-            issue=issue,
-            connection=connection,
-            direction=Direction.INBOUND,
+        writes.log(
+            issue,
             action=Action.CONFLICT,
             trigger=trigger,
             before={f: local[f] for f in new_conflicts},
@@ -706,15 +923,14 @@ def _merge_into(
     # (A push is queued by the caller, which refreshes the status after writing its row.)
     if issue.sync_status != SyncStatus.SYNCED or conflicted or open_conflicts or ours:
         refresh_sync_status(issue)
-    platform = connection.provider
     if new_conflicts:
-        SYNC_CONFLICTS.labels(platform=platform, type="manual").inc(len(new_conflicts))
+        writes.conflicts["manual"] += len(new_conflicts)
     for resolution in result.resolutions:
-        SYNC_CONFLICTS.labels(platform=platform, type=resolution.reason).inc()
+        writes.conflicts[resolution.reason] += 1
     if new_conflicts:
-        SYNC_OPERATIONS.labels(platform=platform, status="conflict").inc()
+        writes.operations["conflict"] += 1
     elif after != before:
-        SYNC_OPERATIONS.labels(platform=platform, status="success").inc()
+        writes.operations["success"] += 1
     if new_conflicts:
         outcome: Outcome = "conflict"
     elif after != before:

@@ -61,6 +61,9 @@ class Issue(models.Model):
     remote_updated_at = models.DateTimeField(null=True, blank=True)
     # Set when the tracker no longer has the issue (and the delete policy kept it).
     remote_deleted_at = models.DateTimeField(null=True, blank=True)
+    # The digest of the last remote state applied (issues.canonical.remote_state_hash): a
+    # reconciliation skips a listed issue whose digest is this one without locking its row.
+    remote_hash = models.CharField(max_length=32, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,8 +1,10 @@
 """Polling and reconciliation: the nets under the webhooks (SPEC §5).
 
 Incremental: issues changed since the cursor (minus an overlap), one conditional request
-when nothing changed. Full: every issue, upserted in bulk, plus the only way deletions in the
-tracker are noticed. A connection-level lease stops two runs from overlapping.
+when nothing changed. Full: every issue, a page at a time through the engine's batch
+(`apply_remote_batch`: new and changed rows written in bulk; a row whose stored digest says
+it is unchanged is skipped before any lock), plus the only way deletions in the tracker are
+noticed. A connection-level lease stops two runs from overlapping.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -26,20 +27,16 @@ from integrations.providers.base import (
 )
 from integrations.providers.registry import capabilities, client_for
 from integrations.services import WebhookRegistrationError, connection_webhook_ensure
-from issues.canonical import remote_snapshot, storable_tracker_status
-from issues.engine import Versions, passes_filters
+from issues.canonical import remote_snapshot, remote_state_hash
+from issues.engine import RemoteState
 from issues.models import (
-    Action,
-    Direction,
     Issue,
     RemoteTombstone,
     RunKind,
-    SyncLog,
     SyncRun,
-    SyncStatus,
     Trigger,
 )
-from issues.services.sync import remote_deletion_apply, remote_issue_apply
+from issues.services.sync import remote_batch_apply, remote_deletion_apply
 from syndarix_sync.logs import correlation, get_logger
 from syndarix_sync.metrics import SYNC_DURATION, SYNC_OPERATIONS
 
@@ -51,6 +48,8 @@ RUN_LEASE = timedelta(minutes=30)
 WEBHOOK_GRACE = timedelta(seconds=120)
 UNHEALTHY_POLL_SECONDS = 60
 TOMBSTONE_TTL = timedelta(days=30)
+# Listed issues applied per transaction (a page is one batch; an incremental listing is cut).
+LISTING_BATCH = 500
 
 
 class SyncAlreadyRunning(Exception):
@@ -249,20 +248,26 @@ def _webhook_health(connection: Connection, counts: RunCounts, run: SyncRun) -> 
 
 def _apply_listed(
     connection: Connection,
-    remote: RemoteIssue,
+    remotes: list[RemoteIssue],
     counts: RunCounts,
     trigger: str,
     *,
     listed_at: datetime,
 ) -> None:
-    result = remote_issue_apply(
-        connection=connection, remote=remote, trigger=trigger, fetched_at=listed_at
-    )
-    _tally(counts, result.outcome, result.conflicts)
-    if result.changed:
-        counts.drift += 1
-        if remote.updated_at and remote.updated_at < timezone.now() - WEBHOOK_GRACE:
-            counts.missed_by_webhooks += 1
+    """Listed issues through the one inbound path, a batch at a time."""
+    for start in range(0, len(remotes), LISTING_BATCH):
+        chunk = remotes[start : start + LISTING_BATCH]
+        results = remote_batch_apply(
+            connection=connection,
+            states=[RemoteState(remote, trigger, fetched_at=listed_at) for remote in chunk],
+        )
+        missed_before = timezone.now() - WEBHOOK_GRACE
+        for remote, result in zip(chunk, results, strict=True):
+            _tally(counts, result.outcome, result.conflicts)
+            if result.changed:
+                counts.drift += 1
+                if remote.updated_at and remote.updated_at < missed_before:
+                    counts.missed_by_webhooks += 1
 
 
 def _incremental(
@@ -280,20 +285,20 @@ def _incremental(
         if remote.external_id not in seen_ids:  # a page shift can list one issue twice
             counts.seen += 1
         seen_ids.add(remote.external_id)
-        _apply_listed(connection, remote, counts, Trigger.POLL, listed_at=listed_at)
+    _apply_listed(connection, list(result.issues), counts, Trigger.POLL, listed_at=listed_at)
     Connection.objects.filter(pk=connection.pk).update(poll_etag=result.etag or "")
 
 
 def _full(
     connection: Connection, client: ProviderClient, counts: RunCounts, run: SyncRun, cursor: _Cursor
 ) -> None:
-    """List everything; insert new issues in bulk, merge the changed ones, skip the equal
-    ones without a write, then apply the delete policy to what the tracker no longer has —
-    each absence confirmed by a GET first."""
-    known: dict[str, Any] = {
-        str(row["external_id"]): row
+    """List everything; skip the issues whose state is the one last applied (same digest,
+    no lock, no write), apply each page's others as one batch, then apply the delete policy
+    to what the tracker no longer has — each absence confirmed by a GET first."""
+    known: dict[str, dict[str, Any]] = {
+        str(row["external_id"]): dict(row)
         for row in Issue.objects.filter(connection=connection, external_id__isnull=False).values(
-            "id", "external_id", "external_number", "versions", "remote_updated_at"
+            "external_id", "external_number", "remote_hash"
         )
     }
     seen_ids: set[str] = set()
@@ -305,18 +310,7 @@ def _full(
         page = next(pages, None)
         if page is None:
             break
-        new_rows: list[Issue] = []
-        new_remotes: list[RemoteIssue] = []
-        # A local create in flight may be one of these: looked for only when there is one
-        # (one query a page, not one an issue).
-        creates_in_flight = Issue.objects.filter(
-            connection=connection, external_id__isnull=True
-        ).exists()
-        tombstoned = set(
-            RemoteTombstone.objects.filter(
-                connection=connection, external_id__in=[r.external_id for r in page]
-            ).values_list("external_id", flat=True)
-        )
+        to_apply: list[RemoteIssue] = []
         for remote in page:
             cursor.see(remote)
             # Listed twice (an edit during the pass moved it onto a later page): counted
@@ -325,24 +319,14 @@ def _full(
                 counts.seen += 1
             seen_ids.add(remote.external_id)
             row = known.get(remote.external_id)
-            snapshot = remote_snapshot(remote)
-            if row is not None:
-                seen = (row["versions"] or {}).get("remote_seen")
-                if seen == snapshot and row["remote_updated_at"] == remote.updated_at:
-                    counts.unchanged += 1
-                    continue
-                _apply_listed(connection, remote, counts, Trigger.RECONCILE, listed_at=listed_at)
+            if row is not None and row["remote_hash"] == remote_state_hash(
+                remote, remote_snapshot(remote)
+            ):
+                counts.unchanged += 1
                 continue
-            if not connection.allows_inbound or not passes_filters(connection, snapshot):
-                continue
-            if creates_in_flight or remote.external_id in tombstoned:
-                # The one-by-one path: it links an in-flight create and honours a tombstone.
-                _apply_listed(connection, remote, counts, Trigger.RECONCILE, listed_at=listed_at)
-                continue
-            new_rows.append(_new_issue(connection, remote, snapshot))
-            new_remotes.append(remote)
-        if new_rows:
-            _insert_new(connection, new_rows, new_remotes, counts, listed_at=listed_at)
+            to_apply.append(remote)
+        if to_apply:
+            _apply_listed(connection, to_apply, counts, Trigger.RECONCILE, listed_at=listed_at)
         # Progress for the admin: issues seen so far of what the tracker announced.
         total = client.listing_total
         run.total = max(total, counts.seen) if total is not None else None
@@ -372,7 +356,7 @@ def _confirm_absence(
         return
     if remote.external_id != str(row["external_id"]):
         return  # the number now names another issue (a transfer): leave it to the webhooks
-    _apply_listed(connection, remote, counts, Trigger.RECONCILE, listed_at=read_at)
+    _apply_listed(connection, [remote], counts, Trigger.RECONCILE, listed_at=read_at)
 
 
 def _settle_tombstones(
@@ -390,66 +374,6 @@ def _settle_tombstones(
         if (external_id in seen_ids and deleted_at < listed_before) or deleted_at < stale_before
     ]
     RemoteTombstone.objects.filter(pk__in=obsolete).delete()
-
-
-def _insert_new(
-    connection: Connection,
-    rows: list[Issue],
-    remotes: list[RemoteIssue],
-    counts: RunCounts,
-    *,
-    listed_at: datetime,
-) -> None:
-    """A page's new issues in one INSERT, their audit entries in another. If a webhook
-    mirrored one of them meanwhile (unique external id), the page's new issues take the
-    one-by-one path instead, which merges into what is there."""
-    try:
-        with transaction.atomic():
-            created = Issue.objects.bulk_create(rows)
-            SyncLog.objects.bulk_create(
-                [
-                    SyncLog(
-                        connection=connection,
-                        issue=issue,
-                        provider=connection.provider,
-                        direction=Direction.INBOUND,
-                        action=Action.CREATE,
-                        trigger=Trigger.RECONCILE,
-                        before=None,
-                        after=issue.snapshot(),
-                    )
-                    for issue in created
-                ]
-            )
-    except IntegrityError:
-        for remote in remotes:
-            _apply_listed(connection, remote, counts, Trigger.RECONCILE, listed_at=listed_at)
-        return
-    counts.created += len(created)
-    counts.drift += len(created)
-
-
-def _new_issue(connection: Connection, remote: RemoteIssue, snapshot: dict[str, Any]) -> Issue:
-    versions = Versions(None)
-    versions.remote_seen = snapshot
-    return Issue(
-        connection=connection,
-        external_id=remote.external_id,
-        external_number=remote.number,
-        remote_url=remote.remote_url,
-        tracker_status=storable_tracker_status(remote),
-        title=snapshot["title"],
-        body=snapshot["body"],
-        state=snapshot["state"],
-        labels=snapshot["labels"],
-        assignees=snapshot["assignees"],
-        milestone=snapshot["milestone"],
-        base=snapshot,
-        versions=versions.as_json(),
-        sync_status=SyncStatus.SYNCED,
-        remote_created_at=remote.created_at,
-        remote_updated_at=remote.updated_at,
-    )
 
 
 def due_connections() -> list[int]:

@@ -7,22 +7,36 @@ from typing import Any
 from celery import shared_task
 
 
-@shared_task(name="issues.tasks.process_webhook_event", acks_late=True)
-def process_webhook_event(delivery_id: int) -> str:
-    from issues.inbound import process_delivery
+def deliveries_wake_flag() -> str:
+    """The flag of a queued, not yet started drain (syndarix_sync.queueing.wake): one per
+    database, so services (and test runs) sharing a Redis never hide each other's."""
+    from django.db import connection
 
-    return process_delivery(delivery_id)
+    return f"syndarix:deliveries-wake:{connection.settings_dict['NAME']}"
+
+
+@shared_task(name="issues.tasks.process_webhook_event", acks_late=True)
+def process_webhook_event(delivery_id: int | None = None) -> str:
+    """A wake-up: drain the stored deliveries a batch at a time (the one that queued this
+    message among them); the outcome of `delivery_id` when this drain processed it."""
+    from issues.inbound import drain_deliveries
+
+    outcomes = drain_deliveries()
+    if delivery_id is None:
+        return f"{len(outcomes)} processed"
+    return outcomes.get(delivery_id, "not-claimable")
 
 
 @shared_task(name="issues.tasks.sweep_webhook_deliveries")
 def sweep_webhook_deliveries() -> int:
-    """Re-queue deliveries stored but never processed (broker down, worker killed)."""
+    """Wake a drain for deliveries stored but never processed (broker down, worker killed);
+    one message for all of them. Returns how many were found."""
     from issues.inbound import stuck_deliveries
     from syndarix_sync.queueing import publish
 
     ids = stuck_deliveries()
-    for delivery_id in ids:
-        publish(process_webhook_event, delivery_id)
+    if ids:
+        publish(process_webhook_event, ids[0])
     return len(ids)
 
 

@@ -218,6 +218,10 @@ OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 WEBHOOK_PROCESSING_LEASE_SECONDS = env.int("WEBHOOK_PROCESSING_LEASE_SECONDS", default=300)
 # A delivery still unprocessed this long after it arrived is re-queued by the sweep.
 WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=60)
+# Stored deliveries a worker claims, applies and commits together (issues/inbound.py).
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=200)
+if WEBHOOK_BATCH_SIZE < 1:
+    raise ImproperlyConfigured("WEBHOOK_BATCH_SIZE must be at least 1")
 
 # --- metrics ------------------------------------------------------------------------------
 # prometheus-client's multiprocess mode: web and worker processes write samples here and

@@ -8,7 +8,7 @@ mirror change, and queue the push task after commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +20,9 @@ from integrations.providers.base import RemoteIssue
 from issues import tasks
 from issues.engine import (
     ApplyResult,
+    RemoteState,
+    apply_remote_batch,
     apply_remote_deletion,
-    apply_remote_issue,
     refresh_sync_status,
 )
 from issues.models import Issue, OutboxEntry, OutboxOperation, OutboxStatus
@@ -92,6 +93,18 @@ def _queue(result: ApplyResult, correlation_id: str) -> None:
     refresh_sync_status(issue)
 
 
+def remote_batch_apply(
+    *, connection: Connection, states: Sequence[RemoteState]
+) -> list[ApplyResult]:
+    """`issues.engine.apply_remote_batch`, and the pushes it asks for, in one transaction:
+    every remote state of the connection's issues enters the mirror here."""
+    with transaction.atomic(savepoint=False):
+        results = apply_remote_batch(connection=connection, states=states)
+        for state, result in zip(states, results, strict=True):
+            _queue(result, state.correlation_id)
+    return results
+
+
 def remote_issue_apply(
     *,
     connection: Connection,
@@ -101,18 +114,9 @@ def remote_issue_apply(
     acknowledged: Mapping[str, int] | None = None,
     fetched_at: datetime | None = None,
 ) -> ApplyResult:
-    """`issues.engine.apply_remote_issue`, and the push it asks for, in one transaction."""
-    with transaction.atomic():
-        result = apply_remote_issue(
-            connection=connection,
-            remote=remote,
-            trigger=trigger,
-            correlation_id=correlation_id,
-            acknowledged=acknowledged,
-            fetched_at=fetched_at,
-        )
-        _queue(result, correlation_id)
-    return result
+    """One remote state: a batch of one."""
+    state = RemoteState(remote, trigger, correlation_id, acknowledged, fetched_at)
+    return remote_batch_apply(connection=connection, states=[state])[0]
 
 
 def remote_deletion_apply(
