@@ -14,7 +14,7 @@ from bench.fakes import FakeHandle
 
 
 def _naive(connection: Any) -> dict[str, Any]:
-    """What a typical script does: list the pages, one ORM save per issue."""
+    """What a typical script does: list the pages one after another, one ORM save per issue."""
     from integrations.providers.registry import client_for
     from issues.canonical import remote_snapshot
     from issues.models import Issue
@@ -22,7 +22,7 @@ def _naive(connection: Any) -> dict[str, Any]:
     client = client_for(connection)
     seen = 0
     try:
-        for page in client.iter_issue_pages(since=None):
+        for page in client.fetch_issue_pages(since=None):  # one page after another
             for remote in page:
                 snapshot = remote_snapshot(remote)
                 Issue.objects.update_or_create(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -43,3 +44,8 @@ class ConnectionGate:
         Connection.objects.filter(pk=self.connection_id).filter(
             Q(rate_limited_until__isnull=True) | Q(rate_limited_until__lt=until)
         ).update(rate_limited_until=until)
+
+    def release_thread(self) -> None:
+        """`check` opened a database connection in the calling thread (Django's are per
+        thread): a prefetch thread that ends closes it rather than leave it to the GC."""
+        connection.close()

@@ -304,9 +304,12 @@ def _full(
     seen_ids: set[str] = set()
     pass_started = timezone.now()
     pages = iter(client.iter_issue_pages(since=None))
+    asking_at = timezone.now()
     while True:
-        # When this page was asked for: a tombstone written after it is newer than the page.
-        listed_at = timezone.now()
+        # When this page was asked for, at the latest: a tombstone written after it is newer
+        # than the page. The listing runs a page ahead, so page n+1 was asked for as page n
+        # was handed over: the time before the previous `next()`, not this one's.
+        listed_at, asking_at = asking_at, timezone.now()
         page = next(pages, None)
         if page is None:
             break

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+from integrations.providers.prefetch import prefetched
+
 # The canonical issue's fields (SPEC §4), defined once: the merge, the mirror and the API use
 # these; the sets among them are merged element by element.
 FIELDS: tuple[str, ...] = ("title", "body", "state", "labels", "assignees", "milestone")
@@ -303,6 +305,10 @@ class RateLimitGate(Protocol):
     def hold(self, seconds: float) -> None:
         """A response said: rate limited for `seconds`; pause every call of the connection."""
 
+    def release_thread(self) -> None:
+        """The calling thread makes no more calls (a listing's prefetch thread ends): free
+        what `check`/`hold` bound to it."""
+
 
 # --- capabilities ---------------------------------------------------------------------------
 
@@ -483,10 +489,25 @@ class ProviderClient(abc.ABC):
         self.max_retries = max_retries
         self.gate = gate
 
-    @abc.abstractmethod
     def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
         """Yield issues (never pull requests) updated at or after `since`, oldest first, a page
-        at a time at `max_page_size`, one request per page."""
+        at a time at `max_page_size`, one request per page — each page requested in the
+        background as the one before is handed over, so the caller's work on page n overlaps
+        the tracker's answer for page n+1 (`prefetch.prefetched`: the same requests in the
+        same order, errors raised at the page that failed). For a pass over everything (the
+        full reconciliation); a caller that may stop early uses `fetch_issue_pages`."""
+        return prefetched(self.fetch_issue_pages(since=since), on_thread_exit=self.release_thread)
+
+    @abc.abstractmethod
+    def fetch_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
+        """What `iter_issue_pages` yields, fetched in the calling thread only when the caller
+        asks for the next page."""
+
+    def release_thread(self) -> None:
+        """Run by a prefetch thread as it ends: free what this client's calls bound to that
+        thread (the rate-limit gate's database connection)."""
+        if self.gate is not None:
+            self.gate.release_thread()
 
     @abc.abstractmethod
     def list_issues(self, *, since: datetime | None = None, etag: str | None = None) -> ListResult:
@@ -518,7 +539,8 @@ class ProviderClient(abc.ABC):
 
         One listing of issues updated since `since`: a tracker with a marker search of its
         own may override this."""
-        for page in self.iter_issue_pages(since=since):
+        # Sequential: the search stops at the page that has it, with no page requested ahead.
+        for page in self.fetch_issue_pages(since=since):
             for issue in page:
                 if issue.marker == marker:
                     return issue

@@ -208,7 +208,7 @@ class RestClient(ProviderClient):
     def page_issues(self, items: list[Any], *, what: str) -> list[RemoteIssue]:
         """One page of listing JSON → issues (pull requests and other kinds dropped)."""
 
-    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
+    def fetch_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
         path, params, what = self.issue_listing(since)
         for _, items in self.pages(path, params, what=what):
             yield self.page_issues(items, what=what)

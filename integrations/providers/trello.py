@@ -416,7 +416,7 @@ class TrelloClient(RestClient):
     def page_issues(self, items: list[Any], *, what: str) -> list[RemoteIssue]:
         return sorted((self._card(i, what) for i in items), key=_sort_key)
 
-    def iter_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
+    def fetch_issue_pages(self, *, since: datetime | None = None) -> Iterator[list[RemoteIssue]]:
         what = self._what("list cards")
         if since is None:
             for items in self._card_pages():
@@ -441,7 +441,7 @@ class TrelloClient(RestClient):
         """Trello answers no conditional request: `etag` is ignored and none is returned."""
         before = self.transport.requests_made
         by_id: dict[str, RemoteIssue] = {}
-        for page in self.iter_issue_pages(since=since):
+        for page in self.fetch_issue_pages(since=since):
             for issue in page:
                 by_id[issue.external_id] = issue
         return ListResult(

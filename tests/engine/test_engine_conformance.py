@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 
 from integrations.models import Connection
-from integrations.providers.registry import capabilities
+from integrations.providers.registry import capabilities, client_for
 from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus, SyncStatus
 from issues.services.issues import issue_create, issue_update
 from tests.engine.conftest import ProviderHarness
@@ -123,6 +123,26 @@ def test_local_edit_is_pushed_once_and_its_echo_is_a_no_op(h: KitHarness) -> Non
     assert h.drain().pushed == 0
     assert h.writes() == writes  # nothing written back
     assert not Conflict.objects.exists()
+
+
+def test_a_push_reads_the_issue_once_and_writes_against_that_read(h: KitHarness) -> None:
+    """The push reads the issue, merges, and hands that state to `update_issue(current=…)`:
+    no second read of the issue before the write (issue 18)."""
+    fake_issue, issue = mirrored(h)
+    client = client_for(h.connection)
+    client.get_issue(h.external(fake_issue.number))  # lookups the first read loads
+    h.fake.reset_requests()
+    client.get_issue(h.external(fake_issue.number))
+    (read_path,) = [r.path for r in h.fake.requests if r.method == "GET"]
+    client.close()
+    issue_update(issue=issue, changes={"title": "Crash on save (macOS)"})
+    h.fake.reset_requests()
+
+    assert h.drain().pushed == 1
+
+    calls = [(r.method, r.path) for r in h.fake.requests]
+    first_write = next(i for i, (method, _) in enumerate(calls) if method in WRITES)
+    assert calls[:first_write].count(("GET", read_path)) == 1, calls
 
 
 def test_different_fields_changed_on_each_side_are_merged(h: KitHarness) -> None:

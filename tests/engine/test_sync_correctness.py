@@ -412,6 +412,55 @@ def test_7_a_listing_fetched_before_the_deletion_does_not_lift_the_tombstone(tra
     assert titles == {"one"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_7_a_prefetched_page_answered_before_the_deletion_does_not_lift_the_tombstone(
+    tracker_harness,
+):
+    """The full listing asks for page n+1 while page n is written (issue 18). Page 2 was
+    answered (with #1 in it) while page 1 was being written; #1's deletion was processed
+    after that answer and before page 1's writes ended. Page 2 is older than the tombstone,
+    though the pass took it in hand after the deletion: #1 stays deleted."""
+    # Gitea lists newest created first, 50 a page: #1 is alone on page 2.
+    h = tracker_harness("gitea")
+    for n in range(51):
+        h.fake.seed_issue(title=f"issue {n + 1}")
+    h.poll(full=True)
+    h.fake.edit_issue(1, title="changed")  # so that the pass merges it, not skips it
+    h.take_hooks()
+    page_two_answered = threading.Event()
+
+    def delete_while_page_two_is_on_the_wire() -> None:
+        h.fake.delete_issue(1)
+        try:
+            h.deliver_all()
+        finally:
+            db_connection.close()
+            page_two_answered.set()
+
+    h.fake.inject(
+        Fault(
+            status=0,
+            method="GET",
+            path_contains="/issues",
+            query={"page": "2"},
+            after=delete_while_page_two_is_on_the_wire,
+        )
+    )
+
+    def page_one_written_after_the_deletion(execute: Any, sql: str, *args: Any) -> Any:
+        # The pass's progress update after page 1: by then the prefetched page 2 is answered
+        # and the deletion processed (a sequential listing has not asked for page 2 yet).
+        if sql.startswith("UPDATE") and "syncrun" in sql and '"seen"' in sql:
+            page_two_answered.wait(5)
+        return execute(sql, *args)
+
+    with db_connection.execute_wrapper(page_one_written_after_the_deletion):
+        h.poll(full=True)
+    assert page_two_answered.is_set()
+    assert not Issue.objects.filter(connection=h.connection, external_number="1").exists()
+    assert RemoteTombstone.objects.filter(connection=h.connection, external_id__isnull=False)
+
+
 # --- #8 polls on the tracker's clock ----------------------------------------------------------
 
 

@@ -75,6 +75,9 @@ class RecordingGate:
     def hold(self, seconds: float) -> None:
         self.paused_for = max(self.paused_for, seconds)
 
+    def release_thread(self) -> None:
+        pass  # nothing is bound to a thread here
+
 
 # --- transport: reads are retried, writes never blindly ---------------------------------------
 
