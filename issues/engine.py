@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from integrations.models import Connection
 from integrations.providers.base import RemoteIssue
+from integrations.providers.registry import capabilities
 from issues import merge
 from issues.bulk import update_rows
 from issues.canonical import (
@@ -168,6 +169,7 @@ class Versions:
         updated_at: datetime | None,
         ours: Mapping[str, int],
         written: Mapping[str, Mapping[str, Any]],
+        written_apart: frozenset[str] = frozenset(),
     ) -> set[str]:
         """Fields whose write may have landed (its answer lost) and been changed since: the
         tracker shows another value than we wrote, and it changed after the read our write
@@ -177,12 +179,13 @@ class Versions:
         used up: judged once."""
         doubtful: set[str] = set()
         # Scalars go in one PATCH/PUT: when one of a write's scalars shows up, all of it
-        # landed, and a sibling showing another value was changed after it.
-        landed = {
-            written[f].get("seen") for f in ours if f in written and f not in merge.SET_FIELDS
-        }
+        # landed, and a sibling showing another value was changed after it. Not a field the
+        # tracker writes in a request of its own (`written_apart`): that one may not be sent
+        # yet when the others' echo arrives.
+        apart = merge.SET_FIELDS | written_apart
+        landed = {written[f].get("seen") for f in ours if f in written and f not in apart}
         for field, receipt in list(self.written.items()):
-            if field in merge.SET_FIELDS or field in ours or field not in snapshot:
+            if field in apart or field in ours or field not in snapshot:
                 continue
             if receipt.get("seen") and receipt.get("seen") in landed:
                 doubtful.add(field)
@@ -794,7 +797,13 @@ def _merge_into(
     versions.acknowledge(overwritten)
     # A write whose answer was lost, and the tracker changed since: a value back at the base
     # may be someone's reversal of our write — a remote change, concurrent with our edit.
-    in_doubt = versions.receipts_in_doubt(snapshot, remote.updated_at, ours, written)
+    in_doubt = versions.receipts_in_doubt(
+        snapshot,
+        remote.updated_at,
+        ours,
+        written,
+        written_apart=capabilities(connection.provider).written_apart,
+    )
     previous_remote = versions.remote_seen
     for field in FIELDS:
         remote_changed = previous_remote is None or previous_remote.get(field) != snapshot[field]

@@ -329,6 +329,10 @@ class Capabilities:
     label_case_insensitive: bool = False
     assignee_case_insensitive: bool = False
     body_crlf_to_lf: bool = False
+    # Scalar fields written by a request of their own (Jira's state: a transition after the
+    # edit's PUT). The other scalars go in one request, so one of them showing our value
+    # proves the rest landed with it; a field written apart is proven by nothing but itself.
+    written_apart: frozenset[str] = frozenset()
     # The token can create and repair the tracker's webhook through its API
     # (`ensure_webhook`, integrations/providers/hooks.py); else the admin shows manual steps.
     webhook_registration: bool = False

@@ -328,6 +328,7 @@ class JiraClient(RestClient):
         label_case_insensitive=False,
         assignee_case_insensitive=False,
         body_crlf_to_lf=False,
+        written_apart=frozenset({"state"}),  # a transition, after the edit's PUT
     )
     # config_json (SPEC §3, §6): the e-mail of basic auth; transition names for workflows
     # with several done / to-do statuses; the issue type of created issues.

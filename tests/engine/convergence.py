@@ -23,6 +23,7 @@ check (e) keeps that record honest: the service never saw a value the tracker ha
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import threading
@@ -45,8 +46,8 @@ from integrations.fake_trackers.github import FakeGitHub
 from integrations.fake_trackers.gitlab import FakeGitLab
 from integrations.models import Connection
 from integrations.providers.base import body_with_marker, split_marker
-from integrations.providers.registry import capabilities, client_for
-from issues.canonical import same_on_tracker, to_issue_fields
+from integrations.providers.registry import capabilities
+from issues.canonical import same_on_tracker
 from issues.inbound import process_delivery
 from issues.models import Conflict, Issue, OutboxEntry, OutboxStatus
 from issues.outbox import claim_issue_batch, drain
@@ -776,39 +777,53 @@ class Scenario:
         self.deleted_remote.add(number)
 
     def _crash_worker(self) -> None:
-        """A worker claims rows and dies: before the call, or after writing but before
-        recording the answer. Either way the lease runs out and the rows come back."""
-        claimed = claim_issue_batch(limit=1, lease=timedelta(seconds=-1))
+        """A worker claims rows and dies: before the call, or right after its write, before
+        the answer is recorded. Either way the lease runs out and the rows come back."""
         self.stats["crashes"] += 1
-        if not claimed or self.rng.random() < 0.5:
+        if not self.threads or self.rng.random() < 0.5:
+            claim_issue_batch(limit=1, lease=timedelta(seconds=-1))
             return
-        issue = Issue.objects.filter(pk=next(iter(claimed))).first()
-        if issue is None or issue.external_id is None:
-            return
-        rows = OutboxEntry.objects.filter(id__in=claimed[issue.pk])
-        fields = {f for row in rows for f in row.changes}
-        open_conflicts = set(issue.conflicts.filter(resolved=False).values_list("field", flat=True))
-        values = {f: v for f, v in issue.snapshot().items() if f in fields - open_conflicts}
-        if not values:
-            return
-        client = client_for(self.connection)
-        try:
-            fresh = client.get_issue(issue.external_number)
-            snap = {
-                "title": fresh.title,
-                "body": fresh.body,
-                "state": fresh.state.value,
-                "labels": sorted(fresh.labels),
-                "assignees": sorted(fresh.assignees),
-                "milestone": fresh.milestone,
-            }
-            to_write = {f: v for f, v in values.items() if snap[f] != v}
-            if to_write:
-                client.update_issue(issue.external_number, to_issue_fields(to_write), current=fresh)
-        except Exception:  # noqa: BLE001 - the issue may be gone: the crash is what matters
-            return
-        finally:
-            client.close()
+        self._die_after_the_write()
+
+    def _die_after_the_write(self) -> None:
+        """The real push runs in a worker whose database session is killed the moment the
+        tracker has applied its write: nothing after the write is recorded (the answer, the
+        rows' status), everything before it is (the write receipt) — as when the process
+        dies there. The rows' lease then runs out and another worker takes them again."""
+        backend: list[int] = []
+        died = threading.Event()
+
+        def kill() -> None:
+            if backend and not died.is_set():
+                died.set()
+                try:
+                    with db_connection.cursor() as cursor:
+                        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [backend[0]])
+                finally:
+                    db_connection.close()  # the tracker's thread's own session
+
+        # Killed after the tracker applied the write, before its answer is sent.
+        fault = Fault(status=0, method=self.kit.update_method, after=kill)
+        self.fake.inject(fault)
+
+        def worker() -> None:
+            try:
+                with db_connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    backend.append(cursor.fetchone()[0])
+                drain(limit=1)
+            except Exception:  # noqa: BLE001 - the crash: its session was killed
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    db_connection.close()
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join(60)
+        self.fake.faults[:] = [f for f in self.fake.faults if f is not fault]
+        if died.is_set():
+            self.faults["crash_after_write"] += 1
 
     # --- quiescence and checks ---------------------------------------------------------
 

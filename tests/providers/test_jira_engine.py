@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection as db_connection
 from django.test import Client
+from django.utils import timezone
 
-from integrations.fake_trackers.base import OutgoingWebhook
+from integrations.fake_trackers.base import Fault, OutgoingWebhook
 from integrations.fake_trackers.jira import FakeJira
 from integrations.models import Connection
 from issues.inbound import process_delivery
@@ -122,6 +124,39 @@ def test_close_and_reopen_are_pushed_as_transitions(fake: FakeJira, connection: 
     drain()
     assert fake.statuses[seeded.number] == "To Do"
     assert mirror(connection, "PROJ-1").state == "open"
+
+
+def test_the_echo_of_the_edit_put_before_the_transition_does_not_revert_the_close(
+    fake: FakeJira, connection: Connection
+):
+    """Soak seed 50 (jira, remote_wins): title and state pushed together are two requests on
+    Jira (the PUT, then a transition). The PUT's echo was processed before the transition
+    was sent: our title showing in it was taken for proof that the whole write had landed,
+    the state still open for someone reopening after it — the close was undone."""
+    seeded = fake.seed_issue(title="t")
+    sync_connection(connection_id=connection.pk, full=True)
+    Connection.objects.filter(pk=connection.pk).update(conflict_policy="remote_wins")
+
+    def echo_first() -> None:
+        # While the PUT's answer is on the wire, its echo arrives and is processed.
+        try:
+            deliver_all(fake)
+        finally:
+            db_connection.close()  # this thread's database connection
+
+    fake.inject(Fault(status=0, method="PUT", after=echo_first))
+    issue_update(issue=mirror(connection, "PROJ-1"), changes={"title": "t2", "state": "closed"})
+    drain()
+    deliver_all(fake)
+    OutboxEntry.objects.update(next_attempt_at=timezone.now())
+    drain()
+    deliver_all(fake)
+
+    assert (fake.issues[seeded.number].title, fake.statuses[seeded.number]) == ("t2", "Done")
+    assert (mirror(connection, "PROJ-1").title, mirror(connection, "PROJ-1").state) == (
+        "t2",
+        "closed",
+    )
 
 
 def test_a_close_the_workflow_cannot_make_fails_the_push_with_a_clear_error(
