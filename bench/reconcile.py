@@ -159,7 +159,9 @@ def profile(ctx: Context) -> list[str]:
         cprofile_to(
             out,
             f"cProfile of a full reconciliation of {ctx.sizes.reconcile_issues} "
-            "Gitea issues into an empty mirror",
+            "Gitea issues into an empty mirror (the calling thread: the listing itself runs "
+            "a page ahead in a prefetch thread, so time in next() is the wait for a page "
+            "that was not ready yet)",
             lambda: sync_connection(connection_id=connection.pk, full=True),
         )
     finally:
