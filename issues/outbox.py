@@ -302,10 +302,11 @@ def _push_update(
         _refuse_field(issue=issue, field=refused, value=to_write[refused], error=exc)
         report.failed += 1
         to_write = {f: v for f, v in to_write.items() if f != refused}
-        counters.pop(refused, None)
         if not to_write:
             _settle(row_ids, status=OutboxStatus.DONE, error=f"{refused} refused: split off")
             return
+        # A write like any other: its receipts on record before it is sent.
+        counters = _record_receipt(issue.pk, to_write, seen=fresh.updated_at)
         answer = _update(issue=issue, client=client, to_write=to_write, current=fresh)
     logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1

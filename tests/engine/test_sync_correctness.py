@@ -571,6 +571,29 @@ def test_12_a_refused_assignee_is_split_from_the_push_and_not_resent(tracker_har
     assert _mirror(h, 1).body == "remote 2"
 
 
+def test_12_the_rest_of_a_split_push_is_written_with_its_receipts(tracker_harness):
+    # After the refused assignee is split off, the rest of the push is sent again: its
+    # receipts must be on record as for any write, or its echo (processed before its
+    # answer, or its answer lost) is a tracker edit — here one that beat the user's undo.
+    h = tracker_harness("github")
+    h.fake.seed_issue(title="A")
+    h.poll(full=True)
+    h.take_hooks()
+    issue_update(issue=_mirror(h, 1), changes={"title": "L", "assignees": ["nobody-here"]})
+    h.fake.inject(Fault(status=502, method="PATCH", apply_then_fail=True))
+    drain()
+    h.fake.faults.clear()
+    assert h.fake.issues[1].title == "L"  # the rest landed; its answer was lost
+    issue_update(issue=_mirror(h, 1), changes={"title": "A"})  # the user undoes it
+    h.deliver_all()  # the echo of "L"
+    assert _mirror(h, 1).title == "A"
+    OutboxEntry.objects.filter(status=OutboxStatus.PENDING).update(next_attempt_at=timezone.now())
+    drain()
+    h.deliver_all()
+    assert (h.fake.issues[1].title, _mirror(h, 1).title) == ("A", "A")
+    assert not Conflict.objects.filter(issue__connection=h.connection).exists()
+
+
 # --- #13 coalesced rows keep their own retry budget -------------------------------------------
 
 
