@@ -28,6 +28,8 @@ class Sizes:
     latency_rate: float = 100.0
     latency_seconds: float = 20.0
     latency_issues: int = 500
+    latency_rate_high: float = 300.0
+    drain_deliveries: int = 4_000
     reconcile_issues: int = 10_000
     poll_connections: int = 200
     poll_issues: int = 20
@@ -46,6 +48,8 @@ SMOKE = Sizes(
     latency_rate=20.0,
     latency_seconds=1.0,
     latency_issues=10,
+    latency_rate_high=40.0,
+    drain_deliveries=30,
     # More than one page for both providers (Gitea 50, GitHub 100 per page).
     reconcile_issues=120,
     poll_connections=3,

@@ -38,6 +38,11 @@ REQUIRED_KEYS = (
     "ack_p99_ms",
     "webhook_to_mirror_p50_ms",
     "webhook_to_mirror_p99_ms",
+    "webhook_to_mirror_p99_ms_300",
+    "db_insert_commit_per_s",
+    "intake_vs_db_ratio",
+    "worker_drain_per_s",
+    "worker_drain_per_s_2_workers",
     "reconcile_10k_seconds",
     "reconcile_10k_requests",
     "reconcile_naive_ratio",
@@ -143,6 +148,9 @@ def targets(
             "performance",
         ),
     }
+    from bench import inbound
+
+    table.update(inbound.targets(results))
     out = {}
     for key, (target, met, kind) in table.items():
         judged = met if (kind == "correctness" or not smoke) else None
@@ -270,12 +278,15 @@ def run(args: argparse.Namespace) -> int:
             log=_log,
             profile_missed=not smoke and not args.no_profiles,
         )
-        from bench import outbound, poll, reconcile, webhooks
+        from bench import inbound, outbound, poll, reconcile, webhooks
 
         steps: list[tuple[str, Callable[[Context], dict[str, Any]]]] = [
             ("merge", _merge),
             ("intake", webhooks.intake),
+            ("db", inbound.db_insert_commit),
             ("to_mirror", webhooks.to_mirror),
+            ("to_mirror_300", inbound.to_mirror_300),
+            ("drain", inbound.worker_drain),
             ("reconcile", reconcile.run),
             ("poll", poll.run),
             ("outbound", outbound.run),
@@ -295,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
             details[name] = outcome.pop("details", {})
             details[name]["step_seconds"] = round(time.perf_counter() - step_start, 1)
             results.update(outcome)
+        results.update(inbound.derived(results))
 
         judged = targets(results, details, sizes, smoke)
         if ctx.profile_missed:
@@ -370,12 +382,16 @@ def _profile_missed(
     ctx: Context, judged: dict[str, dict[str, Any]], errors: dict[str, str]
 ) -> list[str]:
     """For each missed performance target, record where the time goes."""
-    from bench import outbound, poll, reconcile, webhooks
+    from bench import inbound, outbound, poll, reconcile, webhooks
 
     missed = {k for k, t in judged.items() if t["met"] is False}
     plan: list[tuple[set[str], Callable[[Context], list[str]]]] = [
-        ({"intake_per_s", "ack_p99_ms"}, webhooks.profile_intake),
-        ({"webhook_to_mirror_p99_ms"}, webhooks.profile_to_mirror),
+        ({"intake_per_s", "ack_p99_ms", "intake_vs_db_ratio"}, webhooks.profile_intake),
+        (
+            {"webhook_to_mirror_p99_ms", "webhook_to_mirror_p99_ms_300"},
+            webhooks.profile_to_mirror,
+        ),
+        ({"worker_drain_per_s", "worker_drain_per_s_2_workers"}, inbound.profile_drain),
         (
             {"reconcile_10k_seconds", "reconcile_10k_seconds_github", "reconcile_naive_ratio"},
             reconcile.profile,
@@ -413,7 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         "or bench-results.json at the repository root)",
     )
     parser.add_argument(
-        "--only", help="comma-separated steps: merge,intake,to_mirror,reconcile,poll,outbound"
+        "--only",
+        help="comma-separated steps: "
+        "merge,intake,db,to_mirror,to_mirror_300,drain,reconcile,poll,outbound",
     )
     parser.add_argument("--no-profiles", action="store_true", help="do not profile missed targets")
     return run(parser.parse_args(argv))

@@ -268,12 +268,18 @@ def profile_intake(ctx: Context) -> list[str]:
 
 
 def to_mirror(ctx: Context) -> dict[str, Any]:
+    return to_mirror_at(ctx, ctx.sizes.latency_rate)
+
+
+def to_mirror_at(ctx: Context, rate: float, suffix: str = "") -> dict[str, Any]:
+    """Deliveries sent at a steady `rate` (open loop); how long each took to reach the
+    mirror. The figures' keys end with `suffix` (a second rate's run)."""
     from integrations.models import DeliveryStatus
     from issues.models import Issue
 
     sizes, services = ctx.sizes, ctx.services
-    fake, connection, numbers = _mirrored(ctx, "bench-latency", sizes.latency_issues)
-    total = int(sizes.latency_rate * sizes.latency_seconds)
+    fake, connection, numbers = _mirrored(ctx, f"bench-latency{suffix}", sizes.latency_issues)
+    total = int(rate * sizes.latency_seconds)
     # Tracker-side edits, made now, delivered later on a schedule: a title edit per delivery,
     # cycling over the issues (an issue is edited again only after all others were).
     edits = [
@@ -291,9 +297,9 @@ def to_mirror(ctx: Context) -> dict[str, Any]:
         )
         for i, h in enumerate(hooks)
     ]
-    ctx.log(f"  to-mirror: {len(requests)} deliveries at {sizes.latency_rate:g}/s (open loop)")
+    ctx.log(f"  to-mirror: {len(requests)} deliveries at {rate:g}/s (open loop)")
     results = loadgen.open_loop(
-        host=services.web_host, port=services.web_port, requests=requests, rate=sizes.latency_rate
+        host=services.web_host, port=services.web_port, requests=requests, rate=rate
     )
     from bench.services import wait_for
 
@@ -334,14 +340,14 @@ def to_mirror(ctx: Context) -> dict[str, Any]:
     ack = [r.latency for r in results]
     p99 = loadgen.percentile(latencies, 99)
     ctx.log(
-        f"  to-mirror: p50 {ms(loadgen.percentile(latencies, 50))} ms, p99 {ms(p99)} ms, "
-        f"{wrong} mirror rows differ from the tracker"
+        f"  to-mirror at {rate:g}/s: p50 {ms(loadgen.percentile(latencies, 50))} ms, "
+        f"p99 {ms(p99)} ms, {wrong} mirror rows differ from the tracker"
     )
     return {
-        "webhook_to_mirror_p50_ms": ms(loadgen.percentile(latencies, 50)),
-        "webhook_to_mirror_p99_ms": ms(p99),
+        f"webhook_to_mirror_p50_ms{suffix}": ms(loadgen.percentile(latencies, 50)),
+        f"webhook_to_mirror_p99_ms{suffix}": ms(p99),
         "details": {
-            "rate_per_s": sizes.latency_rate,
+            "rate_per_s": rate,
             "deliveries": len(requests),
             "accepted": len(sent),
             "measured": len(latencies),
@@ -361,10 +367,10 @@ def to_mirror(ctx: Context) -> dict[str, Any]:
 
 def profile_to_mirror(ctx: Context) -> list[str]:
     """Where a delivery's processing time goes: py-spy over the Celery worker draining a
-    backlog of title edits, and a cProfile of process_delivery run in this process."""
+    backlog of title edits, and a cProfile of the same drain run in this process."""
     from django.test import Client
 
-    from issues.inbound import process_delivery
+    from issues.inbound import drain_deliveries
 
     fake, connection, numbers = _mirrored(ctx, "bench-latency-profile", 300)
     hooks = fake.edit([{"number": n, "changes": {"title": f"Profiled {n}"}} for n in numbers])
@@ -407,11 +413,11 @@ def profile_to_mirror(ctx: Context) -> list[str]:
     worker.pause()
     try:
         ids = post(hooks[250:], "inproc")
-        out = ctx.profile_path("to-mirror-process-delivery.cprofile.txt")
+        out = ctx.profile_path("to-mirror-drain.cprofile.txt")
         cprofile_to(
             out,
-            f"cProfile of process_delivery for {len(ids)} title edits, in-process",
-            lambda: [process_delivery(i) for i in ids],
+            f"cProfile of drain_deliveries over {len(ids)} stored title edits, in-process",
+            lambda: drain_deliveries(slice_seconds=float("inf")),
         )
         written.append(out.name)
     finally:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import requests
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from urllib3.exceptions import ReadTimeoutError
@@ -304,3 +304,48 @@ def delivery_reprocess(*, delivery_ids: Iterable[int]) -> int:
     for delivery_id in sorted(ids):
         queue_on_commit(process_webhook_event, delivery_id)
     return len(ids)
+
+
+def webhook_delivery_store(
+    *,
+    provider: str,
+    connection: Connection,
+    delivery_id: str,
+    event: str,
+    headers: dict[str, str],
+    body: bytes,
+    correlation_id: str,
+) -> WebhookDelivery | None:
+    """Store a verified delivery in one statement (`INSERT … ON CONFLICT DO NOTHING
+    RETURNING id`), committed on its own outside a transaction; None when this delivery id
+    is stored already (a redelivery) — no error, so no savepoint is needed around it."""
+    delivery = WebhookDelivery(
+        provider=provider,
+        connection=connection,
+        delivery_id=delivery_id,
+        event=event,
+        headers=headers,
+        body=body,
+        correlation_id=correlation_id[:64],
+    )
+    meta = WebhookDelivery._meta
+    db = connections[router.db_for_write(WebhookDelivery)]
+    columns = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(delivery, add=True), db) for f in columns]
+    quote = db.ops.quote_name
+    names = ", ".join(quote(str(f.column)) for f in columns)
+    # Only our model's table and column names are interpolated; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT DO NOTHING RETURNING {quote(str(meta.pk.column))}"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    delivery.pk = row[0]
+    delivery._state.adding = False
+    delivery._state.db = db.alias
+    return delivery

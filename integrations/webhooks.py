@@ -8,20 +8,25 @@ then parse. Nothing is stored for 400/401/404/413; a redelivery answers 200 and 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from integrations import providers
-from integrations.models import Connection, WebhookDelivery
+from integrations.models import Connection
 from integrations.providers.base import EventKind, WebhookPayloadError, WebhookVerifier
 from integrations.providers.delivery import decode_body, parse_delivery
+from integrations.services import webhook_delivery_store
 from syndarix_sync.json_depth import json_depth_within
 from syndarix_sync.logs import get_logger, new_correlation_id
 from syndarix_sync.metrics import WEBHOOK_DELIVERIES
@@ -71,11 +76,68 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | None:
     return None if len(body) > limit else body
 
 
-def _candidates(provider: str, connection_id: int | None) -> list[Connection]:
-    queryset = Connection.objects.filter(provider=provider, enabled=True)
-    if connection_id is not None:
-        queryset = queryset.filter(pk=connection_id)
-    return list(queryset)
+class ConnectionCache:
+    """Each provider's enabled connections, their secrets decrypted, kept in this process for
+    WEBHOOK_CONNECTION_CACHE_SECONDS: a delivery costs one INSERT, not a SELECT and two
+    decryptions before it.
+
+    Cleared when a connection is saved or deleted in this process (`invalidate`, connected to
+    the model's signals); another process's change is seen when the entry expires — or at
+    once when it would refuse a delivery, which is answered from a fresh read.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, list[Connection]]] = {}
+        self._generation = 0
+
+    def get(self, provider: str) -> tuple[list[Connection], bool]:
+        """(the connections, whether they were remembered rather than just read)."""
+        entry = self._entries.get(provider)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1], True
+        return self.read(provider), False
+
+    def read(self, provider: str) -> list[Connection]:
+        generation = self._generation
+        connections = list(Connection.objects.filter(provider=provider, enabled=True))
+        ttl = float(settings.WEBHOOK_CONNECTION_CACHE_SECONDS)
+        with self._lock:
+            # Not kept when a change was signalled while reading: it may predate the change.
+            if ttl > 0 and generation == self._generation:
+                self._entries[provider] = (time.monotonic() + ttl, connections)
+        return connections
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+
+connection_cache = ConnectionCache()
+
+
+def _connection_changed(**_: Any) -> None:
+    connection_cache.invalidate()
+    # Again once the change commits: a read between the signal and the commit saw the old row.
+    transaction.on_commit(connection_cache.invalidate)
+
+
+post_save.connect(_connection_changed, sender=Connection, dispatch_uid="webhooks.cache.save")
+post_delete.connect(_connection_changed, sender=Connection, dispatch_uid="webhooks.cache.delete")
+
+
+def _noted_recently(connection_id: int, now: float) -> bool:
+    """Whether this process stamped `last_webhook_at` of the connection in the last few
+    seconds (the stamp's resolution): then the delivery costs no UPDATE."""
+    last = _last_noted.get(connection_id)
+    if last is not None and now - last < LAST_WEBHOOK_RESOLUTION.total_seconds():
+        return True
+    _last_noted[connection_id] = now
+    return False
+
+
+_last_noted: dict[int, float] = {}
 
 
 def _match_repository(connections: list[Connection], repository: str | None) -> Connection | None:
@@ -129,13 +191,27 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
         return _error(404, f"{provider} has no webhooks: its connections are polled")
     if request.method == "HEAD":
         return HttpResponse(status=200)  # Trello checks the callback with a HEAD
-    verifier: WebhookVerifier = providers.webhooks(provider)
-
     body = _read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
     if body is None:
         return _error(413, f"body over {settings.WEBHOOK_MAX_BODY_BYTES} bytes")
+    connections, remembered = connection_cache.get(provider)
+    response = _accept(request, body, provider, connection_id, connections)
+    if remembered and response.status_code in (401, 404):
+        # Refused on what this process remembers: asked again, so that a connection (or a
+        # secret) added in another process a moment ago is honoured at once.
+        response = _accept(request, body, provider, connection_id, connection_cache.read(provider))
+    return response
 
-    candidates = _candidates(provider, connection_id)
+
+def _accept(
+    request: HttpRequest,
+    body: bytes,
+    provider: str,
+    connection_id: int | None,
+    connections: list[Connection],
+) -> HttpResponse:
+    verifier: WebhookVerifier = providers.webhooks(provider)
+    candidates = [c for c in connections if connection_id is None or c.pk == connection_id]
     if not candidates:
         return _error(
             404,
@@ -201,35 +277,40 @@ def _receive(request: HttpRequest, provider: str, connection_id: int | None) -> 
     from issues.tasks import deliveries_wake_flag, process_webhook_event  # keep intake light
     from syndarix_sync.queueing import wake_on_commit
 
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                provider=provider,
-                connection=connection,
-                delivery_id=delivery_id,
-                event=event,
-                headers={k: headers[k] for k in _KEPT_HEADERS if k in headers},
-                body=body,
-                correlation_id=correlation_id[:64],
-            )
-            # One wake-up per batch, not a message per delivery, while one is queued.
-            wake_on_commit(process_webhook_event, deliveries_wake_flag(), delivery.pk)
-    except IntegrityError:
+    # One INSERT, committed on its own (synchronous_commit stays on: an acknowledged delivery
+    # survives a crash); a redelivery inserts nothing.
+    delivery = webhook_delivery_store(
+        provider=provider,
+        connection=connection,
+        delivery_id=delivery_id,
+        event=event,
+        headers={k: headers[k] for k in _KEPT_HEADERS if k in headers},
+        body=body,
+        correlation_id=correlation_id,
+    )
+    if delivery is None:
         return JsonResponse({"status": "duplicate", "delivery_id": delivery_id}, status=200)
-    # Outside the delivery's transaction and at most every few seconds: a row lock on the
-    # connection held through each commit would serialise all deliveries to it.
-    try:
-        Connection.objects.filter(pk=connection.pk).filter(
-            Q(last_webhook_at__isnull=True)
-            | Q(last_webhook_at__lt=delivery.received_at - LAST_WEBHOOK_RESOLUTION)
-        ).update(last_webhook_at=delivery.received_at)
-    except DatabaseError as exc:
-        # The delivery is committed: answering 503 now would only earn a redelivery. The
-        # timestamp is bookkeeping; the next delivery sets it.
-        logger.warning("last_webhook_at_not_updated", error=str(exc))
+    # One wake-up per batch, not a message per delivery, while one is queued.
+    wake_on_commit(process_webhook_event, deliveries_wake_flag(), delivery.pk)
+    if not _noted_recently(connection.pk, time.monotonic()):
+        _note_webhook(connection.pk, delivery.received_at)
     response = JsonResponse(
         {"status": "accepted", "delivery": delivery.pk, "correlation_id": delivery.correlation_id},
         status=202,
     )
     response.delivery_pk = delivery.pk  # type: ignore[attr-defined]  # for the log line
     return response
+
+
+def _note_webhook(connection_id: int, received_at: datetime) -> None:
+    # Outside the delivery's statement and at most every few seconds: a row lock on the
+    # connection held through each commit would serialise all deliveries to it.
+    try:
+        Connection.objects.filter(pk=connection_id).filter(
+            Q(last_webhook_at__isnull=True)
+            | Q(last_webhook_at__lt=received_at - LAST_WEBHOOK_RESOLUTION)
+        ).update(last_webhook_at=received_at)
+    except DatabaseError as exc:
+        # The delivery is committed: answering 503 now would only earn a redelivery. The
+        # timestamp is bookkeeping; the next delivery sets it.
+        logger.warning("last_webhook_at_not_updated", error=str(exc))

@@ -107,6 +107,15 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "syndarix_sync.middleware.DatabaseUnavailableMiddleware",
 ]
+# The webhook intake's own chain (syndarix_sync/wsgi.py serves /webhooks/ through it): a
+# tracker's POST needs none of sessions, CSRF, auth, messages, static files, frame options.
+WEBHOOK_MIDDLEWARE = [
+    "syndarix_sync.correlation.CorrelationIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    # Host validation and the answer's Content-Length.
+    "django.middleware.common.CommonMiddleware",
+    "syndarix_sync.middleware.DatabaseUnavailableMiddleware",
+]
 
 ROOT_URLCONF = "syndarix_sync.urls"
 WSGI_APPLICATION = "syndarix_sync.wsgi.application"
@@ -218,6 +227,9 @@ OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 WEBHOOK_PROCESSING_LEASE_SECONDS = env.int("WEBHOOK_PROCESSING_LEASE_SECONDS", default=300)
 # A delivery still unprocessed this long after it arrived is re-queued by the sweep.
 WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=60)
+# How long a web process keeps each provider's connections (and decrypted secrets) for the
+# webhook intake; a change saved in that process clears them at once.
+WEBHOOK_CONNECTION_CACHE_SECONDS = env.float("WEBHOOK_CONNECTION_CACHE_SECONDS", default=5.0)
 # Stored deliveries a worker claims, applies and commits together (issues/inbound.py).
 WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=200)
 if WEBHOOK_BATCH_SIZE < 1:

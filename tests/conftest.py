@@ -97,6 +97,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=f"service missing: {reason}"))
 
 
+@pytest.fixture(autouse=True)
+def _webhook_connections_forgotten() -> None:
+    """Every test starts with the intake's connection cache empty: the rows a previous test
+    created were rolled back, which sends no signal to clear it."""
+    from integrations.webhooks import connection_cache
+
+    connection_cache.invalidate()
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     reason = item.stash.get(_MISSING_KEY, None)
     if reason is not None:
