@@ -317,6 +317,7 @@ def to_mirror_at(ctx: Context, rate: float, suffix: str = "") -> dict[str, Any]:
     sent = {f"{prefix}{r.index}": r.sent_wall for r in results if r.status == 202}
     rows = _deliveries(prefix).values_list("delivery_id", "processed_at", "status")
     latencies = []
+    by_second: dict[int, list[float]] = {}  # send second → latencies, to see when it was slow
     statuses: Counter[str] = Counter()
     last_done = 0.0
     for delivery_id, processed_at, status in rows:
@@ -325,6 +326,7 @@ def to_mirror_at(ctx: Context, rate: float, suffix: str = "") -> dict[str, Any]:
             continue
         if processed_at is not None and status == DeliveryStatus.PROCESSED:
             latencies.append(processed_at.timestamp() - sent[delivery_id])
+            by_second.setdefault(int(sent[delivery_id]), []).append(latencies[-1])
             last_done = max(last_done, processed_at.timestamp())
         elif status in (DeliveryStatus.RECEIVED, DeliveryStatus.PROCESSING):
             latencies.append(now - sent[delivery_id])  # a lower bound: not done yet
@@ -352,6 +354,10 @@ def to_mirror_at(ctx: Context, rate: float, suffix: str = "") -> dict[str, Any]:
             "accepted": len(sent),
             "measured": len(latencies),
             "max_ms": ms(max(latencies)) if latencies else None,
+            "slowest_seconds": [
+                {"at_s": second - int(first_sent), "max_ms": ms(max(values)), "sent": len(values)}
+                for second, values in sorted(by_second.items(), key=lambda kv: -max(kv[1]))[:5]
+            ],
             "ack_p50_ms": ms(loadgen.percentile(ack, 50)),
             "ack_p99_ms": ms(loadgen.percentile(ack, 99)),
             "delivery_statuses": dict(statuses),

@@ -128,9 +128,15 @@ class Versions:
     def vectors(self, side: str) -> dict[str, merge.VersionVector]:
         return {field: self.vector(side, field) for field in FIELDS}
 
+    def counter(self, side: str, field: str, replica: str) -> int:
+        """One counter of a field's vector (`vector(side, field).get(replica)`, without
+        building the vector: a merge reads a dozen of them)."""
+        table = self.local if side == LOCAL else self.remote
+        return int((table.get(field) or {}).get(replica, 0))
+
     def bump_local(self, field: str) -> None:
-        own = self.vector(LOCAL, field).get(LOCAL)
-        seen_remote = self.vector(REMOTE, field).get(REMOTE)
+        own = self.counter(LOCAL, field, LOCAL)
+        seen_remote = self.counter(REMOTE, field, REMOTE)
         self.local[field] = {LOCAL: own + 1, REMOTE: seen_remote}
         self.local_edited_at = timezone.now().isoformat()
         self.field_edited_at[field] = self.local_edited_at
@@ -228,7 +234,7 @@ class Versions:
         return acks
 
     def bump_remote(self, field: str) -> None:
-        own = self.vector(REMOTE, field).get(REMOTE)
+        own = self.counter(REMOTE, field, REMOTE)
         self.remote[field] = {REMOTE: own + 1, LOCAL: self.acked.get(field, 0)}
 
     def acknowledge(self, fields: Mapping[str, int]) -> None:
@@ -239,7 +245,7 @@ class Versions:
                 self.acked[field] = counter
 
     def local_counter(self, field: str) -> int:
-        return self.vector(LOCAL, field).get(LOCAL)
+        return self.counter(LOCAL, field, LOCAL)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -575,11 +581,14 @@ def _apply_known(
     )
 
 
-# What an inbound merge may change on a row (written by `_Writes.flush` in one statement).
-_MERGED_COLUMNS = (
-    *FIELDS,
-    "base",
-    "versions",
+# What an inbound merge may change on a row, written by `_Writes.flush` in one statement:
+# the scalar columns a round changed, and always the JSON ones (cheaper to write than to
+# compare, and their dicts can be changed in place) and `updated_at`.
+_SCALAR_COLUMNS = (
+    "title",
+    "body",
+    "state",
+    "milestone",
     "external_number",
     "remote_url",
     "tracker_status",
@@ -589,8 +598,12 @@ _MERGED_COLUMNS = (
     "remote_hash",
     "sync_status",
     "sync_error",
-    "updated_at",
 )
+_JSON_COLUMNS = ("labels", "assignees", "base", "versions", "updated_at")
+
+
+def _scalars(issue: Issue) -> tuple[Any, ...]:
+    return tuple(getattr(issue, name) for name in _SCALAR_COLUMNS)
 
 
 class _Writes:
@@ -600,6 +613,7 @@ class _Writes:
         self.connection = connection
         self.new: list[tuple[int, RemoteState, Issue]] = []
         self.changed: dict[int, Issue] = {}
+        self.columns: set[str] = set()
         self.entries: list[tuple[Issue | None, dict[str, Any]]] = []
         self.operations: Counter[str] = Counter()
         self.conflicts: Counter[str] = Counter()
@@ -617,8 +631,13 @@ class _Writes:
             correlation_id=state.correlation_id,
         )
 
-    def update(self, issue: Issue) -> None:
+    def update(self, issue: Issue, before: tuple[Any, ...]) -> None:
+        """`issue` changed; `before` is its `_scalars` before the change."""
         self.changed[issue.pk] = issue
+        after = _scalars(issue)
+        self.columns.update(
+            c for c, a, b in zip(_SCALAR_COLUMNS, before, after, strict=True) if a != b
+        )
 
     def log(
         self,
@@ -661,7 +680,7 @@ class _Writes:
             rows = list(self.changed.values())
             for issue in rows:
                 issue.updated_at = now
-            update_rows(rows, _MERGED_COLUMNS)
+            update_rows(rows, [c for c in _SCALAR_COLUMNS if c in self.columns] + [*_JSON_COLUMNS])
         if self.entries:
             self._write_log()
         platform = self.connection.provider
@@ -871,13 +890,13 @@ def _merge_into(
         push.pop(field, None)
 
     before = mirror
-    stored = _stored_state(issue)
+    stored, scalars = _stored_state(issue), _scalars(issue)
     _remote_meta(issue, remote, snapshot)
     _set_fields(issue, merged)
     issue.base = new_base
     issue.versions = versions.as_json()
     if _stored_state(issue) != stored:
-        writes.update(issue)  # echoes and redeliveries change nothing: no write for them
+        writes.update(issue, scalars)  # echoes and redeliveries change nothing: no write
 
     # Conflicts: open or refresh one per field; close the ones the merge settled.
     for clash in result.conflicts:

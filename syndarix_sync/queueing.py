@@ -7,6 +7,7 @@ periodic sweeps pick it up: publishing failures are logged, never raised into a 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from celery import Task
@@ -47,7 +48,7 @@ def queue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
 
 # --- one wake-up for many rows ------------------------------------------------------------------
 # A task that drains rows (stored webhook deliveries) needs one message to start, not one per
-# row: a flag in the shared Redis cache says "a wake-up is queued and has not started yet".
+# row: a flag in the shared Redis (REDIS_URL) says "a wake-up is queued and has not started yet".
 # Whoever stores a row publishes only when it sets the flag; the task clears it each time it
 # starts a round of claiming, before the claim, so a row stored after the claim publishes
 # again. A lost message (broker restarted) costs at most the flag's lifetime, then the next
@@ -55,22 +56,28 @@ def queue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
 WAKE_FLAG_SECONDS = 10
 
 
-def _wake_cache() -> Any:
-    from django.conf import settings
-    from django.core.cache import cache
+@functools.cache
+def _wake_client(url: str) -> Any:
+    import redis
 
-    # Only a cache every process shares, cheaply: with the database cache the flag would
-    # cost a write per row, and a per-process cache would hide other processes' flags.
-    backend = str(settings.CACHES["default"]["BACKEND"])
-    return cache if backend.endswith("RedisCache") else None
+    # Short timeouts: Redis gone must not hold a webhook's answer (the sweep covers it).
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
+
+
+def _wake_redis() -> Any:
+    """The shared Redis the flags live in; None without one (every row then publishes: a
+    per-process flag would hide other processes' rows, a database one cost a write a row)."""
+    from django.conf import settings
+
+    return _wake_client(settings.REDIS_URL) if settings.REDIS_URL else None
 
 
 def wake(task: Task, flag: str, *args: Any) -> bool:
     """Publish `task` unless a wake-up published under `flag` has not started yet."""
-    cache = _wake_cache()
-    if cache is not None:
+    client = _wake_redis()
+    if client is not None:
         try:
-            if not cache.add(flag, 1, timeout=WAKE_FLAG_SECONDS):
+            if not client.set(flag, 1, nx=True, ex=WAKE_FLAG_SECONDS):
                 return True  # one is queued: it will claim this row too
         except Exception as exc:  # noqa: BLE001 - Redis down: publish (which logs if it fails)
             logger.warning("wake_flag_unavailable", error=f"{type(exc).__name__}: {exc}")
@@ -83,10 +90,10 @@ def wake_on_commit(task: Task, flag: str, *args: Any) -> None:
 
 def woken(flag: str) -> None:
     """Called by the woken task before each claim: later rows must publish again."""
-    cache = _wake_cache()
-    if cache is None:
+    client = _wake_redis()
+    if client is None:
         return
     try:
-        cache.delete(flag)
+        client.delete(flag)
     except Exception as exc:  # noqa: BLE001 - the flag expires by itself
         logger.warning("wake_flag_unavailable", error=f"{type(exc).__name__}: {exc}")

@@ -47,6 +47,7 @@ def _declared(provider: str, kind: type) -> type | None:
     return None
 
 
+@cache  # a module's classes do not change: asked on every webhook, scanned once
 def _discover(provider: str) -> type[ProviderClient] | None:
     """`provider`'s client class, or None when no module of this package declares one."""
     return _declared(provider, ProviderClient)
