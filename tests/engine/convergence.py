@@ -667,6 +667,16 @@ class Scenario:
         ).first()
         if mirror is not None and mirror.pk in self.local_keys:
             return self.local_keys[mirror.pk]
+        if mirror is None:
+            # Our create whose answer is not recorded yet (lost, or not back yet): the
+            # tracker issue carries the create's marker, and is that local issue.
+            try:
+                marker = self.kit.stored_marker(self.fake, self.fake.issues[number])
+            except (KeyError, TypeError):
+                marker = None  # no marker kept (an issue a human created)
+            prefix, _, pk = (marker or "").partition(".")
+            if prefix == str(self.connection.pk) and pk.isdigit() and int(pk) in self.local_keys:
+                return self.local_keys[int(pk)]
         return ("remote", number)
 
     def _remote_edit(self) -> None:
