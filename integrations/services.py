@@ -11,10 +11,11 @@ import dataclasses
 import secrets
 import ssl
 from collections.abc import Iterable
+from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import InterfaceError, OperationalError, connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from urllib3.exceptions import ReadTimeoutError
@@ -340,9 +341,25 @@ def webhook_delivery_store(
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
         f"ON CONFLICT DO NOTHING RETURNING {quote(str(meta.pk.column))}"
     )
-    with db.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
+
+    def insert() -> Any:
+        with db.cursor() as cursor:
+            cursor.execute(sql, values)
+            return cursor.fetchone()
+
+    if db.in_atomic_block:
+        row = insert()
+    else:
+        # The INSERT itself tells whether the connection still works: no `SELECT 1` health
+        # check before it (a round trip per delivery). A connection the server dropped (a
+        # restart) is replaced and the INSERT — idempotent: ON CONFLICT DO NOTHING — sent
+        # once more; a database still down fails it again (503).
+        db.health_check_done = True  # type: ignore[attr-defined]  # Django's own flag
+        try:
+            row = insert()
+        except (InterfaceError, OperationalError):
+            db.close()
+            row = insert()
     if row is None:
         return None
     delivery.pk = row[0]

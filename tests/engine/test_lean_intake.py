@@ -200,3 +200,27 @@ def test_the_lean_route_answers_503_when_the_database_is_gone(served: int, setti
     finally:
         connections["default"].settings_dict.update(saved)
     assert status == 503 and answer["Retry-After"] == "5"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_dropped_is_replaced_without_a_refusal():
+    """No health-check query before the INSERT: a dropped connection (a PostgreSQL restart)
+    is noticed by the INSERT itself, replaced, and the delivery stored on the first try."""
+    Connection.objects.create(
+        name="acme",
+        provider="gitea",
+        base_url="http://tracker.test",
+        repository="acme/widgets",
+        api_token="t",
+        webhook_secret=SECRET,
+    )
+    assert post(gitea_payload(number=1), delivery="before").status_code == 202
+    pid = db_connection.connection.info.backend_pid
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    assert post(gitea_payload(number=2), delivery="after").status_code == 202
+    assert WebhookDelivery.objects.count() == 2
