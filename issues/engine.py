@@ -27,7 +27,7 @@ from integrations.models import Connection
 from integrations.providers.base import RemoteIssue
 from integrations.providers.registry import capabilities
 from issues import merge
-from issues.bulk import update_rows
+from issues.bulk import insert_rows, update_rows
 from issues.canonical import (
     FIELDS,
     changed_fields,
@@ -647,7 +647,7 @@ class _Writes:
             issues = [issue for _, _, issue in self.new]
             try:
                 with transaction.atomic():
-                    Issue.objects.bulk_create(issues)
+                    insert_rows(Issue, issues)
             except IntegrityError:
                 collided = [(index, state) for index, state, _ in self.new]
                 dropped = {id(issue) for issue in issues}
@@ -673,7 +673,8 @@ class _Writes:
 
     def _write_log(self) -> None:
         connection = self.connection
-        rows = SyncLog.objects.bulk_create(
+        rows = insert_rows(
+            SyncLog,
             [
                 SyncLog(
                     connection=connection,
@@ -683,7 +684,7 @@ class _Writes:
                     **entry,
                 )
                 for issue, entry in self.entries
-            ]
+            ],
         )
         bound = current_correlation_id()
         for row, (issue, entry) in zip(rows, self.entries, strict=True):
