@@ -12,6 +12,7 @@ streams the rows with `COPY` instead (its text format is escaped in psycopg's C 
 
 from __future__ import annotations
 
+import datetime
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -138,30 +139,55 @@ def _row_values(
                 row.pk = key
     # Only the fields that stamp or compute their value on save are asked to (auto_now…):
     # for the others `pre_save` is the attribute itself.
-    stamped = {f.attname for f in fields if type(f).pre_save is not models.Field.pre_save}
-    prepare = [_preparer(f, db) for f in fields]
+    plan = [
+        (
+            field,
+            field.attname,
+            type(field).pre_save is not models.Field.pre_save,
+            _prepared_as_is(field),
+            field.get_db_prep_save,
+        )
+        for field in fields
+    ]
     values: list[list[Any]] = []
     for row in rows:
         out = []
-        for field, prep in zip(fields, prepare, strict=True):
-            if field.attname in stamped:
-                value = field.pre_save(row, add=True)
-            else:
-                value = getattr(row, field.attname)
-            if hasattr(value, "resolve_expression"):
+        for field, attname, stamped, as_is, prep in plan:
+            value = field.pre_save(row, add=True) if stamped else getattr(row, attname)
+            kind = type(value)
+            if kind in as_is and (kind is not datetime.datetime or value.tzinfo is not None):
+                out.append(value)
+            elif hasattr(value, "resolve_expression"):
                 return None
-            out.append(prep(value))
+            else:
+                out.append(prep(value, db))
         values.append(out)
     return values
 
 
-def _preparer(field: models.Field[Any, Any], db: BaseDatabaseWrapper) -> Callable[[Any], Any]:
-    """`field.get_db_prep_save`, skipped for a plain text column's `str` (its preparation is
-    that string: `to_python` of a str)."""
-    prep = field.get_db_prep_save
-    if type(field) in (models.CharField, models.TextField):
-        return lambda value: value if type(value) is str else prep(value, db)
-    return lambda value: prep(value, db)
+# Field classes (exactly these, not subclasses, which may prepare differently) whose
+# `get_db_prep_save` on PostgreSQL gives a value of these types back unchanged (an aware
+# datetime for a DateTimeField; an int as psycopg's sized int, which COPY writes the same):
+# the common case skips Django's preparation chain, 200,000 calls on a 10,000-issue import.
+# Anything else goes through the field.
+_AS_IS: dict[type[models.Field[Any, Any]], frozenset[type]] = {
+    models.CharField: frozenset({str, type(None)}),
+    models.TextField: frozenset({str, type(None)}),
+    models.DateTimeField: frozenset({datetime.datetime, type(None)}),
+    models.BooleanField: frozenset({bool, type(None)}),
+    models.IntegerField: frozenset({int, type(None)}),
+    models.BigIntegerField: frozenset({int, type(None)}),
+    models.PositiveIntegerField: frozenset({int, type(None)}),
+    models.AutoField: frozenset({int}),
+    models.BigAutoField: frozenset({int}),
+}
+
+
+def _prepared_as_is(field: models.Field[Any, Any]) -> frozenset[type]:
+    if isinstance(field, models.ForeignKey):  # prepared by the field it points to
+        target = _AS_IS.get(type(field.target_field))
+        return target | {type(None)} if target else frozenset()
+    return _AS_IS.get(type(field), frozenset())
 
 
 def _prepare_related(row: models.Model) -> None:
@@ -180,3 +206,30 @@ def _prepare_related(row: models.Model) -> None:
             )
         if getattr(row, field.attname) in field.empty_values:
             setattr(row, field.attname, getattr(related, field.target_field.attname))
+
+
+def ensure_statistics(model: type[models.Model]) -> bool:
+    """`ANALYZE` the model's table if PostgreSQL has no statistics on it yet; True if it did.
+
+    Why: a table never analyzed (a new installation, the minute before autovacuum's first
+    round) has no statistics, and PostgreSQL then plans `external_id IN (…50 ids…)` as a scan
+    of all the connection's rows: a first import's page lock grows with the rows already
+    imported (5.6 ms at 10,000 rows instead of 0.2 ms) — quadratic over the import. Statistics
+    taken on the first page are enough: the ids' selectivity (all distinct) carries over.
+    """
+    db = connections[router.db_for_write(model)]
+    if db.vendor != "postgresql":
+        return False
+    table = model._meta.db_table
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE tablename = %s "
+            "AND schemaname = ANY(current_schemas(false)))",
+            [table],
+        )
+        row = cursor.fetchone()
+        if row and row[0]:
+            return False
+        # Only our model's table name is interpolated (ANALYZE takes no parameters).
+        cursor.execute(f"ANALYZE {db.ops.quote_name(table)}")
+    return True

@@ -219,3 +219,16 @@ def test_the_copy_is_one_logged_statement_and_an_expression_falls_back_to_bulk_c
         Issue, [Issue(connection=conn, external_id="expr", title=Lower(Value("ABC")))]
     )
     assert Issue.objects.get(pk=row.pk).title == "abc"
+
+
+def test_a_naive_datetime_is_made_aware_as_django_does() -> None:
+    conn = make_connection()
+    naive = dt.datetime(2025, 3, 1, 12, 0)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        insert_rows(Issue, [Issue(connection=conn, external_id="a", remote_created_at=naive)])
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        Issue.objects.bulk_create(
+            [Issue(connection=conn, external_id="b", remote_created_at=naive)]
+        )
+    stamps = dict(Issue.objects.values_list("external_id", "remote_created_at"))
+    assert stamps["a"] == stamps["b"] and stamps["a"].tzinfo is not None

@@ -230,3 +230,30 @@ def test_a_reconciliation_skips_unchanged_issues_without_a_lock_or_a_write(
     assert (run.unchanged, run.updated) == (59, 1)
     assert len(issue_writes) == 1 and len(locks) == 1, (issue_writes, locks)
     assert Issue.objects.get(external_number="7").title == "Changed"
+
+
+def test_a_first_import_gathers_statistics_so_a_pages_lock_probes_the_ids(
+    harness: Harness,
+) -> None:
+    """Before: on an issue table never analyzed (a new installation), PostgreSQL planned a
+    page's lock (`connection = … AND external_id IN (…)`) as a scan of all the connection's
+    rows, each page slower than the last — quadratic over a first import."""
+    h = harness
+    with db_connection.cursor() as cursor:
+        # As on a new installation (rolled back with the test).
+        cursor.execute("DELETE FROM pg_statistic WHERE starelid = 'issues_issue'::regclass")
+    for n in range(120):
+        h.fake.seed_issue(title=f"Issue {n}")
+    assert h.poll(full=True).created == 120
+
+    ids = list(Issue.objects.order_by("-pk").values_list("external_id", flat=True)[:50])
+    plan = (
+        Issue.objects.select_for_update()
+        .filter(connection=h.connection, external_id__in=ids)
+        .order_by("pk")
+        .explain()
+    )
+    # The planner knows the ids pick one row each (without statistics: a guess of 1 row,
+    # and a plan that reads every row of the connection once the table is large).
+    estimated = re.match(r"LockRows .*rows=(\d+)", plan)
+    assert estimated and int(estimated.group(1)) == len(ids), plan
