@@ -666,7 +666,7 @@ class _Writes:
             issues = [issue for _, _, issue in self.new]
             try:
                 with transaction.atomic():
-                    insert_rows(issues)
+                    insert_rows(Issue, issues)
             except IntegrityError:
                 collided = [(index, state) for index, state, _ in self.new]
                 dropped = {id(issue) for issue in issues}
@@ -692,17 +692,19 @@ class _Writes:
 
     def _write_log(self) -> None:
         connection = self.connection
-        rows = [
-            SyncLog(
-                connection=connection,
-                issue=issue,
-                provider=connection.provider,
-                direction=Direction.INBOUND,
-                **entry,
-            )
-            for issue, entry in self.entries
-        ]
-        insert_rows(rows)
+        rows = insert_rows(
+            SyncLog,
+            [
+                SyncLog(
+                    connection=connection,
+                    issue=issue,
+                    provider=connection.provider,
+                    direction=Direction.INBOUND,
+                    **entry,
+                )
+                for issue, entry in self.entries
+            ],
+        )
         bound = current_correlation_id()
         for row, (issue, entry) in zip(rows, self.entries, strict=True):
             cid = row.correlation_id

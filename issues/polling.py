@@ -27,6 +27,7 @@ from integrations.providers.base import (
 )
 from integrations.providers.registry import capabilities, client_for
 from integrations.services import WebhookRegistrationError, connection_webhook_ensure
+from issues.bulk import ensure_statistics
 from issues.canonical import remote_snapshot, remote_state_hash
 from issues.engine import RemoteState
 from issues.models import (
@@ -329,7 +330,10 @@ def _full(
                 continue
             to_apply.append(remote)
         if to_apply:
+            created_before = counts.created
             _apply_listed(connection, to_apply, counts, Trigger.RECONCILE, listed_at=listed_at)
+            if not created_before and counts.created:  # the pass's first new rows
+                ensure_statistics(Issue)
         # Progress for the admin: issues seen so far of what the tracker announced.
         total = client.listing_total
         run.total = max(total, counts.seen) if total is not None else None
