@@ -206,12 +206,15 @@ class Versions:
             for receipt in self.written.values():
                 receipt["seen"] = updated_at.isoformat()
             return doubtful
+        # Someone else changed the tracker: within the second of our read too, where its
+        # 1-s `updated_at` does not move.
+        foreign = bool(changed - set(ours))
         stamp = updated_at.replace(microsecond=0)
         for field, receipt in list(self.written.items()):
             seen = receipt.get("seen")
             if field in ours or field not in snapshot or not seen:
                 continue
-            if stamp > datetime.fromisoformat(seen).replace(microsecond=0):
+            if foreign or stamp > datetime.fromisoformat(seen).replace(microsecond=0):
                 doubtful.add(field)
                 del self.written[field]
         return doubtful

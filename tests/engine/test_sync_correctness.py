@@ -235,6 +235,36 @@ def test_4_a_revert_in_the_same_second_as_our_lost_write_is_seen_by_its_sibling(
     assert _mirror(h, 1).title == "L"
 
 
+@pytest.mark.parametrize("provider", ["gitea", "gitlab"])
+def test_4_a_revert_of_our_lost_write_in_the_same_second_as_another_edit_is_seen(
+    tracker_harness, provider
+):
+    # Soak seed 1083 (gitea, manual): title and milestone written in one PATCH, its answer
+    # and echo lost; within the same second a human changes the title and puts the milestone
+    # back. `updated_at` does not move (1-s stamps), but the tracker did change after our
+    # read — by someone else: our milestone showing the old value may be that someone's
+    # revert, not a write that never landed. It was written again over the revert.
+    h = tracker_harness(provider)
+    h.fake.seed_issue(title="A")
+    h.poll(full=True)
+    h.take_hooks()
+    read_stamp = h.fake.issues[1].updated_at
+    issue_update(issue=_mirror(h, 1), changes={"title": "L", "milestone": "v1"})
+    for method in ("PATCH", "PUT"):  # GitLab writes with PUT
+        h.fake.inject(Fault(status=502, method=method, apply_then_fail=True))
+    drain()
+    h.fake.faults.clear()
+    assert (h.fake.issues[1].title, h.fake.issues[1].milestone) == ("L", "v1")
+    h.fake.edit_issue(1, title="H", milestone=None)  # a human, within the same second
+    h.fake.issues[1].updated_at = read_stamp
+    h.take_hooks()  # the echoes are lost
+    OutboxEntry.objects.update(next_attempt_at=timezone.now())
+    drain()  # the retry reads first
+    assert h.fake.issues[1].milestone is None  # the human's revert is not written over
+    conflicts = Conflict.objects.filter(issue__connection=h.connection, resolved=False)
+    assert {c.field for c in conflicts} == {"title", "milestone"}
+
+
 @pytest.mark.parametrize(
     ("provider", "first_request", "first_change"),
     [
