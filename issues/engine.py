@@ -13,6 +13,7 @@ No network call happens here; callers fetch first, then apply in a short transac
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -535,12 +536,18 @@ def _apply_new(
     versions.remote_seen = snapshot
     issue = Issue(
         connection=connection,
+        # The canonical fields as they are (`remote_snapshot` normalised them), the lists
+        # copied: the snapshot is also the row's base and its log row's `after`.
+        **{
+            **snapshot,
+            "labels": list(snapshot["labels"]),
+            "assignees": list(snapshot["assignees"]),
+        },
         base=snapshot,
         versions=versions.as_json(),
         sync_status=SyncStatus.SYNCED,
     )
     _remote_meta(issue, remote, snapshot)
-    _set_fields(issue, snapshot)
     writes.create(index, state, issue, snapshot)
     return ApplyResult("created")  # its id once the batch is written
 
@@ -708,21 +715,29 @@ class _Writes:
                 for issue, entry in self.entries
             ],
         )
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        # One line per row (README "Logs": a change is followed by its id to its `sync_log`
+        # line), kept cheap: a row's own correlation id is bound only when it is not the
+        # batch's — a reconciliation's rows all carry the run's.
         bound = current_correlation_id()
         for row, (issue, entry) in zip(rows, self.entries, strict=True):
             cid = row.correlation_id
-            context = {} if not cid or cid == bound else {"correlation_id": cid}
-            with structlog.contextvars.bound_contextvars(**context):
-                # Field names, never values: an issue's text is the tracker's data.
-                logger.info(
-                    "sync_log",
-                    sync_log=row.pk,
-                    issue=issue.pk if issue is not None else None,
-                    direction=Direction.INBOUND,
-                    action=entry["action"],
-                    trigger=entry["trigger"],
-                    fields=sorted(entry["after"]) if isinstance(entry["after"], dict) else None,
-                )
+            after = entry["after"]
+            # Field names, never values: an issue's text is the tracker's data.
+            line = {
+                "sync_log": row.pk,
+                "issue": issue.pk if issue is not None else None,
+                "direction": Direction.INBOUND,
+                "action": entry["action"],
+                "trigger": entry["trigger"],
+                "fields": sorted(after) if isinstance(after, dict) else None,
+            }
+            if cid and cid != bound:
+                with structlog.contextvars.bound_contextvars(correlation_id=cid):
+                    logger.info("sync_log", **line)
+            else:
+                logger.info("sync_log", **line)
 
 
 def _remote_meta(issue: Issue, remote: RemoteIssue, snapshot: Mapping[str, Any]) -> None:

@@ -10,6 +10,7 @@ noticed. A connection-level lease stops two runs from overlapping.
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +52,8 @@ UNHEALTHY_POLL_SECONDS = 60
 TOMBSTONE_TTL = timedelta(days=30)
 # Listed issues applied per transaction (a page is one batch; an incremental listing is cut).
 LISTING_BATCH = 500
+# How often a full pass writes its progress (seconds).
+PROGRESS_INTERVAL = 1.0
 
 
 class SyncAlreadyRunning(Exception):
@@ -304,6 +307,7 @@ def _full(
     }
     seen_ids: set[str] = set()
     pass_started = timezone.now()
+    progress_at: float | None = None
     pages = iter(client.iter_issue_pages(since=None))
     asking_at = timezone.now()
     while True:
@@ -334,10 +338,15 @@ def _full(
             _apply_listed(connection, to_apply, counts, Trigger.RECONCILE, listed_at=listed_at)
             if not created_before and counts.created:  # the pass's first new rows
                 ensure_statistics(Issue)
-        # Progress for the admin: issues seen so far of what the tracker announced.
+        # Progress for the admin: issues seen so far of what the tracker announced. Written
+        # after the first page, then at most every PROGRESS_INTERVAL: each write is a commit
+        # of its own (one per page doubled a 10,000-issue import's commits).
         total = client.listing_total
         run.total = max(total, counts.seen) if total is not None else None
-        SyncRun.objects.filter(pk=run.pk).update(seen=counts.seen, total=run.total)
+        now = time.monotonic()
+        if progress_at is None or now - progress_at >= PROGRESS_INTERVAL:
+            progress_at = now
+            SyncRun.objects.filter(pk=run.pk).update(seen=counts.seen, total=run.total)
     _settle_tombstones(connection, seen_ids, listed_before=pass_started)
     gone = set(known) - seen_ids
     for external_id in sorted(gone):

@@ -24,8 +24,12 @@ from rest_framework.test import APIClient
 from integrations.fake_trackers.base import Fault
 from integrations.fake_trackers.gitea import FakeGitea
 from integrations.models import Connection, WebhookDelivery
-from issues.models import Direction, Issue, OutboxEntry, SyncLog
+from integrations.providers.registry import client_for
+from issues.canonical import remote_snapshot
+from issues.engine import RemoteState
+from issues.models import Direction, Issue, OutboxEntry, SyncLog, Trigger
 from issues.services.issues import issue_update
+from issues.services.sync import remote_batch_apply
 from issues.services.tokens import api_token_create
 from issues.tasks import process_webhook_event, push_issue_to_external
 from syndarix_sync.logs import REDACTED, build_formatter, correlation, get_logger, scrub_text
@@ -83,6 +87,50 @@ def mirror_one(h: Harness) -> Issue:
     fake_issue = h.fake.seed_issue(title="Crash on save", notify=True)
     h.deliver_all()
     return h.issue(fake_issue.number)
+
+
+def test_each_sync_log_row_has_its_line_under_the_rows_own_correlation_id(
+    gitea: Harness, logs: CapturedLines
+) -> None:
+    """The audit's lines: one `sync_log` line per row written by a batch, under the row's
+    correlation id — its delivery's inside a batch of deliveries, the run's in a
+    reconciliation — with field names only."""
+    h = gitea
+    for n in range(3):
+        h.fake.seed_issue(title=f"Issue {n}")
+    client = client_for(h.connection)
+    try:
+        listed = client.list_issues().issues
+    finally:
+        client.close()
+    with correlation("drain-batch"):
+        remote_batch_apply(
+            connection=h.connection,
+            states=[
+                RemoteState(remote, Trigger.WEBHOOK, correlation_id=f"delivery-{remote.number}")
+                for remote in listed
+            ],
+        )
+    rows = dict(SyncLog.objects.values_list("correlation_id", "pk"))
+    for remote in listed:
+        cid = f"delivery-{remote.number}"
+        (line,) = [x for x in lines_with(logs, cid) if x["event"] == "sync_log"]
+        assert line["sync_log"] == rows[cid] and line["action"] == "create"
+        assert line["fields"] == sorted(remote_snapshot(remote))
+    assert not [x for x in lines_with(logs, "drain-batch") if x["event"] == "sync_log"]
+
+    for n in range(3, 7):
+        h.fake.seed_issue(title=f"Issue {n}")
+    run = h.poll(full=True)
+    (run_id,) = set(
+        SyncLog.objects.filter(trigger=Trigger.RECONCILE).values_list("correlation_id", flat=True)
+    )
+    lines = [x for x in lines_with(logs, run_id) if x["event"] == "sync_log"]
+    assert run.created == 4 and len(lines) == 4
+    assert {x["sync_log"] for x in lines} == set(
+        SyncLog.objects.filter(trigger=Trigger.RECONCILE).values_list("pk", flat=True)
+    )
+    assert "Issue" not in json.dumps(lines)  # no title on any line
 
 
 def test_one_id_follows_a_webhook_through_the_task_to_the_tracker_and_the_sync_log(

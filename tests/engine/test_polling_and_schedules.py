@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -61,6 +63,24 @@ def test_every_run_is_recorded_with_counts(harness):
     assert (run.seen, run.created, run.deleted, run.success) == (3, 3, 0, True)
     assert run.finished_at is not None and run.duration_seconds is not None
     assert run.requests >= 1
+
+
+def test_a_full_pass_writes_its_progress_after_the_first_page_then_at_intervals(
+    harness, monkeypatch
+):
+    """Before: one progress UPDATE — a commit of its own — per page."""
+    monkeypatch.setattr("issues.polling.PROGRESS_INTERVAL", 3600.0)
+    for n in range(160):  # four pages at Gitea's 50
+        harness.fake.seed_issue(title=f"i{n}")
+    with CaptureQueriesContext(db_connection) as captured:
+        run = harness.poll(full=True)
+    progress = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("UPDATE") and 'SET "seen" = ' in q["sql"]
+    ]
+    assert len(progress) == 1, progress  # the first page's
+    assert (run.seen, run.total, run.created) == (160, 160, 160)  # the run's own save
 
 
 @pytest.mark.django_db
