@@ -766,9 +766,11 @@ def _link_created(
     _remote_meta(issue, remote, snapshot)
     versions = Versions(issue.versions)
     # The base is what the create sent (its receipt), not the mirror now: an edit made while
-    # the create was in flight is a local change still to push, not something to revert.
+    # the create was in flight is a local change still to push, not something to revert. A
+    # field it did not send (the close of an issue born closed, its request never made) has
+    # the tracker's own value as base: the local one is still to push.
     sent = {f: r["value"] for f, r in versions.written.items()}
-    issue.base = normalise({**issue.snapshot(), **sent})
+    issue.base = normalise({**snapshot, **sent})
     issue.versions = versions.as_json()
     issue.save()
     OutboxEntry.objects.filter(

@@ -405,6 +405,30 @@ def test_6d_labels_edited_while_the_create_is_in_flight_are_kept(tracker_harness
     assert sorted(h.fake.issues[1].labels) == ["bug", "docs"]
 
 
+@pytest.mark.parametrize("opened_first", [False, True], ids=["found_by_marker", "opened_first"])
+@pytest.mark.parametrize("provider", ["github", "gitlab"])
+def test_6e_an_issue_born_closed_whose_create_answer_was_lost_is_closed(
+    tracker_harness, provider, opened_first
+):
+    # Soak seed 1018 (trello, remote_wins): an issue created closed takes two calls (create,
+    # then close). The create's answer was lost, so the close was never sent — yet its
+    # receipt said "closed" was written: the tracker's "open" then read as someone
+    # reopening after us, and the local close was lost.
+    h = tracker_harness(provider)
+    _set_policy(h, "remote_wins")
+    issue = _local_issue(h)
+    issue_update(issue=issue, changes={"state": "closed"})
+    _lose_create_answer(h)
+    assert h.fake.issues[1].state == "open"  # the close was never sent
+    if opened_first:
+        h.deliver_all()  # the "opened" webhook, before the retry
+    else:
+        h.take_hooks()  # lost: the retry finds the issue by its marker
+    _settle(h)
+    assert h.fake.issues[1].state == "closed"
+    assert _mirror(h, 1).state == "closed"
+
+
 # --- #7 a stale listing does not resurrect a deleted issue -----------------------------------
 
 
