@@ -517,8 +517,11 @@ def _unknown_repository(world: World) -> Sent:
 
 def _unicode_and_controls(world: World) -> Sent:
     hook = world.kit.hook(title=CONTROL_TITLE, body=CONTROL_BODY, labels=CONTROL_LABELS)
+    # GitLab keeps a description's CRLF as LF (its UI and API alike), so its delivery already
+    # carries LF; the others deliver the text as it was typed.
+    body = CONTROL_BODY.replace("\r\n", "\n") if world.kit.provider == "gitlab" else CONTROL_BODY
     expected = ExpectedIssue(
-        stored_text(CONTROL_TITLE), stored_text(CONTROL_BODY), stored_labels(CONTROL_LABELS)
+        stored_text(CONTROL_TITLE), stored_text(body), stored_labels(CONTROL_LABELS)
     )
     return Sent(hook, expected_issue=expected)
 
