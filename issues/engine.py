@@ -157,16 +157,22 @@ class Versions:
         return edits
 
     def record_write(
-        self, values: Mapping[str, Any], *, seen: datetime | None = None
+        self,
+        values: Mapping[str, Any],
+        *,
+        seen: datetime | None = None,
+        revision: int | None = None,
     ) -> dict[str, int]:
         """Note what we are about to write (values and the local counters they carry) and
-        the tracker's `updated_at` read just before (`seen`); returns the counters."""
+        the tracker's `updated_at` and revision read just before (`seen`, `revision`);
+        returns the counters."""
         counters = {f: self.local_counter(f) for f in values}
         for field, value in values.items():
             self.written[field] = {
                 "value": normalise_value(field, value),
                 "counter": counters[field],
                 "seen": seen.isoformat() if seen is not None else None,
+                "revision": revision,
             }
         return counters
 
@@ -176,7 +182,9 @@ class Versions:
         updated_at: datetime | None,
         ours: Mapping[str, int],
         written: Mapping[str, Mapping[str, Any]],
+        *,
         written_apart: frozenset[str] = frozenset(),
+        revision: int | None = None,
     ) -> set[str]:
         """Fields whose write may have landed (its answer lost) and been changed since: the
         tracker shows another value than we wrote, and it changed after the read our write
@@ -206,6 +214,8 @@ class Versions:
             # from this state on.
             for receipt in self.written.values():
                 receipt["seen"] = updated_at.isoformat()
+                if revision is not None:
+                    receipt["revision"] = revision
             return doubtful
         # Someone else changed the tracker: within the second of our read too, where its
         # 1-s `updated_at` does not move.
@@ -215,7 +225,15 @@ class Versions:
             seen = receipt.get("seen")
             if field in ours or field not in snapshot or not seen:
                 continue
-            if foreign or stamp > datetime.fromisoformat(seen).replace(microsecond=0):
+            known = receipt.get("revision")
+            if known is not None and revision is not None:
+                # A counter of changes (OpenProject's lockVersion): our write is one. A value
+                # other than ours after two or more may be someone's revert of it; after
+                # fewer, our write never landed.
+                doubt = revision - int(known) >= 2
+            else:
+                doubt = foreign or stamp > datetime.fromisoformat(seen).replace(microsecond=0)
+            if doubt:
                 doubtful.add(field)
                 del self.written[field]
         return doubtful
@@ -843,6 +861,7 @@ def _merge_into(
         ours,
         written,
         written_apart=capabilities(connection.provider).written_apart,
+        revision=remote.revision,
     )
     previous_remote = versions.remote_seen
     for field in FIELDS:

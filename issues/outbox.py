@@ -289,7 +289,7 @@ def _push_update(
         with transaction.atomic():
             refresh_sync_status(Issue.objects.select_for_update().get(pk=issue.pk))
         return
-    counters = _record_receipt(issue.pk, to_write, seen=fresh.updated_at)
+    counters = _record_receipt(issue.pk, to_write, seen=fresh.updated_at, revision=fresh.revision)
     try:
         answer = _update(issue=issue, client=client, to_write=to_write, current=fresh)
     except ProviderError as exc:
@@ -308,7 +308,9 @@ def _push_update(
             _settle(row_ids, status=OutboxStatus.DONE, error=f"{refused} refused: split off")
             return
         # A write like any other: its receipts on record before it is sent.
-        counters = _record_receipt(issue.pk, to_write, seen=fresh.updated_at)
+        counters = _record_receipt(
+            issue.pk, to_write, seen=fresh.updated_at, revision=fresh.revision
+        )
         answer = _update(issue=issue, client=client, to_write=to_write, current=fresh)
     logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1
@@ -382,6 +384,7 @@ def _record_receipt(
     *,
     create_marker: str | None = None,
     seen: datetime | None = None,
+    revision: int | None = None,
 ) -> dict[str, int]:
     """Persist what we are about to write (values and local counters) BEFORE the call: its
     echo may be processed before its answer, and its answer may be lost — either way the
@@ -389,7 +392,7 @@ def _record_receipt(
     with transaction.atomic():
         locked = Issue.objects.select_for_update().get(pk=issue_id)
         versions = Versions(locked.versions)
-        counters = versions.record_write(values, seen=seen)
+        counters = versions.record_write(values, seen=seen, revision=revision)
         if create_marker is not None:
             versions.create_marker = create_marker
         locked.versions = versions.as_json()

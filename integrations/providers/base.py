@@ -107,6 +107,9 @@ class RemoteIssue:
     marker: str | None = None
     # The tracker's own workflow status when it has more than open/closed (SPEC §6).
     tracker_status: str = ""
+    # A counter the tracker bumps on every change of the issue (OpenProject's lockVersion),
+    # None where it keeps none: a change within the second `updated_at` cannot show.
+    revision: int | None = None
 
     def __post_init__(self) -> None:
         # Why here: every provider builds RemoteIssue from client reads and from webhooks, so

@@ -223,6 +223,7 @@ def parse_work_package(
         created_at=parse_timestamp(data.get("createdAt")),
         updated_at=parse_timestamp(data.get("updatedAt")),
         tracker_status=status_name,
+        revision=int(data["lockVersion"]) if is_int(data.get("lockVersion")) else None,
     )
 
 

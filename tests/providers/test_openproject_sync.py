@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from integrations.fake_trackers.base import Fault
 from integrations.fake_trackers.openproject import FakeOpenProject
 from integrations.models import Connection, WebhookDelivery
 from issues.models import Conflict, OutboxEntry, OutboxStatus, SyncStatus
@@ -134,6 +135,33 @@ def test_a_409_on_a_concurrent_edit_of_the_same_field_becomes_a_conflict(op):
         "remote title",
     )
     assert op.issue(fake_issue.number).sync_status == SyncStatus.CONFLICT
+
+
+def test_a_revert_of_our_lost_write_in_the_same_second_is_told_by_the_lock_version(op):
+    """Soak seed 1062 (openproject, manual): our close landed, its answer and echo were
+    lost, and a human reopened the work package within the same second. Its `updatedAt`
+    did not move, nothing else changed: only the lockVersion, up by two (our write and
+    the human's), tells that the close landed and was undone. It was written again."""
+    fake_issue, issue = mirrored(op)
+    read_stamp = op.fake.issues[fake_issue.number].updated_at
+    issue_update(issue=issue, changes={"state": "closed"})
+    op.fake.inject(Fault(status=502, method="PATCH", apply_then_fail=True))
+    op.drain()
+    op.fake.faults.clear()
+    assert op.fake.issues[fake_issue.number].state == "closed"
+    op.fake.edit_issue(fake_issue.number, state="open")  # a human, within the same second
+    op.fake.issues[fake_issue.number].updated_at = read_stamp
+    op.take_hooks()  # the echoes are lost
+
+    retry_now(op)
+
+    assert op.fake.issues[fake_issue.number].state == "open"  # not written over
+    conflict = Conflict.objects.get(issue__external_number=str(fake_issue.number))
+    assert (conflict.field, conflict.local_value, conflict.remote_value) == (
+        "state",
+        "closed",
+        "open",
+    )
 
 
 def test_a_local_create_is_created_once_with_its_marker_and_not_duplicated(op):
