@@ -10,7 +10,7 @@ processes the run started to var/bench/ (the smoke run keeps none).
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/syndarix_bench —
 dropped and re-created each run; its name must start with `syndarix_bench`),
 BENCH_REDIS_URL (default redis://127.0.0.1:6379/14), BENCH_WEB_WORKERS / BENCH_WEB_THREADS
-(gunicorn, default 3 x 4), BENCH_WORKER_CONCURRENCY (Celery, default 2).
+(gunicorn, default 2 x 16), BENCH_WORKER_CONCURRENCY (Celery, default 2).
 """
 
 from __future__ import annotations

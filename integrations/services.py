@@ -343,7 +343,7 @@ def webhook_delivery_store(
     )
 
     def insert() -> Any:
-        with db.cursor() as cursor:
+        with _values_apart(db) as cursor:
             cursor.execute(sql, values)
             return cursor.fetchone()
 
@@ -366,3 +366,18 @@ def webhook_delivery_store(
     delivery._state.adding = False
     delivery._state.db = db.alias
     return delivery
+
+
+def _values_apart(db: Any) -> Any:
+    """A cursor that sends the values apart from the statement on PostgreSQL (the extended
+    protocol): a delivery's body goes as it is, not as a hex literal twice its size written
+    into the statement's text, which both sides then spend most of the INSERT writing and
+    parsing. Elsewhere, and wrapped as Django wraps it (errors, query logging), the usual."""
+    if db.vendor != "postgresql":
+        return db.cursor()
+    import psycopg
+    from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+    db.ensure_connection()
+    wrapper = CursorDebugWrapper if db.queries_logged else CursorWrapper
+    return wrapper(psycopg.Cursor(db.connection), db)

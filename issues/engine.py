@@ -207,12 +207,15 @@ class Versions:
             for receipt in self.written.values():
                 receipt["seen"] = updated_at.isoformat()
             return doubtful
+        # Someone else changed the tracker: within the second of our read too, where its
+        # 1-s `updated_at` does not move.
+        foreign = bool(changed - set(ours))
         stamp = updated_at.replace(microsecond=0)
         for field, receipt in list(self.written.items()):
             seen = receipt.get("seen")
             if field in ours or field not in snapshot or not seen:
                 continue
-            if stamp > datetime.fromisoformat(seen).replace(microsecond=0):
+            if foreign or stamp > datetime.fromisoformat(seen).replace(microsecond=0):
                 doubtful.add(field)
                 del self.written[field]
         return doubtful
@@ -764,9 +767,11 @@ def _link_created(
     _remote_meta(issue, remote, snapshot)
     versions = Versions(issue.versions)
     # The base is what the create sent (its receipt), not the mirror now: an edit made while
-    # the create was in flight is a local change still to push, not something to revert.
+    # the create was in flight is a local change still to push, not something to revert. A
+    # field it did not send (the close of an issue born closed, its request never made) has
+    # the tracker's own value as base: the local one is still to push.
     sent = {f: r["value"] for f, r in versions.written.items()}
-    issue.base = normalise({**issue.snapshot(), **sent})
+    issue.base = normalise({**snapshot, **sent})
     issue.versions = versions.as_json()
     issue.save()
     OutboxEntry.objects.filter(

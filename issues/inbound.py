@@ -110,22 +110,32 @@ def _finish_all(ids: Iterable[int], status: str, error: str = "") -> None:
 
 def drain_deliveries(*, slice_seconds: float = DRAIN_SLICE_SECONDS) -> dict[int, str]:
     """Process stored deliveries a batch at a time until none is left to claim, or the time
-    slice is used up (then a continuation is queued). Returns delivery id → outcome."""
+    slice is used up (then a continuation is queued). Returns delivery id → outcome.
+
+    The wake-up flag stays up while the drain finds work, so deliveries stored meanwhile
+    publish nothing (they are claimed by a later round); it comes down only once a claim
+    finds nothing — then one more claim takes whatever was stored before it came down."""
     from issues.tasks import deliveries_wake_flag, process_webhook_event
     from syndarix_sync.queueing import publish, woken
 
+    flag = deliveries_wake_flag()
     outcomes: dict[int, str] = {}
     started = time.monotonic()
-    while True:
-        # Before the claim: a delivery stored after it wakes a worker again.
-        woken(deliveries_wake_flag())
-        done = process_batch()
-        outcomes.update(done)
-        if not done:
-            return outcomes
-        if time.monotonic() - started > slice_seconds:
-            publish(process_webhook_event)
-            return outcomes
+    try:
+        while True:
+            done = process_batch()
+            if not done:
+                woken(flag)  # from now on a stored delivery wakes a drain itself
+                done = process_batch()
+                if not done:
+                    return outcomes
+            outcomes.update(done)
+            if time.monotonic() - started > slice_seconds:
+                publish(process_webhook_event)
+                return outcomes
+    except BaseException:
+        woken(flag)  # a failed drain must not keep the next wake-up from being sent
+        raise
 
 
 def process_delivery(delivery_id: int) -> str:

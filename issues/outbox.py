@@ -8,9 +8,11 @@ values; a field the tracker already holds is not written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -324,17 +326,24 @@ def _push_update(
 def _update(
     *, issue: Issue, client: ProviderClient, to_write: dict[str, Any], current: RemoteIssue
 ) -> RemoteIssue:
-    try:
+    with _forgetting_unsent(issue.pk, to_write):
         return client.update_issue(
             issue.external_number, to_issue_fields(to_write), current=current
         )
+
+
+@contextlib.contextmanager
+def _forgetting_unsent(issue_id: int, values: dict[str, Any]) -> Iterator[None]:
+    """A write sent as several requests (set changes, then the scalars; a create, then its
+    close) failed before some were sent: those fields cannot have landed. Their receipts
+    would otherwise wait for a value that never comes, and a later tracker change would
+    make them look overwritten."""
+    try:
+        yield
     except ProviderError as exc:
-        # An update sent as several requests failed before some were sent: those fields
-        # cannot have landed. Their receipts would otherwise wait for a value that never
-        # comes, and a later tracker change would make them look overwritten.
-        unsent = exc.unsent & to_write.keys()
+        unsent = exc.unsent & values.keys()
         if unsent:
-            _forget_receipt(issue.pk, {f: to_write[f] for f in unsent})
+            _forget_receipt(issue_id, {f: values[f] for f in unsent})
         raise
 
 
@@ -419,7 +428,8 @@ def _push_create(
             )
             return
     counters = _record_receipt(issue.pk, values, create_marker=marker)
-    answer = client.create_issue(to_issue_fields(values), marker=marker)
+    with _forgetting_unsent(issue.pk, values):
+        answer = client.create_issue(to_issue_fields(values), marker=marker)
     logger.info("pushed", operation="create", external_number=answer.number, rows=row_ids)
     report.pushed += 1
     if values["state"] == "closed" and answer.state.value != "closed":

@@ -48,11 +48,12 @@ def queue_on_commit(task: Task, *args: Any, **kwargs: Any) -> None:
 
 # --- one wake-up for many rows ------------------------------------------------------------------
 # A task that drains rows (stored webhook deliveries) needs one message to start, not one per
-# row: a flag in the shared Redis (REDIS_URL) says "a wake-up is queued and has not started yet".
-# Whoever stores a row publishes only when it sets the flag; the task clears it each time it
-# starts a round of claiming, before the claim, so a row stored after the claim publishes
-# again. A lost message (broker restarted) costs at most the flag's lifetime, then the next
-# row publishes; the periodic sweep stays the net under all of it.
+# row: a flag in the shared Redis (REDIS_URL) says "a drain is queued or running". Whoever
+# stores a row publishes only when it sets the flag; the drain clears it once a claim finds
+# nothing, and claims once more after that, so a row stored before the flag came down is
+# claimed and one stored after it publishes again. A lost message or a killed worker costs at
+# most the flag's lifetime, then the next row publishes; the periodic sweep stays the net
+# under all of it.
 WAKE_FLAG_SECONDS = 10
 
 
@@ -89,7 +90,7 @@ def wake_on_commit(task: Task, flag: str, *args: Any) -> None:
 
 
 def woken(flag: str) -> None:
-    """Called by the woken task before each claim: later rows must publish again."""
+    """Called by the woken task when it is about to stop: later rows must publish again."""
     client = _wake_redis()
     if client is None:
         return

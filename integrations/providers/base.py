@@ -248,6 +248,12 @@ def unsent_on_failure(fields: IssueFields) -> Iterator[set[str]]:
         raise
 
 
+def born_closed(fields: IssueFields) -> frozenset[str]:
+    """{"state"} for a create of a closed issue, which most trackers make open and then
+    close by a second call; else nothing."""
+    return frozenset({"state"}) if fields.state is IssueState.CLOSED else frozenset()
+
+
 class TransientError(ProviderError):
     """Network trouble, timeouts, 5xx: worth retrying later."""
 

@@ -33,6 +33,7 @@ from integrations.providers.base import (
     WebhookPayloadError,
     WebhookVerifier,
     body_with_marker,
+    born_closed,
     set_delta,
     unsent_on_failure,
 )
@@ -319,6 +320,12 @@ class GitHubClient(RestClient):
         return issue
 
     def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
+        with unsent_on_failure(fields) as sent:
+            return self._create_issue(fields, marker=marker, sent=sent)
+
+    def _create_issue(
+        self, fields: IssueFields, *, marker: str | None, sent: set[str]
+    ) -> RemoteIssue:
         if not fields.title:
             raise ValidationFailedError("create issue: a title is required", field="title")
         what = f"create issue in {self.repository}"
@@ -332,6 +339,8 @@ class GitHubClient(RestClient):
             payload["assignees"] = sorted(fields.assignees)
         if isinstance(fields.milestone, str):
             payload["milestone"] = self._milestone_number(fields.milestone, what=what)
+        # An issue born closed is created open, then closed by a second call.
+        sent.update(fields.names() - born_closed(fields))
         try:
             response = self.transport.request(
                 "POST", f"{self._repo_path}/issues", what=what, json=payload
@@ -342,6 +351,7 @@ class GitHubClient(RestClient):
         self._note_labels(created.labels)
         if fields.state is IssueState.CLOSED:
             # POST has no `state`: an issue born closed takes a second call.
+            sent.add("state")
             return self._patch(created.number, {"state": "closed", "state_reason": "completed"})
         return created
 

@@ -39,7 +39,9 @@ from integrations.providers.base import (
     WebhookPayloadError,
     WebhookVerifier,
     body_with_marker,
+    born_closed,
     set_delta,
+    unsent_on_failure,
 )
 from integrations.providers.core import NameCache, Paging, RestClient, positive_number
 from integrations.providers.hooks import HookOutcome, RemoteHook
@@ -243,6 +245,12 @@ class GitLabClient(RestClient):
         )
 
     def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
+        with unsent_on_failure(fields) as sent:
+            return self._create_issue(fields, marker=marker, sent=sent)
+
+    def _create_issue(
+        self, fields: IssueFields, *, marker: str | None, sent: set[str]
+    ) -> RemoteIssue:
         if fields.title is None or not fields.title.strip():
             raise ValidationFailedError("a GitLab issue needs a non-empty title", field="title")
         # Resolve every name before the first write, so a bad name leaves nothing half-made.
@@ -256,6 +264,7 @@ class GitLabClient(RestClient):
         if isinstance(fields.milestone, str):
             body["milestone_id"] = self._resolve_milestone(fields.milestone)
         what = f"create an issue in GitLab project {self.project}"
+        sent.update(fields.names() - born_closed(fields))
         response = self.transport.request(
             "POST", f"{self._project_path}/issues", what=what, json=body
         )
@@ -264,6 +273,7 @@ class GitLabClient(RestClient):
         )
         if fields.state is IssueState.CLOSED:
             # POST cannot create a closed issue: closing is a second call.
+            sent.add("state")
             issue = self._put(int(issue.number), {"state_event": "close"})
         return issue
 

@@ -43,6 +43,7 @@ from integrations.providers.base import (
     WebhookEvent,
     WebhookPayloadError,
     WebhookVerifier,
+    born_closed,
     set_delta,
     unsent_on_failure,
 )
@@ -507,6 +508,12 @@ class JiraClient(RestClient):
         return self._fetch(self._key(number))
 
     def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
+        with unsent_on_failure(fields) as sent:
+            return self._create_issue(fields, marker=marker, sent=sent)
+
+    def _create_issue(
+        self, fields: IssueFields, *, marker: str | None, sent: set[str]
+    ) -> RemoteIssue:
         if not fields.title:
             raise ValidationFailedError("Jira needs a summary to create an issue", field="title")
         what = self._what("create issue")
@@ -524,6 +531,7 @@ class JiraClient(RestClient):
         if marker:
             # An issue property: kept by Jira, returned on request, never shown to users.
             body["properties"] = [{"key": MARKER_PROPERTY, "value": {"create": marker}}]
+        sent.update(fields.names() - born_closed(fields))  # closed by a transition after
         try:
             created = self._json("POST", "issue", what=what, json=body)
         except ProviderError:
@@ -533,6 +541,7 @@ class JiraClient(RestClient):
         if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
             raise MalformedAnswerError(f"{what}: the answer names no issue key")
         if fields.state == IssueState.CLOSED:
+            sent.add("state")
             self._transition(key, IssueState.CLOSED, status="(new)")
         return self._fetch(key)
 

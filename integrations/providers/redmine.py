@@ -39,7 +39,9 @@ from integrations.providers.base import (
     RemoteIssue,
     ValidationFailedError,
     body_with_marker,
+    born_closed,
     set_delta,
+    unsent_on_failure,
     validate_config,
 )
 from integrations.providers.core import NameCache, RestClient, at_most_one, positive_number
@@ -514,6 +516,12 @@ class RedmineClient(RestClient):
         return self._parse(self._read(number), self._what(f"read issue {number}"))
 
     def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
+        with unsent_on_failure(fields) as sent:
+            return self._create_issue(fields, marker=marker, sent=sent)
+
+    def _create_issue(
+        self, fields: IssueFields, *, marker: str | None, sent: set[str]
+    ) -> RemoteIssue:
         if not fields.title:
             raise ValidationFailedError("a Redmine issue needs a subject", field="title")
         form: dict[str, Any] = {
@@ -523,10 +531,12 @@ class RedmineClient(RestClient):
         }
         form.update(self._scalar_form(fields))
         what = self._what("create an issue")
+        sent.update(fields.names() - born_closed(fields))  # a status is set by a PUT after
         data = self._write("POST", "issues.json", what=what, body={"issue": form})
         created = self._parse(require_answer(data, what), what)
         if fields.state is IssueState.CLOSED:
             # A status given on create is ignored: set it with a PUT, then read it back.
+            sent.add("state")
             return self._put(
                 created.number,
                 {"status_id": self._status_id(IssueState.CLOSED)},

@@ -44,6 +44,7 @@ from integrations.providers.base import (
     WebhookPayloadError,
     WebhookVerifier,
     body_with_marker,
+    born_closed,
     set_delta,
     unsent_on_failure,
     validate_config,
@@ -483,6 +484,12 @@ class TrelloClient(RestClient):
         return card
 
     def create_issue(self, fields: IssueFields, *, marker: str | None = None) -> RemoteIssue:
+        with unsent_on_failure(fields) as sent:
+            return self._create_issue(fields, marker=marker, sent=sent)
+
+    def _create_issue(
+        self, fields: IssueFields, *, marker: str | None, sent: set[str]
+    ) -> RemoteIssue:
         if not fields.title:
             raise ValidationFailedError("Trello needs a card name", field="title")
         self._refuse_milestone(fields)
@@ -502,9 +509,12 @@ class TrelloClient(RestClient):
             body["idLabels"] = ",".join(self._resolve_labels(fields.labels))
         if fields.assignees:
             body["idMembers"] = ",".join(self._resolve_members(fields.assignees))
+        # Archived by a second call (a card is created in a list, open).
+        sent.update(fields.names() - (set() if closed_in_done else born_closed(fields)))
         response = self.transport.request("POST", "cards", what=what, json=body)
         created = self._card(self._json(response, what), what)
         if fields.state == IssueState.CLOSED and not closed_in_done:
+            sent.add("state")
             created = self._put(created, {"closed": True})
         return created
 

@@ -222,7 +222,7 @@ def test_one_wake_up_per_batch_not_a_message_per_delivery(
     # The first delivery queued a drain; the nine stored before it started rode along.
     assert published == [("issues.tasks.process_webhook_event", (ids[0],))]
 
-    outcomes = drain_deliveries()  # the drain starts: the flag is cleared before its claim
+    outcomes = drain_deliveries()  # the flag comes down once a claim finds nothing
     assert set(outcomes) == set(ids)
     with django_capture_on_commit_callbacks(execute=True):
         later = store(h, edits(h, range(1, 2), rounds=1))

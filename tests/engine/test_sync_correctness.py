@@ -235,6 +235,36 @@ def test_4_a_revert_in_the_same_second_as_our_lost_write_is_seen_by_its_sibling(
     assert _mirror(h, 1).title == "L"
 
 
+@pytest.mark.parametrize("provider", ["gitea", "gitlab"])
+def test_4_a_revert_of_our_lost_write_in_the_same_second_as_another_edit_is_seen(
+    tracker_harness, provider
+):
+    # Soak seed 1083 (gitea, manual): title and milestone written in one PATCH, its answer
+    # and echo lost; within the same second a human changes the title and puts the milestone
+    # back. `updated_at` does not move (1-s stamps), but the tracker did change after our
+    # read — by someone else: our milestone showing the old value may be that someone's
+    # revert, not a write that never landed. It was written again over the revert.
+    h = tracker_harness(provider)
+    h.fake.seed_issue(title="A")
+    h.poll(full=True)
+    h.take_hooks()
+    read_stamp = h.fake.issues[1].updated_at
+    issue_update(issue=_mirror(h, 1), changes={"title": "L", "milestone": "v1"})
+    for method in ("PATCH", "PUT"):  # GitLab writes with PUT
+        h.fake.inject(Fault(status=502, method=method, apply_then_fail=True))
+    drain()
+    h.fake.faults.clear()
+    assert (h.fake.issues[1].title, h.fake.issues[1].milestone) == ("L", "v1")
+    h.fake.edit_issue(1, title="H", milestone=None)  # a human, within the same second
+    h.fake.issues[1].updated_at = read_stamp
+    h.take_hooks()  # the echoes are lost
+    OutboxEntry.objects.update(next_attempt_at=timezone.now())
+    drain()  # the retry reads first
+    assert h.fake.issues[1].milestone is None  # the human's revert is not written over
+    conflicts = Conflict.objects.filter(issue__connection=h.connection, resolved=False)
+    assert {c.field for c in conflicts} == {"title", "milestone"}
+
+
 @pytest.mark.parametrize(
     ("provider", "first_request", "first_change"),
     [
@@ -373,6 +403,30 @@ def test_6d_labels_edited_while_the_create_is_in_flight_are_kept(tracker_harness
     assert Issue.objects.get(pk=issue.pk).labels == ["bug", "docs"]
     _settle(h)
     assert sorted(h.fake.issues[1].labels) == ["bug", "docs"]
+
+
+@pytest.mark.parametrize("opened_first", [False, True], ids=["found_by_marker", "opened_first"])
+@pytest.mark.parametrize("provider", ["github", "gitlab"])
+def test_6e_an_issue_born_closed_whose_create_answer_was_lost_is_closed(
+    tracker_harness, provider, opened_first
+):
+    # Soak seed 1018 (trello, remote_wins): an issue created closed takes two calls (create,
+    # then close). The create's answer was lost, so the close was never sent — yet its
+    # receipt said "closed" was written: the tracker's "open" then read as someone
+    # reopening after us, and the local close was lost.
+    h = tracker_harness(provider)
+    _set_policy(h, "remote_wins")
+    issue = _local_issue(h)
+    issue_update(issue=issue, changes={"state": "closed"})
+    _lose_create_answer(h)
+    assert h.fake.issues[1].state == "open"  # the close was never sent
+    if opened_first:
+        h.deliver_all()  # the "opened" webhook, before the retry
+    else:
+        h.take_hooks()  # lost: the retry finds the issue by its marker
+    _settle(h)
+    assert h.fake.issues[1].state == "closed"
+    assert _mirror(h, 1).state == "closed"
 
 
 # --- #7 a stale listing does not resurrect a deleted issue -----------------------------------
