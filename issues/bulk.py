@@ -139,6 +139,44 @@ def insert_rows(model: type[M], rows: Sequence[M]) -> list[M]:
     return rows
 
 
+def assign_keys(*groups: Sequence[models.Model]) -> None:
+    """Give the instances that have no primary key one from their table's sequence, as
+    `insert_rows` does — for several groups (one model each) in one query, where inserting
+    them one group after another would ask once per group.
+
+    Only on PostgreSQL and for auto-incremented keys; elsewhere nothing is done (the insert
+    gives the keys)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    wanting: list[list[models.Model]] = []
+    db: BaseDatabaseWrapper | None = None
+    for rows in groups:
+        missing = [row for row in rows if row.pk is None]
+        if not missing:
+            continue
+        meta = missing[0]._meta
+        group_db = connections[router.db_for_write(type(missing[0]))]
+        if group_db.vendor != "postgresql" or not isinstance(meta.pk, models.AutoField):
+            continue
+        assert db is None or db is group_db, "one database for all the groups"
+        db = group_db
+        parts.append(
+            "SELECT %s::int, nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)"
+        )
+        params += [len(wanting), db.ops.quote_name(meta.db_table), meta.pk.column, len(missing)]
+        wanting.append(missing)
+    if db is None:
+        return
+    with db.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        keys: list[list[int]] = [[] for _ in wanting]
+        for group, key in cursor.fetchall():
+            keys[group].append(key)
+    for missing, drawn in zip(wanting, keys, strict=True):
+        for row, key in zip(missing, sorted(drawn), strict=True):
+            row.pk = key
+
+
 def _row_values(
     rows: list[M],
     fields: list[models.Field[Any, Any]],
@@ -146,24 +184,15 @@ def _row_values(
     db: BaseDatabaseWrapper,
 ) -> list[list[Any]] | None:
     """Each row's column values as its fields prepare them for the database (`None` if one
-    is an expression). Rows without a primary key get one from the table's sequence."""
-    model = type(rows[0])
+    is an expression). Rows without a primary key get one (`assign_keys`)."""
+    if isinstance(pk, models.AutoField):
+        assign_keys(rows)
+    else:
+        for row in rows:
+            if row.pk is None:  # a default (uuid4 …), as bulk_create would
+                row.pk = pk.get_pk_value_on_save(row)
     for row in rows:
         _prepare_related(row)
-    missing = [row for row in rows if row.pk is None]
-    if missing:
-        if not isinstance(pk, models.AutoField):
-            for row in missing:  # a default (uuid4 …), as bulk_create would
-                row.pk = pk.get_pk_value_on_save(row)
-        else:
-            with db.cursor() as cursor:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                    [db.ops.quote_name(model._meta.db_table), pk.column, len(missing)],
-                )
-                keys = sorted(key for (key,) in cursor.fetchall())
-            for row, key in zip(missing, keys, strict=True):
-                row.pk = key
     # Only the fields that stamp or compute their value on save are asked to (auto_now…):
     # for the others `pre_save` is the attribute itself.
     plan = [

@@ -28,7 +28,7 @@ from integrations.models import Connection
 from integrations.providers.base import RemoteIssue
 from integrations.providers.registry import capabilities
 from issues import merge
-from issues.bulk import insert_rows, update_rows
+from issues.bulk import assign_keys, insert_rows, update_rows
 from issues.canonical import (
     FIELDS,
     changed_fields,
@@ -690,15 +690,29 @@ class _Writes:
         """Write the round; returns the states whose new issue collided with a row a
         concurrent transaction inserted (nothing of theirs is written)."""
         collided: list[tuple[int, RemoteState]] = []
+        issues = [issue for _, _, issue in self.new]
+        connection = self.connection
+        logs = [
+            SyncLog(
+                connection=connection,
+                issue=issue,
+                provider=connection.provider,
+                direction=Direction.INBOUND,
+                **entry,
+            )
+            for issue, entry in self.entries
+        ]
+        assign_keys(issues, logs)  # one query for the keys of both
         if self.new:
-            issues = [issue for _, _, issue in self.new]
             try:
                 with transaction.atomic():
                     insert_rows(Issue, issues)
             except IntegrityError:
                 collided = [(index, state) for index, state, _ in self.new]
                 dropped = {id(issue) for issue in issues}
-                self.entries = [(i, e) for i, e in self.entries if id(i) not in dropped]
+                kept = [k for k, (issue, _) in enumerate(self.entries) if id(issue) not in dropped]
+                self.entries = [self.entries[k] for k in kept]
+                logs = [logs[k] for k in kept]
             else:
                 for index, _, issue in self.new:
                     results[index] = ApplyResult("created", issue.pk)
@@ -710,7 +724,7 @@ class _Writes:
                 issue.updated_at = now
             update_rows(rows, [c for c in _SCALAR_COLUMNS if c in self.columns] + [*_JSON_COLUMNS])
         if self.entries:
-            self._write_log()
+            self._write_log(logs)
         platform = self.connection.provider
         for status, count in self.operations.items():
             SYNC_OPERATIONS.labels(platform=platform, status=status).inc(count)
@@ -718,21 +732,8 @@ class _Writes:
             SYNC_CONFLICTS.labels(platform=platform, type=kind).inc(count)
         return collided
 
-    def _write_log(self) -> None:
-        connection = self.connection
-        rows = insert_rows(
-            SyncLog,
-            [
-                SyncLog(
-                    connection=connection,
-                    issue=issue,
-                    provider=connection.provider,
-                    direction=Direction.INBOUND,
-                    **entry,
-                )
-                for issue, entry in self.entries
-            ],
-        )
+    def _write_log(self, rows: list[SyncLog]) -> None:
+        insert_rows(SyncLog, rows)
         if not logger.isEnabledFor(logging.INFO):
             return
         # One line per row (README "Logs": a change is followed by its id to its `sync_log`

@@ -16,7 +16,7 @@ from django.db.models.functions import Lower
 from django.test.utils import CaptureQueriesContext
 
 from integrations.models import Connection
-from issues.bulk import insert_rows
+from issues.bulk import assign_keys, insert_rows
 from issues.models import Issue, SyncLog
 
 pytestmark = pytest.mark.django_db
@@ -232,3 +232,33 @@ def test_a_naive_datetime_is_made_aware_as_django_does() -> None:
         )
     stamps = dict(Issue.objects.values_list("external_id", "remote_created_at"))
     assert stamps["a"] == stamps["b"] and stamps["a"].tzinfo is not None
+
+
+def test_the_keys_of_two_models_are_drawn_in_one_query_and_kept_by_the_inserts() -> None:
+    conn = make_connection()
+    issues = [Issue(connection=conn, external_id=str(n)) for n in range(4)]
+    given = Issue(pk=10**6, connection=conn, external_id="given")
+    logs = [
+        SyncLog(
+            connection=conn,
+            issue=issue,
+            provider="gitea",
+            direction="inbound",
+            action="create",
+            trigger="poll",
+        )
+        for issue in issues
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        assign_keys([*issues, given], logs)
+    assert len(captured.captured_queries) == 1
+    assert given.pk == 10**6  # a key given is kept
+    for rows in (issues, logs):
+        keys = [row.pk for row in rows]
+        assert all(keys) and keys == sorted(set(keys))
+    with CaptureQueriesContext(connection) as captured:
+        insert_rows(Issue, [*issues, given])
+        insert_rows(SyncLog, logs)
+    assert [q["sql"].split(" ", 1)[0] for q in captured.captured_queries] == ["COPY", "COPY"]
+    stored = dict(SyncLog.objects.values_list("pk", "issue_id"))
+    assert stored == {log.pk: issue.pk for log, issue in zip(logs, issues, strict=True)}
