@@ -808,7 +808,9 @@ def _link_created(
         snapshot=snapshot,
         trigger=trigger,
         correlation_id=correlation_id,
-        acknowledged={},
+        # The issue found proves the create landed: what it sent is acknowledged, like an
+        # answer's fields (a value changed since is a tracker edit after it).
+        acknowledged={f: int(r["counter"]) for f, r in versions.written.items()},
         open_conflicts={c.field: c for c in issue.conflicts.filter(resolved=False)},
         writes=writes,
     )
@@ -854,6 +856,7 @@ def _merge_into(
     overwritten = {f: c for f, c in acknowledged.items() if f in written and f not in ours}
     ours.update({f: c for f, c in acknowledged.items() if f not in written})
     versions.acknowledge(overwritten)
+    versions.forget_writes(overwritten)  # answered: no longer awaited
     # A write whose answer was lost, and the tracker changed since: a value back at the base
     # may be someone's reversal of our write — a remote change, concurrent with our edit.
     in_doubt = versions.receipts_in_doubt(

@@ -428,6 +428,9 @@ def _push_create(
                 correlation_id=correlation_id,
                 written=values,
                 created=True,
+                # What the create sent: the tracker may have changed since it landed (a
+                # human's edit is then a remote change, not a local one to write over it).
+                base={**remote_snapshot(found), **{f: r["value"] for f, r in receipt.items()}},
             )
             return
     counters = _record_receipt(issue.pk, values, create_marker=marker)
@@ -462,16 +465,18 @@ def _record_answer(
     correlation_id: str,
     written: dict,
     created: bool = False,
+    base: dict[str, Any] | None = None,
 ) -> None:
-    """The tracker's answer becomes the base for what we wrote, in one short transaction,
-    through the same inbound path as any remote state (so its echo is a no-op)."""
+    """The tracker's answer becomes the base for what we wrote (or `base`, for a create found
+    after its answer was lost), in one short transaction, through the same inbound path as
+    any remote state (so its echo is a no-op)."""
     with transaction.atomic():
         locked = Issue.objects.select_for_update().get(pk=issue.pk)
         if created and locked.external_id is None:
             locked.external_id = answer.external_id
             locked.external_number = answer.number
             locked.remote_url = answer.remote_url
-            locked.base = remote_snapshot(answer)
+            locked.base = normalise(base) if base is not None else remote_snapshot(answer)
             locked.save(
                 update_fields=["external_id", "external_number", "remote_url", "base", "updated_at"]
             )

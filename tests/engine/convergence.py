@@ -293,6 +293,7 @@ class Edit:
     key: tuple[str, int]  # ("remote", number) or ("local", issue pk)
     field: str
     value: Any  # scalar value, or (element, present) for sets
+    number: int | None = None  # a human's edit: the tracker issue it edited
 
 
 @dataclasses.dataclass
@@ -548,7 +549,7 @@ class Scenario:
                 before = self.history.state(number)
                 self.fake.edit_issue(number, title=value)
                 self.history.human(number, before, edit=len(self.edits))
-                self.edits.append(Edit("remote", key, "title", value))
+                self.edits.append(Edit("remote", key, "title", value, number))
 
         if self.provider in FAKES:
             self.fake.inject(Fault(status=0, method="GET", query={"page": "2"}, before=edit))
@@ -698,8 +699,8 @@ class Scenario:
             before = self.history.state(number)
             self.fake.edit_issue(number, **{field: sorted(members)})
             self.history.human(number, before, edit=len(self.edits))
-            self.edits.append(Edit("remote", key, field, (element, present)))
-            self.edits.extend(Edit("remote", key, field, (m, False)) for m in replaced)
+            self.edits.append(Edit("remote", key, field, (element, present), number))
+            self.edits.extend(Edit("remote", key, field, (m, False), number) for m in replaced)
         else:
             value = self._random_value(field, getattr(issue, field))
             shown = tracker_state(issue, crlf_to_lf=self.caps.body_crlf_to_lf)[field]
@@ -715,7 +716,7 @@ class Scenario:
             before = self.history.state(number)
             self.fake.edit_issue(number, **{field: stored})
             self.history.human(number, before, edit=len(self.edits))
-            self.edits.append(Edit("remote", key, field, value))
+            self.edits.append(Edit("remote", key, field, value, number))
 
     def _local_edit(self) -> None:
         issues = self._mirror_issues()
@@ -957,7 +958,13 @@ class Scenario:
             for field in self.scalars
             for index in unobservable_round_trips(events, field, self.same)
         }
-        edits = [edit for index, edit in enumerate(self.edits) if index not in unseen]
+        # A human's edits of an issue a human then deleted went with it — also where that
+        # issue was our create, not linked yet, and the service created it again.
+        edits = [
+            edit
+            for index, edit in enumerate(self.edits)
+            if index not in unseen and edit.number not in self.deleted_remote
+        ]
         sides: dict[tuple[tuple[str, int], str], set[str]] = defaultdict(set)
         for edit in edits:
             sides[(edit.key, edit.field)].add(edit.side)

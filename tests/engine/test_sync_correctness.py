@@ -429,6 +429,32 @@ def test_6e_an_issue_born_closed_whose_create_answer_was_lost_is_closed(
     assert _mirror(h, 1).state == "closed"
 
 
+@pytest.mark.parametrize("found_by", ["the_retry", "opened_first", "a_listing"])
+@pytest.mark.parametrize("provider", ["gitea", "github", "gitlab"])
+def test_6f_a_tracker_edit_of_our_create_before_its_lost_answer_is_found_stands(
+    tracker_harness, provider, found_by
+):
+    # Soak seeds 2008, 2128, 2176 (found by the retry) and 2088 (by a listing), redmine: the
+    # create landed, its answer was lost, and a human edited the new issue before it was
+    # found. The create's own title then looked like a local edit not yet written
+    # (its base taken from what was found, or its counter never acknowledged although the
+    # issue found proves the create landed) and was written over the human's.
+    h = tracker_harness(provider)
+    _set_policy(h, "local_wins")
+    _local_issue(h)
+    _lose_create_answer(h)
+    h.fake.edit_issue(1, title="human")
+    if found_by == "opened_first":
+        h.deliver_all()  # "opened" (T0), then the human's edit
+    else:
+        h.take_hooks()  # both lost
+    if found_by == "a_listing":
+        h.poll(full=True)  # lists the issue, with the human's title, before any retry
+    _settle(h)
+    assert h.fake.issues[1].title == "human"
+    assert _mirror(h, 1).title == "human"
+
+
 # --- #7 a stale listing does not resurrect a deleted issue -----------------------------------
 
 
