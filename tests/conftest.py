@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -104,6 +105,23 @@ def _webhook_connections_forgotten() -> None:
     from integrations.webhooks import connection_cache
 
     connection_cache.invalidate()
+
+
+@pytest.fixture(autouse=True)
+def _deliveries_wake_flag_down() -> Iterator[None]:
+    """The drain's wake-up flag lives in Redis, outside the test database: one a test left up
+    (a wake-up it published that no worker started) would keep the next test's deliveries
+    from publishing for the flag's lifetime."""
+    from syndarix_sync.queueing import woken
+
+    def lower() -> None:
+        from issues.tasks import deliveries_wake_flag
+
+        woken(deliveries_wake_flag())
+
+    lower()
+    yield
+    lower()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
