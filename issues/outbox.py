@@ -289,29 +289,31 @@ def _push_update(
         with transaction.atomic():
             refresh_sync_status(Issue.objects.select_for_update().get(pk=issue.pk))
         return
-    counters = _record_receipt(issue.pk, to_write, seen=fresh.updated_at, revision=fresh.revision)
-    try:
-        answer = _update(issue=issue, client=client, to_write=to_write, current=fresh)
-    except ProviderError as exc:
-        refused = getattr(exc, "field", None)
-        if isinstance(exc, RateLimitedError) or (exc.status is not None and exc.status < 500):
-            # Refused, not lost: the write did not land, its receipts are not in doubt.
-            _forget_receipt(issue.pk, to_write)
-        if not exc.permanent or refused not in to_write:
-            raise
-        # The tracker refused one field (an unknown assignee): that field fails visibly on
-        # its own row; the rest of the push still lands.
-        _refuse_field(issue=issue, field=refused, value=to_write[refused], error=exc)
-        report.failed += 1
-        to_write = {f: v for f, v in to_write.items() if f != refused}
-        if not to_write:
-            _settle(row_ids, status=OutboxStatus.DONE, error=f"{refused} refused: split off")
-            return
-        # A write like any other: its receipts on record before it is sent.
+    while True:
+        # Every write (also the rest of a push after a split) has its receipts on record
+        # before it is sent.
         counters = _record_receipt(
             issue.pk, to_write, seen=fresh.updated_at, revision=fresh.revision
         )
-        answer = _update(issue=issue, client=client, to_write=to_write, current=fresh)
+        try:
+            answer = _update(issue=issue, client=client, to_write=to_write, current=fresh)
+            break
+        except ProviderError as exc:
+            refused = getattr(exc, "field", None)
+            if isinstance(exc, RateLimitedError) or (exc.status is not None and exc.status < 500):
+                # Refused, not lost: the write did not land, its receipts are not in doubt.
+                _forget_receipt(issue.pk, to_write)
+            if not exc.permanent or refused not in to_write:
+                raise
+            # The tracker refused one field (an unknown assignee): that field fails visibly
+            # on its own row; the rest of the push is sent again (and split again if the
+            # tracker refuses another field of it).
+            _refuse_field(issue=issue, field=refused, value=to_write[refused], error=exc)
+            report.failed += 1
+            to_write = {f: v for f, v in to_write.items() if f != refused}
+            if not to_write:
+                _settle(row_ids, status=OutboxStatus.DONE, error=f"{refused} refused: split off")
+                return
     logger.info("pushed", operation="update", fields=sorted(to_write), rows=row_ids)
     report.pushed += 1
     _record_answer(

@@ -651,6 +651,23 @@ def test_12_a_refused_assignee_is_split_from_the_push_and_not_resent(tracker_har
     assert _mirror(h, 1).body == "remote 2"
 
 
+def test_12_two_refused_fields_are_each_split_from_the_push(tracker_harness):
+    # Soak seed 2023 (openproject): a push refused for one field, split, then refused for a
+    # second: the second refusal failed every row of the push, the valid state edit with it.
+    h = tracker_harness("github")
+    h.fake.seed_issue(title="A")
+    h.poll(full=True)
+    h.take_hooks()
+    issue_update(
+        issue=_mirror(h, 1),
+        changes={"title": "L", "labels": ["no-such-label"], "assignees": ["nobody-here"]},
+    )
+    drain()
+    assert h.fake.issues[1].title == "L"  # the valid field landed
+    failed = OutboxEntry.objects.filter(issue=_mirror(h, 1), status=OutboxStatus.FAILED)
+    assert sorted(list(row.changes) for row in failed) == [["assignees"], ["labels"]]
+
+
 def test_12_the_rest_of_a_split_push_is_written_with_its_receipts(tracker_harness):
     # After the refused assignee is split off, the rest of the push is sent again: its
     # receipts must be on record as for any write, or its echo (processed before its
