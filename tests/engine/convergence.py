@@ -152,8 +152,8 @@ def unobservable_round_trips(events: Sequence[Event], field: str, same: Same) ->
     consecutive human changes that bring the field back to the value v it had before them
     (v→x→…→v), while every state of the issue the service recorded — its last one before
     them, and all of them until the field's next change — showed v. Its view of the field
-    was v throughout, and no tracker offers a history to read: to the service, nothing
-    happened there. (A value of x seen after the field's next change is that change's.)"""
+    was v throughout, and the service reads states, not histories: to it, nothing happened
+    there. (A value of x seen after the field's next change is that change's.)"""
     changes = [
         (position, event)
         for position, event in enumerate(events)
