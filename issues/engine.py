@@ -846,6 +846,7 @@ def _merge_into(
 ) -> ApplyResult:
     versions = Versions(issue.versions)
     same = same_on_tracker(connection.provider)
+    tracker = capabilities(connection.provider)
     # Ours: the fields where the tracker shows what a write receipt says we wrote (the
     # answer, an echo, a retry's read) — acknowledged, never merged as a tracker edit.
     written = dict(versions.written)
@@ -864,7 +865,7 @@ def _merge_into(
         remote.updated_at,
         ours,
         written,
-        written_apart=capabilities(connection.provider).written_apart,
+        written_apart=tracker.written_apart,
         revision=remote.revision,
     )
     previous_remote = versions.remote_seen
@@ -912,6 +913,15 @@ def _merge_into(
         remote_touched=frozenset(in_doubt | set(open_conflicts)),
         local_versions=versions.vectors(LOCAL),
         remote_versions=versions.vectors(REMOTE),
+        # One assignee, one category: two sides replacing it is no union to write.
+        capacity={
+            field: limit
+            for field, limit in (
+                ("labels", tracker.max_labels),
+                ("assignees", tracker.max_assignees),
+            )
+            if limit is not None
+        },
     )
     # Where the tracker now holds the mirror's value, every local edit of it is reflected
     # there: acknowledged, so a later remote change is not taken for a concurrent one.

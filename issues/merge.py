@@ -34,7 +34,10 @@ Per-field rules (``base`` = the last state both sides agreed on)
       element, if one side's membership equals its membership in ``base`` the
       other side's membership is taken. An element can be added or removed
       by one side only, or by both in the same direction, so with a known base
-      a set merge **never conflicts** and never consults the policy.
+      a set merge **never conflicts** and never consults the policy — unless
+      the result holds more elements than the tracker can (``capacity``: one
+      assignee on Jira, one category on OpenProject): two sides that each
+      replaced the one element made a scalar change, and rule c applies.
    c. **Scalar fields** (and set fields with an unknown base, see below): the
       conflict policy decides:
 
@@ -317,6 +320,14 @@ def merge_sets(
     return (bas & loc & rem) | (loc - bas) | (rem - bas), frozenset()
 
 
+def _merged_set(
+    base: frozenset[str], local: frozenset[str], remote: frozenset[str], capacity: int | None
+) -> frozenset[str] | None:
+    """The element-wise merge, or None when it holds more than the tracker can."""
+    merged, _ = merge_sets(base, local, remote)
+    return merged if capacity is None or len(merged) <= capacity else None
+
+
 def resolve_delete(
     *, policy: DeletePolicy | str, deleted_side: Side | str, other_side_changed: bool
 ) -> Literal["delete", "keep"]:
@@ -389,6 +400,7 @@ def merge_issue(
     local_field_updated_at: Mapping[str, datetime] | None = None,
     local_touched: frozenset[str] = frozenset(),
     remote_touched: frozenset[str] = frozenset(),
+    capacity: Mapping[str, int] | None = None,
 ) -> MergeResult:
     """Merge one issue field by field; see the module docstring for the rules.
 
@@ -403,6 +415,9 @@ def merge_issue(
     `remote_touched` is its mirror image: fields the tracker may have changed since the base
     even though it shows the base value again (our write may have landed, its answer lost,
     and someone then put the old value back): not "remote unchanged" (rule 3 does not apply).
+
+    `capacity` (set field → the most elements the tracker holds) turns an element-wise
+    merge the tracker could not hold into a contested value (rule 3b).
     """
     try:
         policy = _POLICIES[policy]
@@ -440,10 +455,12 @@ def merge_issue(
         elif (winner := _causal_winner(name, local_versions, remote_versions)) is not None:
             value = lv if winner is Side.LOCAL else rv
             resolutions.append(Resolution(name, winner, "causal"))
-        elif b is not None and name in SET_FIELDS:
-            bv = b[name]
-            # (base - removed by either) + added by either; see merge_sets
-            value = (bv & lv & rv) | (lv - bv) | (rv - bv)
+        elif (
+            b is not None
+            and name in SET_FIELDS
+            and (held := _merged_set(b[name], lv, rv, (capacity or {}).get(name))) is not None
+        ):
+            value = held
         elif policy is Policy.MANUAL:
             elements = lv ^ rv if name in SET_FIELDS else frozenset()
             conflicts.append(FieldConflict(name, None if b is None else b[name], lv, rv, elements))

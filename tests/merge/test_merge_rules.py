@@ -130,6 +130,38 @@ ROWS: dict[str, Row] = {
         push={"labels": fs("a", "b", "c", "d")},
         changed_locally={"labels": fs("a", "b", "c", "d")},
     ),
+    # --- a tracker holding at most n elements (one assignee, one category): an element-wise
+    # merge holding more is no value it can take — the policy decides, as for a scalar
+    "set-over-capacity-is-a-conflict-under-manual": Row(
+        BASE,
+        snap(assignees=fs("bob")),
+        snap(assignees=fs("carol")),
+        merged=snap(assignees=fs("carol")),
+        changed_locally={"assignees": fs("carol")},
+        conflicts=(
+            FieldConflict("assignees", fs("alice"), fs("bob"), fs("carol"), fs("bob", "carol")),
+        ),
+        new_base=snap(),
+        kwargs={"capacity": {"assignees": 1}},
+    ),
+    "set-over-capacity-goes-to-the-policy": Row(
+        BASE,
+        snap(assignees=fs("bob")),
+        snap(assignees=fs("carol")),
+        merged=snap(assignees=fs("bob")),
+        push={"assignees": fs("bob")},
+        resolutions=(Resolution("assignees", Side.LOCAL, "policy:local_wins"),),
+        kwargs={"capacity": {"assignees": 1}, "policy": Policy.LOCAL_WINS},
+    ),
+    "set-within-capacity-merges-by-element": Row(
+        BASE,
+        snap(labels=fs("a", "b", "c")),
+        snap(labels=fs("a", "b", "d")),
+        merged=snap(labels=fs("a", "b", "c", "d")),
+        push={"labels": fs("a", "b", "c", "d")},
+        changed_locally={"labels": fs("a", "b", "c", "d")},
+        kwargs={"capacity": {"labels": 4, "assignees": 1}},
+    ),
     "set-both-remove-different": Row(
         snap(labels=fs("a", "b", "c")),
         snap(labels=fs("b", "c")),

@@ -164,6 +164,27 @@ def test_a_revert_of_our_lost_write_in_the_same_second_is_told_by_the_lock_versi
     )
 
 
+def test_two_sides_replacing_the_one_category_is_a_conflict_not_two_categories(op):
+    """Soak seed 2023 (openproject): the local side replaced the category bug by docs, a
+    human replaced it by feature; merged element by element that made two categories,
+    which OpenProject cannot hold — the push failed. One category is a scalar change."""
+    fake_issue, issue = mirrored(op, labels=["bug"])
+    issue_update(issue=issue, changes={"labels": ["docs"]})
+    op.fake.edit_issue(fake_issue.number, labels=["feature"])
+    op.deliver_all()
+
+    op.drain()
+
+    assert op.fake.issues[fake_issue.number].labels == ["feature"]
+    conflict = Conflict.objects.get(issue__external_number=str(fake_issue.number))
+    assert (conflict.field, conflict.local_value, conflict.remote_value) == (
+        "labels",
+        ["docs"],
+        ["feature"],
+    )
+    assert not OutboxEntry.objects.filter(status=OutboxStatus.FAILED).exists()
+
+
 def test_a_local_create_is_created_once_with_its_marker_and_not_duplicated(op):
     issue = issue_create(
         connection=op.connection,
